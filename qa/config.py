@@ -1,0 +1,106 @@
+"""`Settings`: every knob in one frozen object, built at the edge (CLI, app, tests) and passed down."""
+
+from __future__ import annotations
+
+import dataclasses
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+from qa.errors import SettingsError
+
+MODES = ("hybrid", "dense", "bm25")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """All of `qa`'s settings. Unknown names raise `SettingsError` (see `from_mapping`).
+
+    Chunking is measured in cl100k_base tokens; the model reads at most 256 word pieces, so
+    200 tokens leave room for the tokenizers' disagreement.
+    """
+
+    corpus: Path = Path("seeds")
+    index: Path = Path("index")
+    model: str = "all-MiniLM-L6-v2"
+    chunk_tokens: int = 200
+    chunk_overlap_tokens: int = 40
+    top_k: int = 5
+    mode: str = "hybrid"
+    candidates: int = 50
+    # Weight of the dense z-score in the hybrid fusion; BM25 gets 1 - dense_weight.
+    # Tuned on BEIR SciFact *train* queries (see eval/README.md), never on test.
+    dense_weight: float = 0.5
+    # Weight of the best sentence similarity inside a chunk, mixed into the chunk's dense score.
+    sentence_weight: float = 0.3
+    # Answer composition and abstention (calibrated on eval/qa_pairs.jsonl).
+    max_answer_sentences: int = 3
+    abstain_threshold: float = 0.5
+    embed_batch_size: int = 64
+    threads: int = 2
+    show_progress: bool = True
+    # Web chat
+    host: str = "127.0.0.1"
+    port: int = 7860
+    concurrency: int = 4
+    auth_user: str | None = None
+    auth_password: str | None = None
+    feedback_path: Path = Path("feedback.jsonl")
+
+    def __post_init__(self) -> None:
+        for name in ("corpus", "index", "feedback_path"):
+            value = getattr(self, name)
+            if not isinstance(value, Path):
+                object.__setattr__(self, name, Path(value))
+        if self.mode not in MODES:
+            raise SettingsError(f"Invalid mode value: {self.mode!r}. Choose from {', '.join(MODES)}.")
+        positive = ("chunk_tokens", "top_k", "candidates", "embed_batch_size", "threads",
+                    "max_answer_sentences", "concurrency")
+        for name in positive:
+            if int(getattr(self, name)) < 1:
+                raise SettingsError(f"Invalid {name} value: {getattr(self, name)!r}. It must be 1 or more.")
+        if not 0 <= self.chunk_overlap_tokens < self.chunk_tokens:
+            raise SettingsError(
+                f"Invalid chunk_overlap_tokens value: {self.chunk_overlap_tokens!r}. "
+                f"It must be at least 0 and below chunk_tokens ({self.chunk_tokens})."
+            )
+        if self.chunk_tokens > 240:
+            raise SettingsError(
+                f"Invalid chunk_tokens value: {self.chunk_tokens!r}. The model reads at most 256 "
+                "word pieces; keep chunk_tokens at 240 or below."
+            )
+        for name in ("dense_weight", "sentence_weight"):
+            if not 0.0 <= float(getattr(self, name)) <= 1.0:
+                raise SettingsError(f"Invalid {name} value: {getattr(self, name)!r}. It must lie in [0, 1].")
+        if (self.auth_user is None) != (self.auth_password is None):
+            raise SettingsError("Set both auth_user and auth_password, or neither.")
+
+    @classmethod
+    def from_mapping(cls, values: Mapping[str, Any]) -> Settings:
+        """Build settings from a mapping, rejecting names that are not settings."""
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise SettingsError(
+                f"Unknown setting(s): {', '.join(unknown)}. Known settings: {', '.join(sorted(known))}."
+            )
+        return cls(**dict(values))
+
+    @classmethod
+    def from_file(cls, path: str | Path, **overrides: Any) -> Settings:
+        """Read settings from a TOML file (a flat table of the names above); overrides win."""
+        try:
+            with open(path, "rb") as fh:
+                values = tomllib.load(fh)
+        except FileNotFoundError as exc:
+            raise SettingsError(f"Settings file not found: {path}. Check the path or leave it out.") from exc
+        except tomllib.TOMLDecodeError as exc:
+            raise SettingsError(f"Settings file {path} is not valid TOML: {exc}.") from exc
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls.from_mapping(values)
+
+    def replace(self, **changes: Any) -> Settings:
+        """A copy with some settings changed (unknown names raise)."""
+        return self.from_mapping({**dataclasses.asdict(self), **changes})

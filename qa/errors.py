@@ -1,0 +1,35 @@
+"""Errors a user can act on: each message says what was wrong and what to do about it."""
+
+from __future__ import annotations
+
+
+class QAError(Exception):
+    """Base class for every error `qa` raises on purpose; the message is meant for a person."""
+
+
+class SettingsError(QAError):
+    """A setting has an unknown name or a value outside its allowed range."""
+
+
+class CorpusError(QAError):
+    """The corpus folder is missing, empty, or holds no readable document."""
+
+
+class IndexMissingError(QAError):
+    """No index was found where one was expected; build it with `qa index`."""
+
+
+class IndexCorruptError(QAError):
+    """The index on disk cannot be read or was built by an incompatible version or model."""
+
+
+class QueryError(QAError):
+    """The question or search query cannot be used as given (empty, or not text)."""
+
+
+class ModelMissingError(QAError):
+    """The offline embedding model package is not installed."""
+
+
+class BenchmarkDataError(QAError):
+    """A public benchmark's files were not found where they were looked for."""

@@ -1,0 +1,221 @@
+"""Reading a corpus folder: plain text, Markdown with YAML front matter, and HTML.
+
+Every document keeps its whole file text (decoded exactly as `Path.read_text(encoding="utf-8")`
+does, so offsets agree with what a user reads back) and the segments of it that are article body.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import html
+import re
+from collections.abc import Callable
+from pathlib import Path
+
+import yaml
+
+from qa.clean import boilerplate_ranges, subtract, trim
+from qa.errors import CorpusError
+from qa.types import Document
+
+SUFFIXES = {".txt": "text", ".text": "text", ".md": "markdown", ".markdown": "markdown",
+            ".html": "html", ".htm": "html"}
+MAX_TITLE_CHARS = 200
+
+
+class SkippedFile(Exception):
+    """A file that is not loaded, with the reason a user reads."""
+
+
+def load_corpus(
+    corpus: str | Path, on_skip: Callable[[str, str], None] | None = None
+) -> tuple[list[Document], list[tuple[str, str]]]:
+    """Load every supported file under `corpus`, sorted by path.
+
+    Hidden files and folders are ignored. A file that cannot be used (empty, binary, not UTF-8,
+    unsupported type) is skipped with one reason and never stops the load.
+
+    Args:
+        corpus: the corpus folder.
+        on_skip: called with `(doc_id, reason)` for each skipped file, as it is found.
+
+    Returns:
+        The documents, and the `(doc_id, reason)` pairs of the skipped files.
+
+    Raises:
+        CorpusError: the folder does not exist or is not a folder.
+    """
+    root = Path(corpus)
+    if not root.exists():
+        raise CorpusError(f"Corpus folder not found: {root}. Pass an existing folder with --corpus.")
+    if not root.is_dir():
+        raise CorpusError(f"Corpus path is not a folder: {root}. Pass the folder that holds the documents.")
+    documents: list[Document] = []
+    skipped: list[tuple[str, str]] = []
+    for path in sorted(p for p in root.rglob("*") if p.is_file()):
+        doc_id = path.relative_to(root).as_posix()
+        if any(part.startswith(".") for part in path.relative_to(root).parts):
+            continue
+        try:
+            documents.append(load_document(path, doc_id))
+        except SkippedFile as exc:
+            skipped.append((doc_id, str(exc)))
+            if on_skip is not None:
+                on_skip(doc_id, str(exc))
+    return documents, skipped
+
+
+def load_document(path: Path, doc_id: str) -> Document:
+    """Read one file into a `Document`.
+
+    Raises:
+        SkippedFile: the file is empty, binary, not UTF-8, unsupported, or has no body text.
+    """
+    kind = SUFFIXES.get(path.suffix.lower())
+    if kind is None:
+        supported = ", ".join(sorted(SUFFIXES))
+        raise SkippedFile(f"unsupported file type {path.suffix or '(none)'!r}; supported: {supported}")
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise SkippedFile(f"cannot be read ({exc.strerror})") from exc
+    if not raw.strip():
+        raise SkippedFile("empty file")
+    if b"\x00" in raw[:8192]:
+        raise SkippedFile("binary file (contains NUL bytes)")
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise SkippedFile(f"not UTF-8 text (bad byte at position {exc.start}); re-save it as UTF-8") from exc
+    # Universal newlines, exactly as Path.read_text does: offsets must index what users read back.
+    text = path.read_text(encoding="utf-8")
+    sha256 = hashlib.sha256(raw).hexdigest()
+    if kind == "html":
+        title, date, tags, spans = _parse_html(text)
+    else:
+        title, date, tags, body = _parse_front_matter(text)
+        spans = [body]
+    segments = tuple(
+        piece for span in spans for piece in subtract(span, boilerplate_ranges(text, *span), text)
+    )
+    if not segments:
+        raise SkippedFile("no body text (only front matter, markup or boilerplate)")
+    if not title:
+        title = _first_line(text, segments)
+    return Document(doc_id=doc_id, title=title, date=date, text=text, segments=segments,
+                    tags=tags, sha256=sha256)
+
+
+_FRONT_MATTER = re.compile(r"\A\ufeff?---[ \t]*\n(.*?\n)(?:---|\.\.\.)[ \t]*(?:\n|\Z)", re.S)
+
+
+def _parse_front_matter(text: str) -> tuple[str, str | None, tuple[str, ...], tuple[int, int]]:
+    """YAML front matter (in any text or Markdown file that opens with `---`) and the body span."""
+    match = _FRONT_MATTER.match(text)
+    if not match:
+        return "", None, (), trim(text, 0, len(text))
+    try:
+        meta = yaml.safe_load(match.group(1))
+    except yaml.YAMLError:
+        meta = None
+    if not isinstance(meta, dict):
+        # Not front matter after all (a horizontal rule, or broken YAML): index it as text.
+        return "", None, (), trim(text, 0, len(text))
+    title = _clip(str(meta.get("title") or ""))
+    tags = meta.get("tags") or ()
+    if isinstance(tags, str):
+        tags = [t.strip() for t in tags.split(",")]
+    elif not isinstance(tags, list | tuple):
+        tags = [tags]
+    return (title, _iso_date(meta.get("date")), tuple(str(t) for t in tags if str(t).strip()),
+            trim(text, match.end(), len(text)))
+
+
+def _iso_date(value: object) -> str | None:
+    """A front-matter date as an ISO string: dates stay dates, timestamps keep their time."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, dt.datetime):
+        return value.isoformat()
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    text = str(value).strip()
+    for parse in (dt.date.fromisoformat, dt.datetime.fromisoformat):
+        try:
+            return parse(text).isoformat()
+        except ValueError:
+            continue
+    return text
+
+
+_SKIP_CONTENT = re.compile(r"<(script|style|head|noscript|template|svg|iframe)\b[^>]*>.*?</\1\s*>",
+                           re.S | re.I)
+_TAG_OR_COMMENT = re.compile(r"<!--.*?-->|<!\[CDATA\[.*?\]\]>|<![^>]*>|<\?[^>]*>|</?[A-Za-z][^>]*>", re.S)
+_BLOCK_TAGS = re.compile(
+    r"</?(?:p|div|br|hr|h[1-6]|li|ul|ol|table|tr|td|th|section|article|header|footer|nav|aside|"
+    r"main|blockquote|pre|figure|figcaption|dl|dt|dd|form|title|body|html)\b", re.I)
+
+
+def _parse_html(text: str) -> tuple[str, str | None, tuple[str, ...], list[tuple[int, int]]]:
+    """Title, date and the visible-text spans of an HTML page.
+
+    A span runs across inline tags (`<a>`, `<b>`...) but stops at block tags, so a sentence
+    with a link in it stays one piece; script, style and head contents are never text.
+    """
+    title_match = re.search(r"<title\b[^>]*>(.*?)</title\s*>", text, re.S | re.I) or re.search(
+        r"<h1\b[^>]*>(.*?)</h1\s*>", text, re.S | re.I)
+    title = _clip(html.unescape(re.sub(r"<[^>]*>", " ", title_match.group(1)))) if title_match else ""
+    date = None
+    meta_date = re.search(
+        r"<meta\b[^>]*(?:name|property)=[\"'](?:date|article:published_time|dc\.date|pubdate)[\"']"
+        r"[^>]*content=[\"']([^\"']+)[\"']", text, re.I) or re.search(
+        r"<time\b[^>]*datetime=[\"']([^\"']+)[\"']", text, re.I)
+    if meta_date:
+        date = _iso_date(meta_date.group(1))
+    hidden = [m.span() for m in _SKIP_CONTENT.finditer(text)]
+    spans: list[tuple[int, int]] = []
+    cursor = 0
+    run_start: int | None = None
+    run_end = 0
+
+    def close_run() -> None:
+        nonlocal run_start
+        if run_start is not None:
+            spans.append(trim(text, run_start, run_end))
+        run_start = None
+
+    for tag in _iter_tags(text, hidden):
+        if text[cursor:tag[0]].strip():
+            if run_start is None:
+                run_start = cursor
+            run_end = tag[0]
+        if _BLOCK_TAGS.match(text, tag[0]) or not text.startswith("<", tag[0]) or tag[2]:
+            close_run()
+        cursor = tag[1]
+    if text[cursor:].strip():
+        if run_start is None:
+            run_start = cursor
+        run_end = len(text)
+    close_run()
+    return title, date, (), [s for s in spans if s[1] > s[0]]
+
+
+def _iter_tags(text: str, hidden: list[tuple[int, int]]) -> list[tuple[int, int, bool]]:
+    """Tags, comments and hidden blocks in order, as `(start, end, breaks_text)` triples."""
+    marks = [(s, e, True) for s, e in hidden]
+    for m in _TAG_OR_COMMENT.finditer(text):
+        if not any(s <= m.start() < e for s, e in hidden):
+            marks.append((m.start(), m.end(), m.group().startswith("<!") or m.group().startswith("<?")))
+    return sorted(marks)
+
+
+def _first_line(text: str, segments: tuple[tuple[int, int], ...]) -> str:
+    start, end = segments[0]
+    line = text[start:end].split("\n", 1)[0]
+    return _clip(re.sub(r"^[#>*•\-\s]+", "", line))
+
+
+def _clip(title: str) -> str:
+    title = " ".join(title.split())
+    return title if len(title) <= MAX_TITLE_CHARS else title[: MAX_TITLE_CHARS - 1].rstrip() + "…"

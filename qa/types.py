@@ -1,0 +1,127 @@
+"""Frozen dataclasses that cross module boundaries: Document -> Chunk -> Passage -> Answer."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Document:
+    """One source file of the corpus.
+
+    `text` is the whole file decoded as UTF-8; every offset in `qa` indexes into it.
+    `segments` are the `(start, end)` ranges of `text` that hold the article body: front matter,
+    markup and boilerplate lines (advertisements, donation pleas...) fall outside them.
+    """
+
+    doc_id: str
+    title: str
+    date: str | None
+    text: str
+    segments: tuple[tuple[int, int], ...]
+    tags: tuple[str, ...] = ()
+    sha256: str = ""
+
+
+@dataclass(frozen=True)
+class DocumentInfo:
+    """What the index keeps of a document besides its chunks: metadata and content hash."""
+
+    doc_id: str
+    title: str
+    date: str | None
+    tags: tuple[str, ...]
+    sha256: str
+    chars: int
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """A token-bounded piece of one document; `text == document.text[start:end]`."""
+
+    doc_id: str
+    start: int
+    end: int
+    text: str
+
+    @property
+    def chunk_id(self) -> str:
+        return f"{self.doc_id}#{self.start}-{self.end}"
+
+
+@dataclass(frozen=True)
+class Sentence:
+    """A sentence of a chunk's document, with exact offsets into the document text."""
+
+    doc_id: str
+    start: int
+    end: int
+    text: str
+
+
+@dataclass(frozen=True)
+class Passage:
+    """A retrieved chunk with its document's metadata and its retrieval score."""
+
+    doc_id: str
+    title: str
+    date: str | None
+    text: str
+    start: int
+    end: int
+    score: float
+
+    @property
+    def chunk_id(self) -> str:
+        return f"{self.doc_id}#{self.start}-{self.end}"
+
+
+@dataclass(frozen=True)
+class Citation:
+    """A verbatim quote backing part of an answer: `source[start:end] == quote`.
+
+    `answer_start`/`answer_end`, when set, mark the short answer (a number, date or name) inside
+    the quote, as offsets into the same source text.
+    """
+
+    n: int
+    doc_id: str
+    title: str
+    quote: str
+    start: int
+    end: int
+    date: str | None = None
+    answer_start: int | None = None
+    answer_end: int | None = None
+
+
+@dataclass(frozen=True)
+class Answer:
+    """What `qa.answer` returns: text with `[n]` markers, the citations behind them, and the
+    passages that were retrieved (related reading when the answer abstains)."""
+
+    text: str
+    citations: tuple[Citation, ...]
+    abstained: bool
+    passages: tuple[Passage, ...]
+    query: str = ""
+    confidence: float = 0.0
+    latency_ms: float = 0.0
+
+
+@dataclass(frozen=True)
+class IndexReport:
+    """What `build_index` did: counts by change kind and the work it took."""
+
+    documents: int
+    chunks: int
+    sentences: int
+    added: tuple[str, ...]
+    changed: tuple[str, ...]
+    removed: tuple[str, ...]
+    unchanged: tuple[str, ...]
+    skipped: tuple[tuple[str, str], ...]
+    chunks_embedded: int
+    sentences_embedded: int
+    rebuilt_reason: str | None
+    seconds: float
