@@ -1,0 +1,162 @@
+"""The `qa` command: a thin shell over the library calls (index, search, ask, eval, bench, serve)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import textwrap
+from collections.abc import Sequence
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from qa.config import MODES, Settings
+from qa.errors import QAError
+from qa.runtime import configure_process
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the `qa` command line; returns the process exit status."""
+    parser = _parser()
+    args = parser.parse_args(argv)
+    try:
+        settings = _settings(args)
+        configure_process(settings.threads)
+        return int(args.func(args, settings) or 0)
+    except QAError as exc:
+        print(f"qa: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("qa: interrupted", file=sys.stderr)
+        return 130
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="qa", description="Cited answers over a folder of documents.")
+    parser.add_argument("--config", type=Path, help="a TOML file of settings (see qa/config.py)")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def command(name: str, help_text: str) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        p.add_argument("--index", type=Path, help="index folder (default: index)")
+        return p
+
+    p = command("index", "build or update the index of a corpus folder")
+    p.add_argument("--corpus", type=Path, help="corpus folder (default: seeds)")
+    p.add_argument("--rebuild", action="store_true", help="embed every file again")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.set_defaults(func=_cmd_index)
+
+    p = command("search", "show the passages retrieved for a query")
+    p.add_argument("query")
+    p.add_argument("-k", type=int, default=5, help="number of passages (default: 5)")
+    p.add_argument("--mode", choices=MODES, help="retriever (default: hybrid)")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(func=_cmd_search)
+
+    p = command("ask", "answer a question with quoted, cited sources")
+    p.add_argument("question")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(func=_cmd_ask)
+
+    p = command("eval", "score retrieval, answers, citations and abstention on a QA set")
+    p.add_argument("--set", type=Path, default=Path("eval/qa_pairs.jsonl"), help="the QA set (JSONL)")
+    p.add_argument("--report", type=Path, default=Path("eval/reports/latest"), help="report folder")
+    p.add_argument("--corpus", type=Path, help="corpus the set is written over (default: seeds)")
+    p.set_defaults(func=_cmd_eval)
+
+    p = command("bench", "public benchmarks (scifact, squad) and speed (latency)")
+    p.add_argument("name", choices=("scifact", "squad", "latency"))
+    p.add_argument("--data", type=Path, help="benchmark data folder (default: ../shared/benchmarks/...)")
+    p.add_argument("--report", type=Path, help="report folder (default: eval/reports/<name>)")
+    p.add_argument("--sample", type=int, help="score a fixed, seeded sample of this many questions")
+    p.add_argument("--corpus", type=Path, help="corpus for the latency benchmark (default: seeds)")
+    p.set_defaults(func=_cmd_bench)
+
+    p = command("serve", "start the web chat (same as: python app.py)")
+    p.add_argument("--host", help="address to bind (default: 127.0.0.1)")
+    p.add_argument("--port", type=int, help="port (default: 7860)")
+    p.add_argument("--corpus", type=Path, help="corpus to index when the index is missing")
+    p.set_defaults(func=_cmd_serve)
+    return parser
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    overrides: dict[str, Any] = {}
+    for name in ("corpus", "index", "host", "port"):
+        value = getattr(args, name, None)
+        if value is not None:
+            overrides[name] = value
+    if getattr(args, "quiet", False):
+        overrides["show_progress"] = False
+    if args.config is not None:
+        return Settings.from_file(args.config, **overrides)
+    return Settings.from_mapping(overrides)
+
+
+def _cmd_index(args: argparse.Namespace, settings: Settings) -> int:
+    from qa.index import build_index
+
+    build_index(settings=settings, rebuild=args.rebuild)
+    return 0
+
+
+def _cmd_search(args: argparse.Namespace, settings: Settings) -> int:
+    from qa.retrieve import retrieve
+
+    passages = retrieve(args.query, k=max(1, args.k), index=settings.index, mode=args.mode,
+                        settings=settings)
+    if args.json:
+        print(json.dumps([asdict(p) for p in passages], ensure_ascii=False, indent=2))
+        return 0
+    for rank, p in enumerate(passages, 1):
+        when = f", {p.date}" if p.date else ""
+        print(f"{rank}. {p.title}{when}  [{p.doc_id} chars {p.start}-{p.end}, score {p.score:.3f}]")
+        print(textwrap.indent(textwrap.fill(" ".join(p.text.split()), 96), "   "))
+        print()
+    return 0
+
+
+def _cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
+    from qa.answer import answer, answer_to_json
+
+    reply = answer(args.question, history=[], index=settings.index, settings=settings)
+    if args.json:
+        print(json.dumps(answer_to_json(reply), ensure_ascii=False, indent=2))
+        return 0
+    print(textwrap.fill(reply.text, 100, replace_whitespace=False) if "\n" not in reply.text else reply.text)
+    if reply.citations:
+        print("\nSources:")
+        for c in reply.citations:
+            print(f"[{c.n}] {c.title} ({c.doc_id}, chars {c.start}-{c.end})")
+            print(textwrap.indent(textwrap.fill(f"“{c.quote}”", 96), "    "))
+    elif reply.abstained and reply.passages:
+        print("\nRelated reading (not an answer):")
+        for p in reply.passages[:3]:
+            print(f"- {p.title} ({p.doc_id}, chars {p.start}-{p.end})")
+    return 0
+
+
+def _cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
+    from qa.evaluate import run_eval
+
+    return run_eval(qa_set=args.set, report_dir=args.report, settings=settings)
+
+
+def _cmd_bench(args: argparse.Namespace, settings: Settings) -> int:
+    from qa.bench import run_bench
+
+    return run_bench(args.name, data=args.data, report_dir=args.report, sample=args.sample,
+                     settings=settings)
+
+
+def _cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
+    from qa.web import serve
+
+    serve(settings)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

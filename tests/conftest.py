@@ -1,0 +1,49 @@
+"""Shared fixtures: the real model, loaded once, and a real index of the seeds, built once."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from qa.runtime import configure_process
+
+configure_process(threads=2)  # before torch loads: offline, and threads that do not spin
+
+from qa.config import Settings  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+SEEDS = ROOT / "seeds"
+SHARED = ROOT.parent / "shared"
+BENCHMARKS = SHARED / "benchmarks"
+
+
+@pytest.fixture(scope="session")
+def settings() -> Settings:
+    return Settings(show_progress=False)
+
+
+@pytest.fixture(scope="session")
+def embedder(settings: Settings):
+    from qa.embed import load_embedder
+
+    return load_embedder(settings.model, settings.threads)
+
+
+@pytest.fixture(scope="session")
+def seeds_index(tmp_path_factory: pytest.TempPathFactory, settings: Settings, embedder) -> Path:
+    """A real index of seeds/, built once per test session (read-only for tests)."""
+    from qa.index import build_index
+
+    path = tmp_path_factory.mktemp("seeds-index") / "index"
+    build_index(SEEDS, path, settings=settings, embedder=embedder, log=lambda _line: None)
+    return path
+
+
+@pytest.fixture()
+def corpus_copy(tmp_path: Path) -> Path:
+    """A writable copy of seeds/ for tests that add, change or delete files."""
+    target = tmp_path / "corpus"
+    shutil.copytree(SEEDS, target)
+    return target
