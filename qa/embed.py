@@ -45,9 +45,9 @@ class SentenceTransformerEmbedder:
         self.name = name
         self.path = path
         self._model = SentenceTransformer(str(path), device="cpu", local_files_only=True)
-        get_dimension = getattr(self._model, "get_embedding_dimension", None) or getattr(
-            self._model, "get_sentence_embedding_dimension")
-        self.dimension = int(get_dimension() or 0)
+        get_dimension = getattr(self._model, "get_embedding_dimension", None)
+        dimension = get_dimension() if get_dimension else self._model.get_sentence_embedding_dimension()
+        self.dimension = int(dimension or 0)
         self.max_seq_length = int(self._model.max_seq_length)
         # torch modules are not re-entrant across threads for inference state; the web app's
         # worker threads share one model, so calls are serialized (each is a few milliseconds).

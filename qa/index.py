@@ -430,7 +430,8 @@ def _load_cached(path_str: str, mtime_ns: int, inode: int) -> Index:
         )
     missing = [name for name in (*_FILES, "bm25") if not (path / name).exists()]
     if missing or "model" not in manifest:
-        raise IndexCorruptError(f"The index at {path} is incomplete (missing {', '.join(missing) or 'model'}). {rebuild}")
+        what = ", ".join(missing) or "model"
+        raise IndexCorruptError(f"The index at {path} is incomplete (missing {what}). {rebuild}")
     try:
         documents = {}
         for row in _read_jsonl(path / "documents.jsonl"):

@@ -26,6 +26,9 @@ _SENTENCE_STARTERS = {
     "most", "his", "her", "their", "our", "what", "why", "how", "who", "officials", "tiktok",
 }
 _CANDIDATE = re.compile(r"[.!?…]+[\"'”’)\]]*(?=\s)|\n")
+# Boundaries inside these never end a sentence: Markdown links (their titles hold full stops)
+# and bare URLs.
+_PROTECTED = re.compile(r"\[[^\]\n]*\]\([^)\n]*\)|https?://\S+")
 _MARKER = re.compile(r"[ \t]*(?:#{1,6}[ \t]+|[-*•·–—>][ \t]+|\d{1,3}[.)][ \t]+)+")
 
 
@@ -38,8 +41,12 @@ def split_sentences(text: str, start: int = 0, end: int | None = None) -> list[t
     end = len(text) if end is None else end
     spans: list[tuple[int, int]] = []
     cursor = start
+    protected = [m.span() for m in _PROTECTED.finditer(text, start, end)]
     for match in _CANDIDATE.finditer(text, start, end):
-        if match.group() != "\n" and not _ends_sentence(text, match.start(), match.end(), end):
+        if match.group() != "\n" and (
+            any(s <= match.start() < e - 1 for s, e in protected)
+            or not _ends_sentence(text, match.start(), match.end(), end)
+        ):
             continue
         _add(text, cursor, match.end(), spans)
         cursor = match.end()

@@ -1,0 +1,302 @@
+"""`answer()`: an extractive, cited answer, or a plain statement that the documents are silent.
+
+No generative model runs here, so the answer is faithful by construction: the one to three
+sentences of the retrieved passages that best answer the question, quoted verbatim, each
+followed by its `[n]` marker. Sentences were embedded once at index time; a question costs one
+embedding (its own) plus a few small matrix products.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+
+from qa.chat import standalone_query
+from qa.clean import model_text
+from qa.config import Settings
+from qa.index import Index, load_index
+from qa.lexical import bm25_terms
+from qa.retrieve import Ranking, clean_query, passages_for, rank
+from qa.types import Answer, Citation, Passage, Sentence
+
+# Sentences are drawn from this many of the best passages.
+ANSWER_PASSAGES = 5
+
+
+class Answerer(Protocol):
+    """Turns a ranking into an answer: the seam where a generative model could plug in."""
+
+    def compose(self, question: str, ranking: Ranking, index: Index, settings: Settings) -> Answer: ...
+
+
+@dataclass(frozen=True)
+class ScoredSentence:
+    """A candidate sentence and the evidence that it answers the question."""
+
+    row: int
+    sentence: Sentence
+    cosine: float
+    coverage: float      # share of the question's IDF weight that the sentence contains
+    focus: float         # the same, over the question's words that are not names
+    passage: float       # 1 / (1 + rank) of the best passage it came from
+    type_match: float    # 1 when it holds what the question asks for (a number for "how many"...)
+    score: float
+
+
+def answer(
+    question: str,
+    history: Sequence[Mapping[str, Any] | str] | None = None,
+    index: str | Path | Index = "index",
+    *,
+    settings: Settings | None = None,
+    answerer: Answerer | None = None,
+) -> Answer:
+    """Answer `question` from the indexed documents, quoting and citing them.
+
+    Args:
+        question: the user's question.
+        history: earlier messages (`{"role", "content"}` dicts or plain user strings); a
+            follow-up is turned into a standalone query from them.
+        index: an index folder, or an `Index` already loaded.
+        settings: retrieval and composition knobs; `Settings()` when left out.
+        answerer: composes the answer from the ranking (default: `ExtractiveAnswerer`).
+
+    Returns:
+        An `Answer`; every citation satisfies `source[start:end] == quote`. When the documents
+        do not support an answer, `abstained` is True, there are no citations, and `passages`
+        are the closest related reading.
+
+    Raises:
+        QueryError: the question is empty or not text.
+        IndexMissingError, IndexCorruptError: the index cannot be used.
+    """
+    started = time.perf_counter()
+    settings = settings or Settings()
+    text = clean_query(question)
+    loaded = index if isinstance(index, Index) else load_index(index)
+    query = standalone_query(text, history)
+    ranking = rank(query, loaded, settings=settings)
+    reply = (answerer or ExtractiveAnswerer()).compose(text, ranking, loaded, settings)
+    return _with(reply, latency_ms=(time.perf_counter() - started) * 1000)
+
+
+class ExtractiveAnswerer:
+    """Quotes the best-supported sentences; abstains when the best one is not good enough."""
+
+    def compose(self, question: str, ranking: Ranking, index: Index, settings: Settings) -> Answer:
+        passages = passages_for(index, ranking, max(settings.top_k, ANSWER_PASSAGES))
+        scored = score_sentences(question, ranking, index)
+        confidence = answer_confidence(scored, ranking)
+        if not scored or confidence < settings.abstain_threshold:
+            return abstention(question, passages, ranking.query, confidence)
+        chosen = select_sentences(scored, index, settings.max_answer_sentences)
+        citations: list[Citation] = []
+        parts: list[str] = []
+        for s in chosen:
+            info = index.documents[s.sentence.doc_id]
+            n = len(citations) + 1
+            span = short_answer_span(question, s.sentence)
+            citations.append(Citation(n, s.sentence.doc_id, info.title, s.sentence.text, s.sentence.start,
+                                      s.sentence.end, info.date, *(span or (None, None))))
+            parts.append(f"{s.sentence.text} [{n}]")
+        return Answer(" ".join(parts), tuple(citations), False, tuple(passages), ranking.query,
+                      confidence)
+
+
+def score_sentences(question: str, ranking: Ranking, index: Index) -> list[ScoredSentence]:
+    """Score every sentence of the best passages for how well it answers `question`, best first.
+
+    A sentence seen in several overlapping passages is scored once, credited to the best one.
+    """
+    best_rank: dict[int, int] = {}
+    for rank_no, row in enumerate(ranking.rows[:ANSWER_PASSAGES]):
+        lo, hi = index.chunk_sentences[int(row)]
+        for srow in range(int(lo), int(hi)):
+            best_rank.setdefault(srow, rank_no)
+    if not best_rank:
+        return []
+    rows = np.fromiter(best_rank, dtype=np.int64)
+    cosines = np.asarray(index.sentence_vectors[rows] @ ranking.query_vector, dtype=np.float64)
+    weights = _idf_weights(index, ranking.query)
+    focus_weights = {t: w for t, w in weights.items() if t in _focus_terms(question)} or weights
+    wanted = _answer_type(question)
+    titles = {info.title.strip().lower() for info in index.documents.values()}
+    out = []
+    for row, cosine in zip(rows.tolist(), cosines.tolist(), strict=True):
+        sentence = index.sentences[row]
+        words = len(sentence.text.split())
+        present = set(bm25_terms(model_text(sentence.text)))
+        coverage = _coverage(weights, present)
+        focus = _coverage(focus_weights, present)
+        type_match = 1.0 if wanted and _has_type(sentence.text, wanted) else 0.0
+        passage = 1.0 / (1 + best_rank[row])
+        score = 0.55 * cosine + 0.15 * coverage + 0.15 * focus + 0.10 * passage + 0.05 * type_match
+        if words < 5 or sentence.text.strip().lower() in titles:
+            score -= 0.15  # headings, bylines and titles restate topics; they rarely answer
+        out.append(ScoredSentence(row, sentence, cosine, coverage, focus, passage, type_match, score))
+    out.sort(key=lambda s: (-s.score, s.row))
+    return out
+
+
+def answer_confidence(scored: Sequence[ScoredSentence], ranking: Ranking) -> float:
+    """How sure we are that the best sentence answers the question, in (0, 1).
+
+    A logistic mix of the best sentence's cosine and IDF coverage: the question's rare words
+    (not "TikTok", which every passage has) must be present for a confident answer.
+    """
+    if not scored:
+        return 0.0
+    top = scored[0]
+    z = 9.0 * (top.cosine - 0.45) + 2.5 * (top.coverage - 0.5) + 3.0 * (top.focus - 0.5) + 1.0 * top.type_match
+    return 1.0 / (1.0 + math.exp(-z))
+
+
+def select_sentences(scored: Sequence[ScoredSentence], index: Index, limit: int) -> list[ScoredSentence]:
+    """The best sentence plus up to `limit - 1` close runners-up that add something new."""
+    chosen = [scored[0]]
+    for cand in scored[1:]:
+        if len(chosen) >= limit:
+            break
+        if cand.score < scored[0].score - 0.05 or cand.cosine < 0.4:
+            break
+        if cand.focus < 0.5 * scored[0].focus:
+            continue
+        vec = index.sentence_vectors[cand.row]
+        if any(float(vec @ index.sentence_vectors[c.row]) > 0.9 for c in chosen):
+            continue  # a near-duplicate (the same lede in a teaser and the body)
+        chosen.append(cand)
+    return chosen
+
+
+def abstention(question: str, passages: Sequence[Passage], query: str, confidence: float) -> Answer:
+    """An answer that says plainly that the documents are silent, with related reading."""
+    lines = [f"The documents don't say. None of the indexed passages answers “{question.strip()}”."]
+    if passages:
+        lines.append("")
+        lines.append("Related reading (the closest passages; they do not answer the question):")
+        seen = set()
+        for p in passages:
+            if p.doc_id in seen:
+                continue
+            seen.add(p.doc_id)
+            lines.append(f"- {p.title} ({p.doc_id}, chars {p.start}-{p.end})")
+            if len(seen) == 3:
+                break
+    return Answer("\n".join(lines), (), True, tuple(passages), query, confidence)
+
+
+def answer_to_json(reply: Answer) -> dict[str, Any]:
+    """The `qa ask --json` object: answer, abstained, citations and passages."""
+    return {
+        "answer": reply.text,
+        "abstained": reply.abstained,
+        "confidence": round(reply.confidence, 4),
+        "query": reply.query,
+        "latency_ms": round(reply.latency_ms, 2),
+        "citations": [asdict(c) for c in reply.citations],
+        "passages": [asdict(p) for p in reply.passages],
+    }
+
+
+def _with(reply: Answer, **changes: Any) -> Answer:
+    return Answer(**{**{f: getattr(reply, f) for f in reply.__dataclass_fields__}, **changes})
+
+
+# ---- question words, answer types and the short answer --------------------------------------
+
+def _idf_weights(index: Index, query: str) -> dict[str, float]:
+    """IDF of each query term over the chunks; terms the corpus never uses get the highest IDF."""
+    n = int(index.bm25.scores["num_docs"])
+    indptr = index.bm25.scores["indptr"]
+    vocab = index.bm25.vocab_dict
+    weights: dict[str, float] = {}
+    for term in set(bm25_terms(model_text(query))):
+        if term in _QUESTION_TERMS:
+            continue
+        tid = vocab.get(term)
+        df = int(indptr[tid + 1] - indptr[tid]) if tid is not None and tid + 1 < len(indptr) else 0
+        weights[term] = math.log(1 + (n - df + 0.5) / (df + 0.5))
+    return weights
+
+
+# Question words that bm25_terms keeps but that carry no content.
+_QUESTION_TERMS = {"what", "who", "when", "where", "why", "how", "which", "whom", "whose", "mani",
+                   "much", "did", "doe", "do", "say", "said", "accord", "articl", "document"}
+
+
+def _focus_terms(question: str) -> set[str]:
+    """Terms of the question's lower-case words: what is asked, as opposed to whom it is about.
+
+    "Who founded ByteDance?" focuses on "founded"; a sentence that names ByteDance without it
+    does not answer.
+    """
+    words = [w for i, w in enumerate(re.findall(r"[\w'’-]+", question)) if i == 0 or not w[0].isupper()]
+    return set(bm25_terms(" ".join(words))) - _QUESTION_TERMS
+
+
+def _coverage(weights: Mapping[str, float], present: set[str]) -> float:
+    total = sum(weights.values())
+    if total == 0:
+        return 0.0
+    return sum(w for t, w in weights.items() if t in present) / total
+
+
+_NUMBER = r"(?:\$|€|£)?\d[\d,.]*(?:\s?(?:%|percent|per cent))?(?:\s(?:million|billion|thousand|hundred))?"
+_NUMBER_WORDS = (r"\b(?:one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|dozens?|"
+                 r"hundreds?|thousands?|millions?|billions?)\b")
+_MONTH = r"(?:January|February|March|April|May|June|July|August|September|October|November|December)"
+_DATE = (rf"\b(?:{_MONTH}\s+\d{{1,2}}(?:,\s*\d{{4}})?|\d{{1,2}}\s+{_MONTH}(?:\s+\d{{4}})?|{_MONTH}\s+\d{{4}}"
+         rf"|{_MONTH}|(?:19|20)\d{{2}}|(?:Monday|Tuesday|Wednesday|Thursday|Friday|Saturday|Sunday))\b")
+_NAME = r"\b[A-Z][a-z]+(?:\s+[A-Z][a-z]+)+\b"
+
+
+def _answer_type(question: str) -> str | None:
+    q = question.lower()
+    if re.search(r"\bhow (?:many|much)\b|\bwhat (?:number|percentage|share)\b", q):
+        return "number"
+    if re.search(r"\bwhen\b|\bwhat (?:year|date|day|month)\b", q):
+        return "date"
+    if re.search(r"\bwho\b|\bwhose\b|\bwhich (?:person|official|senator|commissioner)\b", q):
+        return "name"
+    return None
+
+
+def _has_type(text: str, wanted: str) -> bool:
+    if wanted == "number":
+        return bool(re.search(r"\d", text) or re.search(_NUMBER_WORDS, text, re.I))
+    if wanted == "date":
+        return bool(re.search(_DATE, text))
+    return bool(re.search(_NAME, text))
+
+
+def short_answer_span(question: str, sentence: Sentence) -> tuple[int, int] | None:
+    """Offsets (into the source) of the number or date that answers a how-many or when
+    question, only when exactly one candidate fits; otherwise None (no mark beats a wrong one)."""
+    wanted = _answer_type(question)
+    if wanted == "number":
+        nouns = [t for t in bm25_terms(question) if t not in _QUESTION_TERMS]
+        found = []
+        for m in re.finditer(_NUMBER, sentence.text):
+            after = bm25_terms(sentence.text[m.end():m.end() + 40])[:3]
+            if any(t in nouns for t in after):
+                found.append(m.span())
+        if len(found) != 1:
+            all_numbers = [m.span() for m in re.finditer(_NUMBER, sentence.text)]
+            found = all_numbers if len(all_numbers) == 1 else []
+    elif wanted == "date":
+        found = [m.span() for m in re.finditer(_DATE, sentence.text)]
+    else:
+        return None
+    if len(found) != 1:
+        return None
+    start, end = found[0]
+    while end > start and sentence.text[end - 1] in ",.":
+        end -= 1
+    return sentence.start + start, sentence.start + end
