@@ -47,8 +47,8 @@ class SentenceTransformerEmbedder:
         self._model = SentenceTransformer(str(path), device="cpu", local_files_only=True)
         get_dimension = getattr(self._model, "get_embedding_dimension", None)
         dimension = get_dimension() if get_dimension else self._model.get_sentence_embedding_dimension()
-        self.dimension = int(dimension or 0)
-        self.max_seq_length = int(self._model.max_seq_length)
+        self.dimension = int(dimension) if dimension else 0
+        self.max_seq_length = int(self._model.max_seq_length or 0)
         # torch modules are not re-entrant across threads for inference state; the web app's
         # worker threads share one model, so calls are serialized (each is a few milliseconds).
         self._lock = threading.Lock()
