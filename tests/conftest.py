@@ -42,6 +42,14 @@ def seeds_index(tmp_path_factory: pytest.TempPathFactory, settings: Settings, em
 
 
 @pytest.fixture()
+def index_copy(tmp_path: Path, seeds_index: Path) -> Path:
+    """A writable copy of the seeds index (at tmp_path/index), so tests skip re-embedding."""
+    target = tmp_path / "index"
+    shutil.copytree(seeds_index, target)
+    return target
+
+
+@pytest.fixture()
 def corpus_copy(tmp_path: Path) -> Path:
     """A writable copy of seeds/ for tests that add, change or delete files."""
     target = tmp_path / "corpus"
