@@ -1,0 +1,103 @@
+"""Cited answers: verbatim quotes, plain abstention, follow-ups, and odd input."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from qa.answer import answer, answer_to_json
+from qa.errors import QueryError
+from qa.index import load_index
+
+from .conftest import SEEDS
+
+
+def check_verbatim(reply) -> None:
+    for c in reply.citations:
+        source = (SEEDS / c.doc_id).read_text(encoding="utf-8")
+        assert source[c.start:c.end] == c.quote
+        if c.answer_start is not None:
+            assert c.start <= c.answer_start < c.answer_end <= c.end
+    for p in reply.passages:
+        assert (SEEDS / p.doc_id).read_text(encoding="utf-8")[p.start:p.end] == p.text
+
+
+def test_answer_quotes_and_cites_the_removed_accounts(seeds_index: Path) -> None:
+    reply = answer("How many accounts did TikTok remove?", index=seeds_index)
+    assert not reply.abstained
+    assert "3,000" in reply.text and "[1]" in reply.text
+    first = reply.citations[0]
+    assert first.doc_id == "003_1e2a6170b287ded5.txt" and "3,000" in first.quote
+    check_verbatim(reply)
+    # The markers in the text are exactly the citations, numbered by first use.
+    assert [int(n) for n in re.findall(r"\[(\d+)\]", reply.text)] == [c.n for c in reply.citations]
+
+
+def test_short_answer_is_marked_only_when_sure(seeds_index: Path) -> None:
+    reply = answer("How many downloads has TikTok amassed?", index=seeds_index)
+    c = reply.citations[0]
+    source = (SEEDS / c.doc_id).read_text(encoding="utf-8")
+    assert c.answer_start is not None and source[c.answer_start:c.answer_end] == "1.5 billion"
+    reply = answer("Where is TikTok's US user data stored?", index=seeds_index)
+    assert all(c.answer_start is None for c in reply.citations)  # no "where" span guessed
+
+
+@pytest.mark.parametrize("question", ["Who founded ByteDance?", "What is the capital of France?",
+                                      "What is Roland Cloutier's salary?"])
+def test_silent_documents_mean_a_plain_abstention(seeds_index: Path, question: str) -> None:
+    reply = answer(question, index=seeds_index)
+    assert reply.abstained and reply.citations == ()
+    assert reply.text.startswith("The documents don't say")
+    assert "Related reading" in reply.text and reply.passages
+    assert "[1]" not in reply.text
+    check_verbatim(reply)
+
+
+def test_follow_ups_use_the_conversation(seeds_index: Path) -> None:
+    first = "Where is TikTok's US user data stored?"
+    reply = answer(first, index=seeds_index)
+    assert "Virginia" in reply.text
+    history = [{"role": "user", "content": first}, {"role": "assistant", "content": reply.text}]
+    follow = answer("And where is the backup kept?", history=history, index=seeds_index)
+    assert not follow.abstained and "Singapore" in follow.text
+    check_verbatim(follow)
+
+
+def test_json_shape(seeds_index: Path) -> None:
+    data = answer_to_json(answer("Which FCC commissioner called for TikTok's removal?", index=seeds_index))
+    assert {"answer", "abstained", "citations", "passages"} <= set(data)
+    assert set(data["citations"][0]) >= {"n", "doc_id", "title", "quote", "start", "end"}
+
+
+ODD = ["x" * 100_000, "Où sont stockées les données des utilisateurs américains de TikTok ?", "?!?...;;",
+       "<script>alert(1)</script> where is the data?", "\x00 where \x00 is data", "数据存储在哪里？",
+       "javascript:alert(1)", "' OR 1=1 --", "🙂🙂🙂", "a"]
+
+
+@pytest.mark.parametrize("question", ODD)
+def test_odd_questions_keep_citations_verbatim(seeds_index: Path, question: str) -> None:
+    check_verbatim(answer(question, index=seeds_index))
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow,
+                                                                  HealthCheck.function_scoped_fixture])
+@given(st.text(max_size=300))
+def test_any_question_is_answered_verbatim_or_refused_clearly(seeds_index: Path, question: str) -> None:
+    index = load_index(seeds_index)
+    try:
+        reply = answer(question, index=index)
+    except QueryError as exc:
+        assert not question.replace("\x00", "").strip()
+        assert "empty" in str(exc)
+        return
+    check_verbatim(reply)
+    assert reply.abstained == (not reply.citations)
+
+
+def test_non_text_question_is_a_clear_error(seeds_index: Path) -> None:
+    with pytest.raises(QueryError, match="must be text"):
+        answer(None, index=seeds_index)  # type: ignore[arg-type]

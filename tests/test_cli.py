@@ -1,0 +1,58 @@
+"""The `qa` command: the acceptance commands, and clear errors instead of tracebacks."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from qa.cli import main
+
+from .conftest import SEEDS
+
+
+def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_search_json_ranks_virginia_first_with_exact_offsets(seeds_index: Path, capsys) -> None:
+    code, out, _ = run(capsys, "search", "Where is TikTok's US user data stored?", "--json", "--index", str(seeds_index))
+    assert code == 0
+    top = json.loads(out)[0]
+    assert "stored in Virginia with a back-up in Singapore" in top["text"]
+    assert (SEEDS / top["doc_id"]).read_text(encoding="utf-8")[top["start"]:top["end"]] == top["text"]
+
+
+def test_ask_json_answers_from_the_independent(seeds_index: Path, capsys) -> None:
+    code, out, _ = run(capsys, "ask", "How many accounts did TikTok remove?", "--json", "--index", str(seeds_index))
+    data = json.loads(out)
+    assert code == 0 and not data["abstained"] and "3,000" in data["answer"]
+    assert data["citations"][0]["doc_id"] == "003_1e2a6170b287ded5.txt"
+    assert "Independent" in (SEEDS / "003_1e2a6170b287ded5.txt").read_text(encoding="utf-8")
+
+
+def test_ask_abstains_in_plain_words(seeds_index: Path, capsys) -> None:
+    code, out, _ = run(capsys, "ask", "Who founded ByteDance?", "--index", str(seeds_index))
+    assert code == 0 and out.startswith("The documents don't say")
+    assert "Related reading" in out
+
+
+def test_index_command_is_incremental(corpus_copy: Path, index_copy: Path, capsys) -> None:
+    code, out, _ = run(capsys, "index", "--corpus", str(corpus_copy), "--index", str(index_copy), "--quiet")
+    assert code == 0 and "up to date" in out
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["search", "  ", "--index", "{index}"], "The question is empty"),
+    (["ask", "data?", "--index", "{missing}"], "No index found"),
+    (["index", "--corpus", "{missing}", "--index", "{missing}"], "Corpus folder not found"),
+])
+def test_errors_are_one_clear_line(argv: list[str], message: str, seeds_index: Path, tmp_path: Path,
+                                   capsys) -> None:
+    args = [a.format(index=seeds_index, missing=tmp_path / "missing") for a in argv]
+    code, _, err = run(capsys, *args)
+    assert code == 2 and err.startswith("qa: error:") and message in err
+    assert "Traceback" not in err
