@@ -1,0 +1,45 @@
+"""Start the web chat: `python app.py [--config FILE] [--host H] [--port N] [--index DIR] [--corpus DIR]`.
+
+A thin shell, the same as `qa serve`: process set-up, settings, then `qa.web.serve`, which builds
+the index first when it is missing and serves on 127.0.0.1:7860 unless told otherwise.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from qa.config import Settings  # light: no torch, no gradio
+from qa.errors import QAError
+from qa.runtime import configure_process
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Parse the options, then serve until interrupted; returns the exit status."""
+    parser = argparse.ArgumentParser(description="Start the qa web chat (same as: qa serve).")
+    parser.add_argument("--config", type=Path, help="a TOML file of settings (see qa/config.py)")
+    parser.add_argument("--host", help="address to bind (default: 127.0.0.1)")
+    parser.add_argument("--port", type=int, help="port (default: 7860)")
+    parser.add_argument("--index", type=Path, help="index folder (default: index)")
+    parser.add_argument("--corpus", type=Path, help="corpus to index when the index is missing")
+    args = parser.parse_args(argv)
+    overrides = {k: v for k, v in vars(args).items() if k != "config" and v is not None}
+
+    try:
+        settings = (Settings.from_file(args.config, **overrides) if args.config
+                    else Settings.from_mapping(overrides))
+        configure_process(settings.threads)  # before torch loads: offline, threads that do not spin
+        from qa.web import serve
+
+        serve(settings)
+    except QAError as exc:
+        print(f"qa: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

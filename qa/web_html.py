@@ -1,0 +1,365 @@
+"""HTML for the web chat: answers with linked `[n]` markers and a sources panel of quotes in context.
+
+Everything that comes from a document or a user (titles, quotes, passages, file names, questions)
+goes through `html.escape` here, once, at the point where it meets markup: a document holding
+`<script>` or `<img onerror=...>` is shown as those characters, never run. Gradio's own sanitizer
+stays on underneath as a second fence, not the first.
+
+A citation `[n]` of turn `k` links to `#qa-src-k-n`; related reading of an abstention links to
+`#qa-rel-k-i`. The script in `CITE_JS` opens and scrolls to the card; without it, the links still
+work as plain in-page anchors.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from qa.index import Index
+from qa.types import Answer, Chunk, Citation, Passage
+
+# Characters of source text shown on each side of a quote, before snapping to sentence ends.
+CONTEXT_CHARS = 360
+# Related reading (abstentions): passages longer than this are cut at a word boundary.
+RELATED_CHARS = 900
+RELATED_PASSAGES = 3
+_MARKER = re.compile(r"\[(\d+)\]")
+# A sentence ends at . ! ? (maybe followed by a closing quote or bracket) and then whitespace.
+_SENTENCE_END = re.compile(r"[.!?][\"'”’)\]]*\s+|\n\s*\n")
+
+
+@dataclass(frozen=True)
+class Turn:
+    """One question of a conversation and the answer it got."""
+
+    question: str
+    reply: Answer
+
+
+def escape(text: object) -> str:
+    """`text` as HTML text: `<`, `>`, `&` and both quotes escaped."""
+    return html.escape(str(text), quote=True)
+
+
+def _display(text: str) -> str:
+    """Escaped source text with runs of spaces and blank lines folded (shown with pre-line)."""
+    text = re.sub(r"[ \t\r\f\v]+", " ", text)
+    text = re.sub(r" ?\n[ \n]*\n ?", "\n\n", text)
+    return escape(text)
+
+
+def source_id(turn: int, n: int) -> str:
+    """The element id of citation `n`'s card in turn `turn` (both 1-based)."""
+    return f"qa-src-{turn}-{n}"
+
+
+def related_id(turn: int, i: int) -> str:
+    """The element id of related passage `i` of an abstention in turn `turn` (both 1-based)."""
+    return f"qa-rel-{turn}-{i}"
+
+
+def related_passages(reply: Answer) -> list[Passage]:
+    """The passages an abstention offers as related reading: the best one of each document."""
+    seen: set[str] = set()
+    out = []
+    for p in reply.passages:
+        if p.doc_id not in seen:
+            seen.add(p.doc_id)
+            out.append(p)
+        if len(out) == RELATED_PASSAGES:
+            break
+    return out
+
+
+# ---- chat messages ---------------------------------------------------------------------------
+
+def question_html(question: str) -> str:
+    """A user's question as a chat message."""
+    return f'<div class="qa-q">{escape(question)}</div>'
+
+
+def answer_html(turn: int, reply: Answer) -> str:
+    """An answer (or abstention) as a chat message, each `[n]` linked to its source card and the
+    short answer of each quote, where the answer marks one, in bold."""
+    if reply.abstained:
+        return _abstention_html(turn, reply)
+    cited = {c.n: c for c in reply.citations}
+    # (start, end, html) replacements in reply.text: the markers, and the short answers found by
+    # locating each verbatim quote in the text.
+    spans: list[tuple[int, int, str]] = []
+    for m in _MARKER.finditer(reply.text):
+        n = int(m.group(1))
+        if n in cited:
+            spans.append((m.start(), m.end(),
+                          f'<a class="qa-cite" href="#{source_id(turn, n)}" '
+                          f'title="Source {n}: {escape(cited[n].title)}">[{n}]</a>'))
+    for c in reply.citations:
+        at = reply.text.find(c.quote) if c.quote else -1
+        if at >= 0 and c.answer_start is not None and c.answer_end is not None \
+                and c.start <= c.answer_start < c.answer_end <= c.end:
+            a, b = at + c.answer_start - c.start, at + c.answer_end - c.start
+            spans.append((a, b, f'<strong class="qa-span">{escape(reply.text[a:b])}</strong>'))
+    parts: list[str] = []
+    pos = 0
+    for start, end, markup in sorted(spans):
+        if start < pos:
+            continue  # overlaps an earlier replacement; keep the first
+        parts += [escape(reply.text[pos:start]), markup]
+        pos = end
+    parts.append(escape(reply.text[pos:]))
+    count = len(reply.citations)
+    label = f"Answer · {count} source{'s' if count != 1 else ''} quoted"
+    return (
+        f'<div class="qa-reply qa-answered"><div class="qa-label">{label}</div>'
+        f'<div class="qa-text">{"".join(parts)}</div>'
+        f'<div class="qa-chips">{_source_chips(turn, reply.citations)}</div></div>'
+    )
+
+
+def _source_chips(turn: int, citations: Sequence[Citation]) -> str:
+    """One chip per cited document ("[1] [2] Title"), linking to its first card."""
+    groups: dict[str, list[Citation]] = {}
+    for c in citations:
+        groups.setdefault(c.doc_id, []).append(c)
+    return "".join(
+        f'<a class="qa-cite qa-chip" href="#{source_id(turn, group[0].n)}">'
+        f'<b>{" ".join(f"[{c.n}]" for c in group)}</b> {escape(_shorten(group[0].title, 60))}</a>'
+        for group in groups.values()
+    )
+
+
+def _abstention_html(turn: int, reply: Answer) -> str:
+    # The library's text lists the related reading as plain lines; the chat shows its first
+    # paragraph and links the same passages to their cards in the sources panel instead.
+    statement = reply.text.split("\n\n", 1)[0].strip() or "The documents don't say."
+    related = related_passages(reply)
+    chips = "".join(
+        f'<a class="qa-cite qa-chip" href="#{related_id(turn, i)}">{escape(_shorten(p.title, 60))}</a>'
+        for i, p in enumerate(related, 1)
+    )
+    reading = (f'<div class="qa-related-head">Related reading (does not answer the question)</div>'
+               f'<div class="qa-chips">{chips}</div>') if related else ""
+    return (
+        '<div class="qa-reply qa-abstained"><div class="qa-label">Not in the documents</div>'
+        f'<div class="qa-text">{escape(statement)}</div>{reading}</div>'
+    )
+
+
+def error_html(message: str) -> str:
+    """A problem with the question (empty, unusable) as a chat message."""
+    return (f'<div class="qa-reply qa-error"><div class="qa-label">Could not answer</div>'
+            f'<div class="qa-text">{escape(message)}</div></div>')
+
+
+# ---- the sources panel -----------------------------------------------------------------------
+
+class SourceText:
+    """Continuous source text of each document, pieced together from the index's chunks.
+
+    Chunks overlap, so neighbours join into runs of exact source text; a quote is shown inside
+    the run that holds it. No file is read: what the panel shows is what was indexed.
+    """
+
+    def __init__(self, index: Index) -> None:
+        self._chunks: dict[str, list[Chunk]] = {}
+        for chunk in index.chunks:
+            self._chunks.setdefault(chunk.doc_id, []).append(chunk)
+        self._runs: dict[str, list[tuple[int, str]]] = {}
+
+    def runs(self, doc_id: str) -> list[tuple[int, str]]:
+        """`(start, text)` runs of `doc_id`'s indexed text, in order; `text == source[start:...]`."""
+        if doc_id not in self._runs:
+            runs: list[tuple[int, str]] = []
+            for c in sorted(self._chunks.get(doc_id, ()), key=lambda c: (c.start, c.end)):
+                if runs and c.start <= runs[-1][0] + len(runs[-1][1]):
+                    start, text = runs[-1]
+                    end = start + len(text)
+                    if c.end > end:
+                        runs[-1] = (start, text + c.text[end - c.start:])
+                else:
+                    runs.append((c.start, c.text))
+            self._runs[doc_id] = runs
+        return self._runs[doc_id]
+
+    def window(self, doc_id: str, start: int, end: int) -> tuple[int, str, bool, bool] | None:
+        """Source text around `[start, end)`: whole sentences within `CONTEXT_CHARS` each side.
+
+        Returns:
+            `(window_start, text, cut_before, cut_after)`, or None when no run holds the range.
+        """
+        for run_start, text in self.runs(doc_id):
+            run_end = run_start + len(text)
+            if run_start <= start and end <= run_end:
+                lo = max(run_start, start - CONTEXT_CHARS)
+                hi = min(run_end, end + CONTEXT_CHARS)
+                before = text[lo - run_start:start - run_start]
+                if lo > run_start:
+                    cut = _SENTENCE_END.search(before)
+                    lo += cut.end() if cut else 0
+                after = text[end - run_start:hi - run_start]
+                if hi < run_end:
+                    ends = [m.end() for m in _SENTENCE_END.finditer(after)]
+                    hi = end + (len(after[:ends[-1]].rstrip()) if ends else len(after))
+                return lo, text[lo - run_start:hi - run_start], lo > run_start, hi < run_end
+        return None
+
+
+def sources_html(turns: Sequence[Turn], index: Index, source_text: SourceText) -> str:
+    """The sources panel: each turn's citations (newest turn first and open) or related reading."""
+    if not turns:
+        return corpus_html(index)
+    groups = []
+    for k in range(len(turns), 0, -1):
+        turn = turns[k - 1]
+        reply = turn.reply
+        if reply.abstained:
+            related = related_passages(reply)
+            cards = "".join(_related_card(k, i, p) for i, p in enumerate(related, 1))
+            kind = '<span class="qa-tag qa-tag-abstained">not in the documents</span>'
+            intro = ('<p class="qa-note">The documents do not answer this question. These are the '
+                     'closest passages, for reading, not as an answer.</p>')
+            body = intro + (cards or '<p class="qa-note">Nothing related was found.</p>')
+        else:
+            cards = "".join(_citation_card(k, c, reply, index, source_text) for c in reply.citations)
+            count = len(reply.citations)
+            kind = f'<span class="qa-tag">{count} source{"s" if count != 1 else ""}</span>'
+            body = cards
+        is_open = " open" if k == len(turns) else ""
+        groups.append(
+            f'<details class="qa-turn" id="qa-turn-{k}"{is_open}><summary>'
+            f'<span class="qa-turn-q">{escape(turn.question)}</span>{kind}</summary>{body}</details>'
+        )
+    return f'<div class="qa-panel"><div class="qa-panel-title">Sources</div>{"".join(groups)}</div>'
+
+
+def _citation_card(turn: int, c: Citation, reply: Answer, index: Index, source_text: SourceText) -> str:
+    info = index.documents.get(c.doc_id)
+    date = c.date or (info.date if info else None)
+    found = source_text.window(c.doc_id, c.start, c.end) or _passage_window(reply.passages, c)
+    if found is None:
+        lo, text, cut_before, cut_after = c.start, c.quote, False, False
+    else:
+        lo, text, cut_before, cut_after = found
+    body = marked_passage(text, lo, c.start, c.end, c.answer_start, c.answer_end)
+    return (
+        f'<article class="qa-source" id="{source_id(turn, c.n)}">'
+        f'<div class="qa-source-head"><span class="qa-n">{c.n}</span>'
+        f'<span class="qa-title">{escape(c.title or c.doc_id)}</span></div>'
+        f'{_meta(date, c.doc_id, c.start, c.end, "quote")}'
+        f'<div class="qa-passage">{"… " if cut_before else ""}{body}{" …" if cut_after else ""}</div>'
+        '</article>'
+    )
+
+
+def _passage_window(passages: Sequence[Passage], c: Citation) -> tuple[int, str, bool, bool] | None:
+    for p in passages:
+        if p.doc_id == c.doc_id and p.start <= c.start and c.end <= p.end:
+            return p.start, p.text, True, True
+    return None
+
+
+def _related_card(turn: int, i: int, p: Passage) -> str:
+    text = p.text
+    cut = len(text) > RELATED_CHARS
+    if cut:
+        text = text[:RELATED_CHARS].rsplit(None, 1)[0]
+    return (
+        f'<article class="qa-source qa-related" id="{related_id(turn, i)}">'
+        f'<div class="qa-source-head"><span class="qa-n qa-n-related">{i}</span>'
+        f'<span class="qa-title">{escape(p.title or p.doc_id)}</span></div>'
+        f'{_meta(p.date, p.doc_id, p.start, p.end, "passage")}'
+        f'<div class="qa-passage">{_display(text)}{" …" if cut else ""}</div></article>'
+    )
+
+
+def _meta(date: str | None, doc_id: str, start: int, end: int, what: str) -> str:
+    return (
+        '<div class="qa-meta">'
+        f'<span>{escape(date) if date else "undated"}</span>'
+        f'<span class="qa-file">{escape(doc_id)}</span>'
+        f'<span title="{what}: characters {start} to {end} of the file">chars {start:,}–{end:,}</span>'
+        '</div>'
+    )
+
+
+def marked_passage(text: str, start: int, quote_start: int, quote_end: int,
+                   answer_start: int | None = None, answer_end: int | None = None) -> str:
+    """`text` (source text beginning at offset `start`) as HTML, the quote in `<mark>` and the
+    short answer inside it, when given and inside the quote, in `<strong>`."""
+
+    def at(offset: int) -> int:
+        return min(max(offset - start, 0), len(text))
+
+    qs, qe = at(quote_start), at(quote_end)
+    inner = [_display(text[qs:qe])]
+    if (answer_start is not None and answer_end is not None
+            and quote_start <= answer_start < answer_end <= quote_end):
+        a, b = at(answer_start), at(answer_end)
+        inner = [_display(text[qs:a]), '<strong class="qa-span">', _display(text[a:b]), "</strong>",
+                 _display(text[b:qe])]
+    return f'{_display(text[:qs])}<mark class="qa-quote">{"".join(inner)}</mark>{_display(text[qe:])}'
+
+
+# ---- first screen ----------------------------------------------------------------------------
+
+def corpus_summary(index: Index) -> dict[str, Any]:
+    """What the first screen says about the loaded corpus: name, counts, when it was indexed."""
+    manifest = index.manifest
+    counts = manifest.get("counts") or {}
+    return {
+        "corpus": Path(str(manifest.get("corpus") or "corpus")).name,
+        "documents": int(counts.get("documents", len(index.documents))),
+        "chunks": int(counts.get("chunks", len(index.chunks))),
+        "created": _when(manifest.get("created")),
+        "model": str(manifest.get("model", "")),
+    }
+
+
+def header_html(index: Index) -> str:
+    """The top bar: what this is, and which corpus is loaded."""
+    s = corpus_summary(index)
+    return (
+        '<div class="qa-header"><div class="qa-brand"><span class="qa-logo">qa</span>'
+        '<span class="qa-tagline">Answers quoted from your documents, every claim cited</span></div>'
+        f'<div class="qa-corpus">Corpus <b>{escape(s["corpus"])}</b>'
+        f'<span>{s["documents"]:,} documents</span><span>{s["chunks"]:,} passages</span>'
+        f'<span>indexed {escape(s["created"])}</span></div></div>'
+    )
+
+
+def corpus_html(index: Index, limit: int = 25) -> str:
+    """The sources panel before any question: how it works, and the documents in the corpus."""
+    docs = sorted(index.documents.values(), key=lambda d: d.doc_id)
+    rows = "".join(
+        f'<li><span class="qa-doc-title">{escape(d.title or d.doc_id)}</span>'
+        f'<span class="qa-doc-meta">{escape(d.date) if d.date else "undated"} · '
+        f'<span class="qa-file">{escape(d.doc_id)}</span></span></li>'
+        for d in docs[:limit]
+    )
+    more = f'<li class="qa-more">and {len(docs) - limit:,} more</li>' if len(docs) > limit else ""
+    return (
+        '<div class="qa-panel"><div class="qa-panel-title">Sources</div>'
+        '<p class="qa-note">Each answer quotes the documents word for word. Its sources appear here: '
+        'the quoted words <mark class="qa-quote">highlighted</mark> inside their passage, with the '
+        'file and character range. Click a marker such as <b>[1]</b> to jump to its source.</p>'
+        f'<div class="qa-panel-sub">In this corpus</div><ul class="qa-docs">{rows}{more}</ul></div>'
+    )
+
+
+def _when(created: object) -> str:
+    try:
+        stamp = datetime.fromisoformat(str(created))
+    except ValueError:
+        return str(created or "unknown")
+    zone = stamp.tzname() or ""
+    return f"{stamp.day} {stamp:%b %Y, %H:%M}" + (f" {zone}" if zone else "")
+
+
+def _shorten(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[:limit - 1].rstrip() + "…"
+

@@ -1,0 +1,340 @@
+"""The web chat, end to end: the real app over the real index, driven by Chromium and gradio_client.
+
+Browser tests need Debian's Chromium at /usr/bin/chromium (`make browser` installs it) and skip
+without it. Run with `QA_SCREENSHOT=1` to refresh docs/screenshot.png.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from qa.config import Settings
+from qa.index import load_index
+from qa.types import Answer, Citation, Passage
+from qa.web import serve
+from qa.web_html import SourceText, Turn, answer_html, sources_html
+
+ROOT = Path(__file__).resolve().parent.parent
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update"]
+REPLIES = "#qa-chat .qa-reply"
+
+# A document that tries every way of running code in a page; none of it may run.
+HOSTILE_MD = "\n".join([
+    "---",
+    "title: \"Zorblax <img src=x onerror=\\\"window.__pwned='title';alert('title')\\\"> report\"",
+    "date: 2021-03-04",
+    "---",
+    "",
+    "Zorblax Corporation keeps its customer records in a vault in Reykjavik "
+    "<script>window.__pwned='script';alert('script')</script> according to the annual filing.",
+    "",
+    "The vault's backup copy sits in Tromso <img src=x onerror=\"window.__pwned='img';alert('img')\"> "
+    "under a glacier, the filing says.",
+    "",
+    "Investors can read more at <a href=\"javascript:window.__pwned='link';alert('link')\">the investor "
+    "page</a> or in [the appendix](javascript:alert('md')) of the report, which also mentions "
+    "${window.__pwned='tpl'} and {{constructor.constructor('window.__pwned=1')()}} in a footnote "
+    "about Zorblax auditors.",
+    "",
+])
+PLAIN_TXT = "Weather in Oslo\n\nOslo had a cold winter with heavy snow in January, the weather office said.\n"
+
+
+@dataclass(frozen=True)
+class Running:
+    url: str
+    settings: Settings
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextmanager
+def _serving(settings: Settings, **kwargs: Any) -> Iterator[Running]:
+    """The real app, started as `python app.py` starts it, on `settings.port`; closed after."""
+    app = serve(settings, block=False, **kwargs)
+    try:
+        yield Running(f"http://127.0.0.1:{settings.port}/", settings)
+    finally:
+        app.close()
+
+
+@pytest.fixture(scope="module")
+def seeds_app(seeds_index: Path, settings: Settings,
+              tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running]:
+    """The real app over the session's seeds index, on a free port."""
+    feedback = tmp_path_factory.mktemp("web") / "feedback.jsonl"
+    running = settings.replace(index=seeds_index, port=_free_port(), feedback_path=feedback)
+    with _serving(running, index=load_index(seeds_index)) as app:
+        yield app
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    if not CHROMIUM.exists():
+        pytest.skip("browser tests need Chromium at /usr/bin/chromium (apt-get install chromium)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        chromium = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+def _open(browser: Any, url: str) -> Any:
+    page = browser.new_page(viewport={"width": 1440, "height": 900})
+    page.set_default_timeout(20_000)
+    page.goto(url)
+    page.wait_for_selector("#qa-chat")
+    return page
+
+
+def _ask(page: Any, question: str) -> Any:
+    """Type a question, send it, and return the locator of its reply once it is shown."""
+    count = page.locator(REPLIES).count()
+    page.fill("#qa-question textarea", question)
+    page.keyboard.press("Enter")
+    page.wait_for_function("n => document.querySelectorAll('#qa-chat .qa-reply').length > n",
+                           arg=count)
+    return page.locator(REPLIES).nth(count)
+
+
+@pytest.mark.browser
+def test_chat_answers_with_sources_follows_up_and_abstains(seeds_app: Running, browser: Any,
+                                                           tmp_path: Path) -> None:
+    page = _open(browser, seeds_app.url)
+    try:
+        # First screen: the corpus and example questions that work on it.
+        header = page.locator(".qa-header").inner_text()
+        assert "seeds" in header and "5 documents" in header and "indexed" in header
+        example = page.get_by_text("Where is TikTok's US user data stored?", exact=True)
+        assert example.is_visible()
+
+        # An example question is answered with a [1] marker...
+        example.click()
+        page.wait_for_selector(REPLIES)
+        first = page.locator(REPLIES).first
+        assert "[1]" in first.inner_text() and "Virginia" in first.inner_text()
+        assert "qa-answered" in (first.get_attribute("class") or "")
+
+        # ...that leads to its source: the quote highlighted inside its passage, with the file.
+        first.locator(".qa-text a.qa-cite", has_text="[1]").click()
+        card = page.locator("#qa-src-1-1")
+        page.wait_for_function("() => document.getElementById('qa-src-1-1')"
+                               ".classList.contains('qa-active')")
+        assert card.is_visible()
+        quote = card.locator("mark.qa-quote").inner_text()
+        assert "stored in Virginia" in quote
+        passage = card.locator(".qa-passage").inner_text()
+        assert len(passage) > len(quote)  # the quote is shown in its context
+        assert ".txt" in card.locator(".qa-meta").inner_text()
+
+        # A follow-up that only makes sense after the first question.
+        second = _ask(page, "And where is the backup kept?")
+        assert "Singapore" in second.inner_text() and "[1]" in second.inner_text()
+        second.locator(".qa-text a.qa-cite").first.click()
+        page.wait_for_function("() => document.getElementById('qa-src-2-1')"
+                               ".classList.contains('qa-active')")
+        # A question the documents do not answer: labelled as such, with related reading.
+        third = _ask(page, "Who founded ByteDance?")
+        assert "qa-abstained" in (third.get_attribute("class") or "")
+        assert "not in the documents" in third.inner_text().lower()
+        assert "[1]" not in third.inner_text()
+        assert page.locator("#qa-turn-3 .qa-related").count() >= 1
+        third.locator("a.qa-cite").first.click()
+        assert page.locator("#qa-rel-3-1").is_visible()
+
+        # New conversation: the chat and the sources panel start over.
+        page.click("#qa-new")
+        page.wait_for_function("() => document.querySelectorAll('#qa-chat .qa-reply').length === 0")
+        assert page.locator("#qa-sources .qa-docs").is_visible()
+
+        # The picture for the README: an answer with two quotes, then one with a short answer.
+        _ask(page, "Why did FCC commissioner Brendan Carr want TikTok removed from app stores?")
+        downloads = _ask(page, "How many times has TikTok been downloaded?")
+        assert "1.5 billion" in downloads.inner_text()
+        downloads.locator(".qa-text a.qa-cite").first.click()
+        page.wait_for_function("() => document.getElementById('qa-src-2-1')"
+                               ".classList.contains('qa-active')")
+        page.mouse.move(0, 0)  # no hover state in the picture
+        shot = page.screenshot()
+        (tmp_path / "screenshot.png").write_bytes(shot)
+        if os.environ.get("QA_SCREENSHOT"):
+            (ROOT / "docs").mkdir(exist_ok=True)
+            (ROOT / "docs" / "screenshot.png").write_bytes(shot)
+    finally:
+        page.close()
+
+
+@pytest.mark.browser
+def test_hostile_document_is_shown_as_text_and_never_runs(
+        browser: Any, settings: Settings, tmp_path: Path) -> None:
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    (corpus / "zorblax.md").write_text(HOSTILE_MD, encoding="utf-8")
+    (corpus / "plain.txt").write_text(PLAIN_TXT, encoding="utf-8")
+    # No index yet: serving builds it from the corpus first, as `python app.py` does.
+    hostile = settings.replace(corpus=corpus, index=tmp_path / "index", port=_free_port(),
+                               feedback_path=tmp_path / "feedback.jsonl")
+    with _serving(hostile) as running:
+        page = _open(browser, running.url)
+        dialogs: list[str] = []
+        page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+        try:
+            hostile_question = "Where does Zorblax keep its customer records? <img src=x onerror=alert(9)>"
+            for question in (hostile_question, "Where is the backup copy of the Zorblax vault?",
+                             "What does the footnote about Zorblax auditors mention?",
+                             "<script>window.__pwned='q'</script> Who founded Zorblax?"):
+                _ask(page, question)
+            page.locator("#qa-sources details").evaluate_all("ds => ds.forEach(d => d.open = true)")
+            page.wait_for_timeout(300)  # give any onerror handler time to fire, were it rendered
+
+            assert page.evaluate("typeof window.__pwned") == "undefined"
+            assert dialogs == []
+            chat = page.locator("#qa-chat").inner_text()
+            sources = page.locator("#qa-sources").inner_text()
+            assert "<script>window.__pwned='script'" in chat
+            assert "<script>window.__pwned='script'" in sources
+            assert '<img src=x onerror="window.__pwned=\'img\'' in chat + sources
+            assert "javascript:window.__pwned='link'" in sources
+            assert "${window.__pwned='tpl'}" in sources
+            assert "<img src=x onerror=alert(9)>" in chat  # the user's own text, too
+            assert "Zorblax <img src=x" in sources  # the title
+            assert page.locator("#qa-chat img, #qa-sources img, #qa-chat script, "
+                                "#qa-sources script").count() == 0
+            assert page.evaluate("document.querySelectorAll('a[href^=\"javascript:\"]').length") == 0
+        finally:
+            page.close()
+
+
+def test_many_questions_at_once_each_get_their_own_answer(seeds_app: Running) -> None:
+    from gradio_client import Client
+
+    expected = {
+        "Where is TikTok's US user data stored?": "Virginia",
+        "How many times has TikTok been downloaded?": "1.5 billion",
+        "By what percentage did TikTok's US user base grow in 2019?": "97.5%",
+        "Who is TikTok's chief information and security officer?": "Roland Cloutier",
+        "Which British politician said she planned to scrutinize Chinese companies such as "
+        "TikTok's owner?": "Liz Truss",
+        "How many followers had the network of accounts run from China gathered?": "110,000",
+        "Which US Secretary of State accused TikTok of passing user data to the Communist "
+        "leadership in Beijing?": "Mike Pompeo",
+        "What was the name of ByteDance's defunct news aggregator app?": "Top Buzz",
+        "Who founded ByteDance?": None,  # not in the documents
+    }
+    client = Client(seeds_app.url, verbose=False)
+    with ThreadPoolExecutor(max_workers=len(expected)) as pool:
+        futures = {q: pool.submit(client.predict, question=q, api_name="/ask") for q in expected}
+        replies = {q: f.result(timeout=60) for q, f in futures.items()}
+    corpus = ROOT / "seeds"
+    for question, want in expected.items():
+        reply = replies[question]
+        assert reply["query"] == question
+        if want is None:
+            assert reply["abstained"] and not reply["citations"]
+            continue
+        assert not reply["abstained"], question
+        assert want in reply["answer"], (question, reply["answer"])
+        assert "[1]" in reply["answer"]
+        for c in reply["citations"]:
+            source = (corpus / c["doc_id"]).read_text(encoding="utf-8")
+            assert source[c["start"]:c["end"]] == c["quote"]
+
+    # The conversation goes over the API as well.
+    follow = client.predict("And where is the backup kept?",
+                            [{"role": "user", "content": "Where is TikTok's US user data stored?"}],
+                            api_name="/ask")
+    assert "Singapore" in follow["answer"]
+
+
+@pytest.mark.browser
+def test_thumbs_up_and_down_append_feedback_lines(seeds_app: Running, browser: Any) -> None:
+    path = seeds_app.settings.feedback_path
+    before = path.read_text(encoding="utf-8").splitlines() if path.exists() else []
+    page = _open(browser, seeds_app.url)
+    try:
+        _ask(page, "How many accounts did TikTok remove?")
+        page.get_by_role("button", name="Like", exact=True).last.click()
+        _wait_for_lines(path, len(before) + 1)
+        page.get_by_role("button", name="Dislike", exact=True).last.click()
+        lines = _wait_for_lines(path, len(before) + 2)
+    finally:
+        page.close()
+    up, down = (json.loads(line) for line in lines[len(before):])
+    assert (up["vote"], down["vote"]) == ("up", "down")
+    assert up["question"] == "How many accounts did TikTok remove?"
+    assert "3,000" in up["answer"] and "[1]" in up["answer"]
+    assert up["citations"] and up["citations"][0]["quote"] in up["answer"]
+    assert up["timestamp"].endswith("+00:00")
+
+
+def _wait_for_lines(path: Path, count: int, timeout_s: float = 10.0) -> list[str]:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        lines = path.read_text(encoding="utf-8").splitlines() if path.exists() else []
+        if len(lines) >= count:
+            return lines
+        time.sleep(0.05)
+    raise AssertionError(f"{path} did not reach {count} line(s) within {timeout_s} s")
+
+
+def test_only_the_app_is_served(seeds_app: Running) -> None:
+    page = urllib.request.urlopen(seeds_app.url, timeout=10).read().decode("utf-8")
+    assert str(ROOT) not in page and str(seeds_app.settings.index) not in page
+    source = (ROOT / "seeds" / "000_0cda244c9ed3ffe8.txt").resolve()
+    for path in (f"gradio_api/file={source}", "gradio_api/file=seeds/000_0cda244c9ed3ffe8.txt",
+                 f"gradio_api/file={seeds_app.settings.index.resolve() / 'manifest.json'}",
+                 "monitoring"):
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(seeds_app.url + path, timeout=10)
+        assert refused.value.code in (403, 404), path
+
+
+def test_basic_auth_when_configured(seeds_index: Path, settings: Settings, tmp_path: Path) -> None:
+    from gradio_client import Client
+
+    locked = settings.replace(index=seeds_index, port=_free_port(), auth_user="ana",
+                              auth_password="s3cret", feedback_path=tmp_path / "feedback.jsonl")
+    with _serving(locked, index=load_index(seeds_index)) as running:
+        with pytest.raises(Exception):  # noqa: B017 - the client raises a bare ValueError
+            Client(running.url, verbose=False)
+        client = Client(running.url, auth=("ana", "s3cret"), verbose=False)
+        assert "Virginia" in client.predict("Where is TikTok's US user data stored?", api_name="/ask")["answer"]
+
+
+def test_rendered_html_escapes_document_text(seeds_index: Path) -> None:
+    index = load_index(seeds_index)
+    evil = "<script>alert(1)</script> & \"quotes\" <img src=x onerror=alert(2)>"
+    reply = Answer(
+        text=f"{evil} [1] and [7]",
+        citations=(Citation(1, "doc<u>.txt", evil, evil, 0, len(evil), evil),),
+        abstained=False,
+        passages=(Passage("doc<u>.txt", evil, evil, evil, 0, len(evil), 1.0),),
+    )
+    chat = answer_html(1, reply)
+    panel = sources_html([Turn(evil, reply)], index, SourceText(index))
+    for rendered in (chat, panel):
+        assert "<script>" not in rendered and "<img" not in rendered and "<u>" not in rendered
+        assert "&lt;script&gt;alert(1)&lt;/script&gt;" in rendered
+    assert 'href="#qa-src-1-1"' in chat  # a cited marker links to its card
+    assert "[7]" in chat and "#qa-src-1-7" not in chat  # a marker with no citation stays text
+    assert 'id="qa-src-1-1"' in panel and '<mark class="qa-quote">' in panel
