@@ -93,7 +93,7 @@ class ExtractiveAnswerer:
     def compose(self, question: str, ranking: Ranking, index: Index, settings: Settings) -> Answer:
         passages = passages_for(index, ranking, max(settings.top_k, ANSWER_PASSAGES))
         scored = score_sentences(question, ranking, index)
-        confidence = answer_confidence(scored, ranking)
+        confidence = answer_confidence(question, scored, ranking)
         if not scored or confidence < settings.abstain_threshold:
             return abstention(question, passages, ranking.query, confidence)
         chosen = select_sentences(scored, index, settings.max_answer_sentences)
@@ -137,24 +137,33 @@ def score_sentences(question: str, ranking: Ranking, index: Index) -> list[Score
         focus = _coverage(focus_weights, present)
         type_match = 1.0 if wanted and _has_type(sentence.text, wanted) else 0.0
         passage = 1.0 / (1 + best_rank[row])
-        score = 0.55 * cosine + 0.15 * coverage + 0.15 * focus + 0.10 * passage + 0.05 * type_match
+        # Weights fitted for "a sentence holding the answer comes first" on the hand-written
+        # seed questions and a 400-question SQuAD dev sample together (see eval/README.md).
+        score = 0.55 * cosine + 0.32 * coverage + 0.18 * focus + 0.04 * passage + 0.08 * type_match
         if words < 5 or sentence.text.strip().lower() in titles:
-            score -= 0.15  # headings, bylines and titles restate topics; they rarely answer
+            score -= 0.25  # headings, bylines and titles restate topics; they rarely answer
         out.append(ScoredSentence(row, sentence, cosine, coverage, focus, passage, type_match, score))
     out.sort(key=lambda s: (-s.score, s.row))
     return out
 
 
-def answer_confidence(scored: Sequence[ScoredSentence], ranking: Ranking) -> float:
-    """How sure we are that the best sentence answers the question, in (0, 1).
+def answer_confidence(question: str, scored: Sequence[ScoredSentence], ranking: Ranking) -> float:
+    """How likely it is that the documents answer the question, in (0, 1).
 
-    A logistic mix of the best sentence's cosine and IDF coverage: the question's rare words
-    (not "TikTok", which every passage has) must be present for a confident answer.
+    A logistic model of the best passage's dense score and its BM25 score (log1p), fitted
+    class-balanced on the hand-written seed questions, answerable vs not (leave-one-out AUC
+    0.84; the best sentence's cosine alone gave 0.78). Exact word matches matter: a question
+    about something the documents never mention rarely shares its rare words with a passage.
+    A how-many or when question whose expected number or date sits right in the best sentence
+    (`short_answer_span`) gets a fixed boost: that is direct evidence, not similarity.
     """
     if not scored:
         return 0.0
-    top = scored[0]
-    z = 9.0 * (top.cosine - 0.45) + 2.5 * (top.coverage - 0.5) + 3.0 * (top.focus - 0.5) + 1.0 * top.type_match
+    dense = float(ranking.dense[0]) if len(ranking.dense) else 0.0
+    lexical = math.log1p(max(float(ranking.bm25[0]), 0.0)) if len(ranking.bm25) else 0.0
+    z = 5.9 * dense + 2.6 * lexical - 7.6
+    if short_answer_span(question, scored[0].sentence) is not None:
+        z += 1.0
     return 1.0 / (1.0 + math.exp(-z))
 
 
@@ -282,11 +291,14 @@ def short_answer_span(question: str, sentence: Sentence) -> tuple[int, int] | No
     wanted = _answer_type(question)
     if wanted == "number":
         nouns = [t for t in bm25_terms(question) if t not in _QUESTION_TERMS]
+        # The counted noun follows the number ("3,000 accounts"), at most one word later
+        # ("16 fake accounts"); the nearest reading wins.
         found = []
-        for m in re.finditer(_NUMBER, sentence.text):
-            after = bm25_terms(sentence.text[m.end():m.end() + 40])[:3]
-            if any(t in nouns for t in after):
-                found.append(m.span())
+        for reach in (1, 2):
+            found = [m.span() for m in re.finditer(_NUMBER, sentence.text)
+                     if any(t in nouns for t in bm25_terms(sentence.text[m.end():m.end() + 40])[:reach])]
+            if found:
+                break
         if len(found) != 1:
             all_numbers = [m.span() for m in re.finditer(_NUMBER, sentence.text)]
             found = all_numbers if len(all_numbers) == 1 else []

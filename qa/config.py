@@ -37,7 +37,8 @@ class Settings:
     sentence_weight: float = 0.3
     # Answer composition and abstention (calibrated on eval/qa_pairs.jsonl).
     max_answer_sentences: int = 3
-    abstain_threshold: float = 0.5
+    # Below this answer confidence the reply abstains (chosen on eval/qa_pairs.jsonl: see eval/README.md).
+    abstain_threshold: float = 0.35
     embed_batch_size: int = 64
     threads: int = 2
     show_progress: bool = True

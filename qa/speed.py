@@ -1,0 +1,133 @@
+"""`qa bench latency`: how fast the product is on this machine, with the thread settings shown.
+
+Measures, on a corpus (default: seeds/): a full index build (model load timed apart), passages
+and sentences embedded per second, and warm latency p50/p95 of `retrieve` by mode and of
+`answer`. Figures are for the report, never asserted in tests.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import statistics
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from qa.config import MODES, Settings
+from qa.runtime import thread_report
+
+QUESTIONS = [
+    "Where is TikTok's US user data stored?",
+    "How many accounts did TikTok remove?",
+    "Who founded ByteDance?",
+    "Why did FCC commissioner Brendan Carr want TikTok removed from app stores?",
+    "What did the leaked BlueLeaks documents show about TikTok and police?",
+    "When did the Chinese PR arm ask about a TikTok account?",
+    "Which agency reached out to TikTok about disinformation?",
+    "What did Liz Truss say about Chinese companies?",
+    "How many downloads has TikTok amassed?",
+    "What is the capital of France?",
+]
+REPEATS = 5
+
+
+def run_latency(report_dir: Path | None = None, settings: Settings | None = None) -> int:
+    """Time index build, embedding throughput, retrieval and answers; print and write a report."""
+    from qa.answer import answer
+    from qa.embed import load_embedder
+    from qa.index import build_index, load_index
+    from qa.retrieve import retrieve
+
+    settings = (settings or Settings()).replace(show_progress=False)
+    report_dir = report_dir or Path("eval/reports/latency")
+    started = time.perf_counter()
+    embedder = load_embedder(settings.model, settings.threads)
+    model_load_s = time.perf_counter() - started
+    with tempfile.TemporaryDirectory() as tmp:
+        index_path = Path(tmp) / "index"
+        started = time.perf_counter()
+        report = build_index(settings.corpus, index_path, settings=settings, embedder=embedder, log=lambda _: None)
+        build_s = time.perf_counter() - started
+        index = load_index(index_path)
+        texts = [c.text for c in index.chunks]
+        sentences = [s.text for s in index.sentences]
+        started = time.perf_counter()
+        embedder.embed(texts, batch_size=settings.embed_batch_size)
+        chunks_per_s = len(texts) / (time.perf_counter() - started)
+        started = time.perf_counter()
+        embedder.embed(sentences, batch_size=settings.embed_batch_size)
+        sentences_per_s = len(sentences) / (time.perf_counter() - started)
+        started = time.perf_counter()
+        for q in QUESTIONS:
+            embedder.embed([q])
+        timings: dict[str, list[float]] = {"query embedding": []}
+        for _ in range(REPEATS):
+            for q in QUESTIONS:
+                t = time.perf_counter()
+                embedder.embed([q])
+                timings["query embedding"].append((time.perf_counter() - t) * 1000)
+        for mode in MODES:
+            retrieve(QUESTIONS[0], k=settings.top_k, index=index, mode=mode, settings=settings)
+            timings[f"retrieve ({mode})"] = []
+            for _ in range(REPEATS):
+                for q in QUESTIONS:
+                    t = time.perf_counter()
+                    retrieve(q, k=settings.top_k, index=index, mode=mode, settings=settings)
+                    timings[f"retrieve ({mode})"].append((time.perf_counter() - t) * 1000)
+        answer(QUESTIONS[0], index=index, settings=settings)
+        timings["answer (hybrid)"] = []
+        for _ in range(REPEATS):
+            for q in QUESTIONS:
+                t = time.perf_counter()
+                answer(q, index=index, settings=settings)
+                timings["answer (hybrid)"].append((time.perf_counter() - t) * 1000)
+
+    results: dict[str, Any] = {
+        "corpus": str(settings.corpus),
+        "documents": report.documents, "chunks": report.chunks, "sentences": report.sentences,
+        "model_load_s": round(model_load_s, 2),
+        "index_build_s": round(build_s, 2),
+        "chunks_embedded_per_s": round(chunks_per_s, 1),
+        "sentences_embedded_per_s": round(sentences_per_s, 1),
+        "latency_ms": {name: {"p50": round(_pct(v, 50), 2), "p95": round(_pct(v, 95), 2),
+                              "mean": round(statistics.fmean(v), 2), "n": len(v)} for name, v in timings.items()},
+        "threads": thread_report(),
+        "machine": f"{platform.machine()}, {platform.processor() or platform.system()}",
+    }
+    text = _render(results)
+    print(text)
+    report_dir.mkdir(parents=True, exist_ok=True)
+    (report_dir / "report.md").write_text(text + "\n", encoding="utf-8")
+    (report_dir / "results.json").write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+    print(f"\nReport written to {report_dir}/report.md")
+    return 0
+
+
+def _render(r: dict[str, Any]) -> str:
+    lines = [
+        "# Speed on this machine",
+        "",
+        f"Corpus `{r['corpus']}`: {r['documents']} documents, {r['chunks']} chunks, {r['sentences']} sentences.",
+        f"Threads: {', '.join(f'{k}={v}' for k, v in r['threads'].items())}.",
+        "",
+        "| what | value |",
+        "|---|---|",
+        f"| model load | {r['model_load_s']:.2f} s |",
+        f"| index build (load, chunk, embed, write; model already loaded) | {r['index_build_s']:.2f} s |",
+        f"| chunks embedded per second | {r['chunks_embedded_per_s']:.1f} |",
+        f"| sentences embedded per second | {r['sentences_embedded_per_s']:.1f} |",
+        "",
+        "| warm latency | p50 ms | p95 ms | mean ms | n |",
+        "|---|---|---|---|---|",
+    ]
+    for name, v in r["latency_ms"].items():
+        lines.append(f"| {name} | {v['p50']:.2f} | {v['p95']:.2f} | {v['mean']:.2f} | {v['n']} |")
+    return "\n".join(lines)
+
+
+def _pct(values: list[float], q: float) -> float:
+    return float(np.percentile(np.asarray(values), q))
