@@ -97,6 +97,9 @@ class ExtractiveAnswerer:
         if not scored or confidence < settings.abstain_threshold:
             return abstention(question, passages, ranking.query, confidence)
         chosen = select_sentences(scored, index, settings.max_answer_sentences)
+        # Read in document order: documents by their best sentence, sentences by position.
+        doc_order = {d: i for i, d in reversed(list(enumerate(s.sentence.doc_id for s in chosen)))}
+        chosen.sort(key=lambda s: (doc_order[s.sentence.doc_id], s.sentence.start))
         citations: list[Citation] = []
         parts: list[str] = []
         for s in chosen:
