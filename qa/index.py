@@ -30,7 +30,7 @@ import time
 import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from functools import lru_cache
 from importlib import metadata
 from pathlib import Path
@@ -264,7 +264,7 @@ def _manifest(settings: Settings, embedder: Embedder, corpus: Path, documents: S
     return {
         **_settings_signature(settings, embedder),
         "corpus": str(corpus.resolve()),
-        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
         "counts": {"documents": len(documents), "chunks": len(parts[1]), "sentences": len(parts[3])},
         "files": {d.doc_id: d.sha256 for d in documents},
         "versions": _versions(),

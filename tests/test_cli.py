@@ -19,7 +19,8 @@ def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
 
 
 def test_search_json_ranks_virginia_first_with_exact_offsets(seeds_index: Path, capsys) -> None:
-    code, out, _ = run(capsys, "search", "Where is TikTok's US user data stored?", "--json", "--index", str(seeds_index))
+    question = "Where is TikTok's US user data stored?"
+    code, out, _ = run(capsys, "search", question, "--json", "--index", str(seeds_index))
     assert code == 0
     top = json.loads(out)[0]
     assert "stored in Virginia with a back-up in Singapore" in top["text"]

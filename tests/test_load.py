@@ -17,7 +17,8 @@ def test_seeds_load_with_titles_and_front_matter() -> None:
     assert skipped == []
     by_id = {d.doc_id: d for d in docs}
     assert [d.doc_id for d in docs] == sorted(by_id)
-    assert by_id["000_0cda244c9ed3ffe8.txt"].title == "US officials in contact with TikTok over political disinformation"
+    first = by_id["000_0cda244c9ed3ffe8.txt"]
+    assert first.title == "US officials in contact with TikTok over political disinformation"
     # A page-furniture first line is not the title.
     assert by_id["001_176dacc757c32b0f.txt"].title.startswith("TikTok launches its own info hub")
     fm = by_id["004_99cfcbda6ab29d43.txt"]
