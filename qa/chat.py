@@ -13,7 +13,10 @@ from typing import Any
 _WORD = re.compile(r"[\w'’.-]+")
 _FOLLOW_UP_OPENERS = re.compile(
     r"^\s*(?:and|but|also|so|then|what about|how about|and what about|what else|why|how come)\b", re.I)
+# "What about Facebook?", "How about the Army?", and "And Facebook?" (a bare name after "and").
 _SWAP = re.compile(r"^\s*(?:and\s+)?(?:what|how)\s+about\s+(?P<subject>.+?)\s*[?.!]*\s*$", re.I)
+_AND_NAME = re.compile(
+    r"^\s*(?i:and)\s+(?P<subject>(?:the\s+)?[A-Z][\w'’.&-]*(?:\s+[A-Z][\w'’.&-]*){0,3})\s*[?.!]*\s*$")
 _PRONOUNS = {"it", "its", "they", "them", "their", "theirs", "he", "him", "his", "she", "her",
              "this", "that", "these", "those", "there", "one", "ones", "same", "such"}
 _STOP = {"a", "an", "the", "and", "or", "but", "of", "to", "in", "on", "at", "for", "with", "by",
@@ -62,7 +65,7 @@ def standalone_query(question: str, history: Sequence[Mapping[str, Any] | str] |
 def _resolve(question: str, context: str) -> str:
     if not context or not is_follow_up(question):
         return question
-    swap = _SWAP.match(question)
+    swap = _SWAP.match(question) or _AND_NAME.match(question)
     if swap:
         return _swap_subject(context, swap.group("subject"))
     return f"{question} {_content_words(context)}".strip()

@@ -101,3 +101,26 @@ def test_any_question_is_answered_verbatim_or_refused_clearly(seeds_index: Path,
 def test_non_text_question_is_a_clear_error(seeds_index: Path) -> None:
     with pytest.raises(QueryError, match="must be text"):
         answer(None, index=seeds_index)  # type: ignore[arg-type]
+
+
+DIALOGUES = [
+    # (turns, what the last answer must contain, or None when it must abstain)
+    (["Where is TikTok's US user data stored?", "And where is the backup kept?"], "Singapore"),
+    (["Where is TikTok's US user data stored?", "And where is the backup kept?", "What about Facebook?"], None),
+    (["How many law enforcement requests did TikTok receive in the second half of 2019?", "And Facebook?"],
+     "51,121"),
+    (["Which FCC commissioner wanted TikTok removed from app stores?", "Who did he write to?"], "Tim Cook"),
+]
+
+
+@pytest.mark.parametrize("turns, expected", DIALOGUES)
+def test_scripted_dialogues(seeds_index: Path, turns: list[str], expected: str | None) -> None:
+    history: list[dict[str, str]] = []
+    for question in turns:
+        reply = answer(question, history=history, index=seeds_index)
+        check_verbatim(reply)
+        history += [{"role": "user", "content": question}, {"role": "assistant", "content": reply.text}]
+    if expected is None:
+        assert reply.abstained, reply.text
+    else:
+        assert not reply.abstained and expected in reply.text, reply.text
