@@ -131,10 +131,6 @@ def _cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
         for c in reply.citations:
             print(f"[{c.n}] {c.title} ({c.doc_id}, chars {c.start}-{c.end})")
             print(textwrap.indent(textwrap.fill(f"“{c.quote}”", 96), "    "))
-    elif reply.abstained and reply.passages:
-        print("\nRelated reading (not an answer):")
-        for p in reply.passages[:3]:
-            print(f"- {p.title} ({p.doc_id}, chars {p.start}-{p.end})")
     return 0
 
 
