@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -121,12 +122,7 @@ def test_missing_and_corrupt_indexes_give_one_clear_message(seeds_index: Path, t
     with pytest.raises(IndexMissingError, match="qa index"):
         load_index(tmp_path / "nowhere")
     broken = tmp_path / "broken"
-    broken.mkdir()
-    for p in seeds_index.rglob("*"):
-        if p.is_file():
-            target = broken / p.relative_to(seeds_index)
-            target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_bytes(p.read_bytes())
+    shutil.copytree(seeds_index, broken)
     (broken / "manifest.json").write_text('{"format_version": 1, "model": ', encoding="utf-8")
     with pytest.raises(IndexCorruptError, match=r"unreadable.*qa index --rebuild"):
         load_index(broken)
@@ -142,13 +138,7 @@ def test_missing_and_corrupt_indexes_give_one_clear_message(seeds_index: Path, t
 
 def test_interrupted_swap_is_recovered(seeds_index: Path, tmp_path: Path) -> None:
     # A build that died between its two renames (non-Linux path) left only index.old-*.
-    old = tmp_path / "index.old-1234abcd"
-    old.mkdir()
-    for p in seeds_index.rglob("*"):
-        if p.is_file():
-            target = old / p.relative_to(seeds_index)
-            target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_bytes(p.read_bytes())
+    shutil.copytree(seeds_index, tmp_path / "index.old-1234abcd")
     loaded = load_index(tmp_path / "index")
     assert len(loaded.documents) == 5 and (tmp_path / "index" / "manifest.json").exists()
 
