@@ -183,7 +183,10 @@ def select_sentences(scored: Sequence[ScoredSentence], index: Index, limit: int)
         if len(chosen) >= limit:
             break
         completes = top.type_match < 1.0 and cand.type_match == 1.0
-        if cand.score < top.score - (0.12 if completes else 0.05) or cand.cosine < 0.4:
+        # A neighbour of the best sentence often finishes its thought, so it may trail further.
+        neighbour = cand.sentence.doc_id == top.sentence.doc_id and abs(cand.row - top.row) <= 2
+        margin = 0.12 if completes else 0.10 if neighbour else 0.05
+        if cand.score < top.score - margin or cand.cosine < 0.4:
             continue
         if cand.focus < 0.5 * top.focus and not completes:
             continue
