@@ -7,7 +7,7 @@ import threading
 from collections.abc import Sequence
 from functools import lru_cache
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -53,7 +53,7 @@ class SentenceTransformerEmbedder:
         # batching machinery (a few ms of a ~10 ms call). Only for the plain mean-pooled,
         # normalized layout, where the result is the same vector encode() gives.
         modules = [type(m).__name__ for m in self._model]
-        pooling = getattr(self._model[1], "get_config_dict", dict)() if len(modules) > 1 else {}
+        pooling: dict[str, Any] = getattr(self._model[1], "get_config_dict", dict)() if len(modules) > 1 else {}
         self._mean_pooled = modules == ["Transformer", "Pooling", "Normalize"] and (
             pooling.get("pooling_mode") == "mean" or pooling.get("pooling_mode_mean_tokens") is True)
         # torch modules are not re-entrant across threads for inference state; the web app's
@@ -80,7 +80,7 @@ class SentenceTransformerEmbedder:
     def _embed_one(self, text: str) -> np.ndarray:
         import torch
 
-        transformer = self._model[0]
+        transformer: Any = self._model[0]
         with self._lock, torch.inference_mode():
             features = transformer.tokenizer([text], padding=True, truncation=True,
                                              max_length=self.max_seq_length, return_tensors="pt")
