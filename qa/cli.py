@@ -27,6 +27,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except QAError as exc:
         print(f"qa: error: {exc}", file=sys.stderr)
         return 2
+    except OSError as exc:
+        # A folder that cannot be written or read (permissions, a full disk): say which.
+        where = f" ({exc.filename})" if exc.filename else ""
+        print(f"qa: error: {exc.strerror or exc}{where}. Check the path and its permissions.", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print("qa: interrupted", file=sys.stderr)
         return 130

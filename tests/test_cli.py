@@ -57,3 +57,10 @@ def test_errors_are_one_clear_line(argv: list[str], message: str, seeds_index: P
     code, _, err = run(capsys, *args)
     assert code == 2 and err.startswith("qa: error:") and message in err
     assert "Traceback" not in err
+
+
+def test_unwritable_index_location_is_a_clear_error(tmp_path: Path, capsys) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder", encoding="utf-8")
+    code, _, err = run(capsys, "index", "--corpus", str(SEEDS), "--index", str(blocker / "index"), "--quiet")
+    assert code == 2 and err.startswith("qa: error:") and str(blocker) in err
