@@ -1,4 +1,4 @@
-"""Tests for qa/bench.py: the metric code against published scores, the data-missing message,
+"""Tests for qa/bench/: the metric code against published scores, the data-missing message,
 and both benchmarks end to end on tiny fixtures written in the layout of the real data."""
 
 from __future__ import annotations
