@@ -341,6 +341,7 @@ CSS = """
 .qa-abstained .qa-label { background: rgba(217, 119, 6, 0.14); color: #b45309; }
 .qa-abstained .qa-text { color: var(--body-text-color); font-style: italic; }
 .qa-error .qa-label { background: rgba(220, 38, 38, 0.12); color: #b91c1c; }
+.qa-tentative .qa-label { background: rgba(100, 116, 139, 0.16); color: #475569; }
 .qa-related-head { margin-top: 10px; font-size: 0.8rem; color: var(--body-text-color-subdued); }
 a.qa-cite { text-decoration: none !important; cursor: pointer; }
 .qa-text a.qa-cite { font-size: 0.78em; font-weight: 700; padding: 0 4px; margin: 0 1px;

@@ -20,6 +20,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from qa.answer import TENTATIVE_BELOW
 from qa.index import Index
 from qa.types import Answer, Chunk, Citation, Passage
 
@@ -113,9 +114,11 @@ def answer_html(turn: int, reply: Answer) -> str:
         pos = end
     parts.append(escape(reply.text[pos:]))
     count = len(reply.citations)
-    label = f"Answer · {count} source{'s' if count != 1 else ''} quoted"
+    tentative = reply.confidence < TENTATIVE_BELOW
+    label = f"{'Tentative answer' if tentative else 'Answer'} · {count} source{'s' if count != 1 else ''} quoted"
+    css = "qa-answered qa-tentative" if tentative else "qa-answered"
     return (
-        f'<div class="qa-reply qa-answered"><div class="qa-label">{label}</div>'
+        f'<div class="qa-reply {css}"><div class="qa-label">{label}</div>'
         f'<div class="qa-text">{"".join(parts)}</div>'
         f'<div class="qa-chips">{_source_chips(turn, reply.citations)}</div></div>'
     )

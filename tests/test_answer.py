@@ -124,3 +124,13 @@ def test_scripted_dialogues(seeds_index: Path, turns: list[str], expected: str |
         assert reply.abstained, reply.text
     else:
         assert not reply.abstained and expected in reply.text, reply.text
+
+
+def test_low_confidence_answers_say_so(seeds_index: Path) -> None:
+    from qa.answer import TENTATIVE_BELOW, TENTATIVE_PREFIX
+
+    for question in ("How many accounts did TikTok remove?", "Where is TikTok's US user data stored?"):
+        reply = answer(question, index=seeds_index)
+        assert not reply.abstained
+        assert reply.text.startswith(TENTATIVE_PREFIX) == (reply.confidence < TENTATIVE_BELOW)
+        check_verbatim(reply)
