@@ -42,7 +42,7 @@ log = logging.getLogger(__name__)
 # Shown on the first screen when they are answered from the loaded corpus (checked at start-up).
 EXAMPLE_QUESTIONS = (
     "Where is TikTok's US user data stored?",
-    "How many accounts did TikTok remove?",
+    "How many times has TikTok been downloaded?",
     "Why did FCC commissioner Brendan Carr want TikTok removed from app stores?",
 )
 
