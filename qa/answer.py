@@ -97,8 +97,9 @@ class ExtractiveAnswerer:
 
     def compose(self, question: str, ranking: Ranking, index: Index, settings: Settings) -> Answer:
         passages = passages_for(index, ranking, max(settings.top_k, ANSWER_PASSAGES))
-        scored = score_sentences(question, ranking, index)
-        confidence = answer_confidence(question, scored, ranking, index)
+        weights = idf_weights(index, ranking.query)
+        scored = score_sentences(question, ranking, index, weights)
+        confidence = answer_confidence(question, scored, ranking, index, weights)
         if not scored or confidence < settings.abstain_threshold:
             return abstention(question, passages, ranking.query, confidence)
         chosen = select_sentences(scored, index, settings.max_answer_sentences)
@@ -120,7 +121,8 @@ class ExtractiveAnswerer:
         return Answer(text, tuple(citations), False, tuple(passages), ranking.query, confidence)
 
 
-def score_sentences(question: str, ranking: Ranking, index: Index) -> list[ScoredSentence]:
+def score_sentences(question: str, ranking: Ranking, index: Index,
+                    weights: Mapping[str, float] | None = None) -> list[ScoredSentence]:
     """Score every sentence of the best passages for how well it answers `question`, best first.
 
     A sentence seen in several overlapping passages is scored once, credited to the best one.
@@ -134,7 +136,7 @@ def score_sentences(question: str, ranking: Ranking, index: Index) -> list[Score
         return []
     rows = np.fromiter(best_rank, dtype=np.int64)
     cosines = np.asarray(index.sentence_vectors[rows] @ ranking.query_vector, dtype=np.float64)
-    weights = _idf_weights(index, ranking.query)
+    weights = idf_weights(index, ranking.query) if weights is None else weights
     focus_weights = {t: w for t, w in weights.items() if t in _focus_terms(question)} or weights
     wanted = _answer_type(question)
     titles = {info.title.strip().lower() for info in index.documents.values()}
@@ -157,7 +159,8 @@ def score_sentences(question: str, ranking: Ranking, index: Index) -> list[Score
     return out
 
 
-def answer_confidence(question: str, scored: Sequence[ScoredSentence], ranking: Ranking, index: Index) -> float:
+def answer_confidence(question: str, scored: Sequence[ScoredSentence], ranking: Ranking, index: Index,
+                      weights: Mapping[str, float] | None = None) -> float:
     """How likely it is that the documents answer the question, in (0, 1).
 
     A logistic model over the best sentence and the passage it came from:
@@ -176,7 +179,7 @@ def answer_confidence(question: str, scored: Sequence[ScoredSentence], ranking: 
     if not scored:
         return 0.0
     best = scored[0]
-    weights = _idf_weights(index, ranking.query)
+    weights = idf_weights(index, ranking.query) if weights is None else weights
     passage = index.chunks[int(ranking.rows[best.rank])]
     in_passage = set(bm25_terms(model_text(f"{index.documents[passage.doc_id].title} {passage.text}")))
     lexical = math.log1p(max(float(ranking.bm25[best.rank]), 0.0))
@@ -247,7 +250,7 @@ def _with(reply: Answer, **changes: Any) -> Answer:
 
 # ---- question words, answer types and the short answer --------------------------------------
 
-def _idf_weights(index: Index, query: str) -> dict[str, float]:
+def idf_weights(index: Index, query: str) -> dict[str, float]:
     """IDF of each query term over the chunks; terms the corpus never uses get the highest IDF."""
     n = int(index.bm25.scores["num_docs"])
     indptr = index.bm25.scores["indptr"]
