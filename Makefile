@@ -17,9 +17,7 @@ run: install
 	$(BIN)/qa index --corpus seeds --index index
 	$(BIN)/python app.py
 
-test: install browser
-	$(BIN)/ruff check qa tests app.py
-	$(BIN)/mypy qa app.py
+test: lint browser
 	$(BIN)/python -m pytest -q
 
 install: $(STAMP)

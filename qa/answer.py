@@ -8,6 +8,7 @@ embedding (its own) plus a few small matrix products.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import re
 import time
@@ -89,7 +90,7 @@ def answer(
     query = standalone_query(text, history)
     ranking = rank(query, loaded, settings=settings)
     reply = (answerer or ExtractiveAnswerer()).compose(text, ranking, loaded, settings)
-    return _with(reply, latency_ms=(time.perf_counter() - started) * 1000)
+    return dataclasses.replace(reply, latency_ms=(time.perf_counter() - started) * 1000)
 
 
 class ExtractiveAnswerer:
@@ -243,12 +244,6 @@ def answer_to_json(reply: Answer) -> dict[str, Any]:
         "passages": [asdict(p) for p in reply.passages],
     }
 
-
-def _with(reply: Answer, **changes: Any) -> Answer:
-    return Answer(**{**{f: getattr(reply, f) for f in reply.__dataclass_fields__}, **changes})
-
-
-# ---- question words, answer types and the short answer --------------------------------------
 
 def idf_weights(index: Index, query: str) -> dict[str, float]:
     """IDF of each query term over the chunks; terms the corpus never uses get the highest IDF."""
