@@ -91,10 +91,10 @@ def subtract(span: tuple[int, int], holes: list[tuple[int, int]], text: str) -> 
 
 
 def trim(text: str, start: int, end: int) -> tuple[int, int]:
-    """Shrink `[start, end)` past leading and trailing whitespace."""
-    while start < end and text[start].isspace():
+    """Shrink `[start, end)` past leading and trailing whitespace (a byte-order mark counts)."""
+    while start < end and (text[start].isspace() or text[start] == "\ufeff"):
         start += 1
-    while end > start and text[end - 1].isspace():
+    while end > start and (text[end - 1].isspace() or text[end - 1] == "\ufeff"):
         end -= 1
     return start, end
 

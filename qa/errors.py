@@ -19,12 +19,17 @@ class IndexMissingError(QAError):
     """No index was found where one was expected; build it with `qa index`."""
 
 
+class IndexPathError(QAError):
+    """The index path cannot be built into: a file, a folder that is not a qa index, or the corpus."""
+
+
 class IndexCorruptError(QAError):
     """The index on disk cannot be read or was built by an incompatible version or model."""
 
 
 class QueryError(QAError):
-    """The question or search query cannot be used as given (empty, or not text)."""
+    """The question, search query or chat history cannot be used as given (empty, not text,
+    too long, or of the wrong shape)."""
 
 
 class ModelMissingError(QAError):

