@@ -12,12 +12,12 @@ import platform
 import statistics
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from qa.config import MODES, Settings
+from qa.metrics import percentile
 from qa.runtime import thread_report
 
 QUESTIONS = [
@@ -35,12 +35,14 @@ QUESTIONS = [
 REPEATS = 5
 
 
-def run_latency(report_dir: Path | None = None, settings: Settings | None = None) -> int:
-    """Time index build, embedding throughput, retrieval and answers; print and write a report."""
-    from qa.answer import answer
+def run_latency(report_dir: Path | None = None, settings: Settings | None = None,
+                echo: Callable[[str], None] | None = None) -> dict[str, Any]:
+    """Time index build, embedding throughput, retrieval and answers; write report.md and
+    results.json into `report_dir` and return the figures (`echo` shows the table)."""
+    from qa.answers import answer
     from qa.embed import load_embedder
     from qa.index import build_index, load_index
-    from qa.retrieve import retrieve
+    from qa.retrieval import retrieve
 
     settings = (settings or Settings()).replace(show_progress=False)
     report_dir = report_dir or Path("eval/reports/latency")
@@ -93,18 +95,19 @@ def run_latency(report_dir: Path | None = None, settings: Settings | None = None
         "index_build_s": round(build_s, 2),
         "chunks_embedded_per_s": round(chunks_per_s, 1),
         "sentences_embedded_per_s": round(sentences_per_s, 1),
-        "latency_ms": {name: {"p50": round(_pct(v, 50), 2), "p95": round(_pct(v, 95), 2),
+        "latency_ms": {name: {"p50": round(percentile(v, 50), 2), "p95": round(percentile(v, 95), 2),
                               "mean": round(statistics.fmean(v), 2), "n": len(v)} for name, v in timings.items()},
         "threads": thread_report(),
         "machine": f"{platform.machine()}, {platform.processor() or platform.system()}",
     }
     text = _render(results)
-    print(text)
     report_dir.mkdir(parents=True, exist_ok=True)
     (report_dir / "report.md").write_text(text + "\n", encoding="utf-8")
     (report_dir / "results.json").write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
-    print(f"\nReport written to {report_dir}/report.md")
-    return 0
+    if echo is not None:
+        echo(text)
+        echo(f"\nReport written to {report_dir}/report.md")
+    return results
 
 
 def _render(r: dict[str, Any]) -> str:
@@ -127,7 +130,3 @@ def _render(r: dict[str, Any]) -> str:
     for name, v in r["latency_ms"].items():
         lines.append(f"| {name} | {v['p50']:.2f} | {v['p95']:.2f} | {v['mean']:.2f} | {v['n']} |")
     return "\n".join(lines)
-
-
-def _pct(values: list[float], q: float) -> float:
-    return float(np.percentile(np.asarray(values), q))

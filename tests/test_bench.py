@@ -1,5 +1,5 @@
-"""Tests for qa/bench/: the metric code against published scores, the data-missing message,
-and both benchmarks end to end on tiny fixtures written in the layout of the real data."""
+"""Tests for qa/bench/: the data-missing message, the corpus and ranking helpers, and both
+benchmarks end to end on tiny fixtures written in the layout of the real data."""
 
 from __future__ import annotations
 
@@ -13,83 +13,6 @@ from qa import bench
 from qa.cli import main
 from qa.errors import BenchmarkDataError
 
-from .conftest import BENCHMARKS
-
-SQUAD1 = BENCHMARKS / "squad-v1.1-dev"
-SQUAD2 = BENCHMARKS / "squad-v2.0-dev"
-needs_data = pytest.mark.skipif(
-    not (SQUAD1 / "reference_predictions").is_dir() or not (SQUAD2 / "reference_predictions").is_dir(),
-    reason=f"the SQuAD reference predictions are not at {BENCHMARKS} (shared benchmark data absent)",
-)
-
-# EM / F1 that shared/benchmarks/*/SOURCE.md lists for the official leaderboard predictions.
-PUBLISHED_V1 = {
-    "bert-large-ensemble_google": (86.21, 92.20),
-    "logistic-regression-baseline_stanford": (40.14, 50.98),
-    "r-net-plus-ensemble_msra": (82.47, 88.48),
-    "slqa-plus-ensemble_alibaba": (81.95, 88.38),
-    "match-lstm-ensemble_smu": (67.63, 76.76),
-}
-PUBLISHED_V2 = {  # EM, F1, HasAns EM, HasAns F1, NoAns EM
-    "bert-large-single_google": (78.76, 81.79, 74.14, 80.22, 83.36),
-    "nlnet-single_msra": (75.84, 78.79, 69.64, 75.54, 82.02),
-    "bidaf-selfattention-elmo-single_ai2-stanford": (65.72, 67.89, 61.45, 65.81, 69.97),
-}
-
-
-def _predictions(folder: Path, name: str) -> dict[str, str]:
-    with gzip.open(folder / "reference_predictions" / f"{name}.json.gz", "rt", encoding="utf-8") as fh:
-        return json.load(fh)
-
-
-@needs_data
-@pytest.mark.slow
-@pytest.mark.parametrize("name", sorted(PUBLISHED_V1))
-def test_squad_v1_scores_reproduce_the_published_figures(name: str) -> None:
-    questions = bench._read_jsonl(SQUAD1 / "questions.jsonl")
-    scores = bench.squad_scores(_predictions(SQUAD1, name), questions, "1.1")
-    assert (round(scores["exact"], 2), round(scores["f1"], 2)) == PUBLISHED_V1[name]
-    assert scores["total"] == 10570
-
-
-@needs_data
-@pytest.mark.slow
-@pytest.mark.parametrize("name", sorted(PUBLISHED_V2))
-def test_squad_v2_scores_reproduce_the_published_figures(name: str) -> None:
-    questions = bench._read_jsonl(SQUAD2 / "questions.jsonl")
-    s = bench.squad_scores(_predictions(SQUAD2, name), questions, "2.0")
-    got = (s["exact"], s["f1"], s["HasAns_exact"], s["HasAns_f1"], s["NoAns_exact"])
-    # NoAns agrees to the hundredth; on HasAns our official-rule scores sit 0.01-0.04 below the
-    # SOURCE.md column (about two of 5,928 questions), where v1.1 agrees exactly.
-    assert got == pytest.approx(PUBLISHED_V2[name], abs=0.05)
-    assert round(s["NoAns_exact"], 2) == PUBLISHED_V2[name][4]
-    assert (s["HasAns_total"], s["NoAns_total"]) == (5928, 5945)
-
-
-def test_squad_scores_follow_the_official_rules() -> None:
-    questions = [
-        {"id": "a", "answers": ["the Denver Broncos", "Broncos"]},
-        {"id": "b", "answers": ["24–10"]},
-        {"id": "c", "answers": ["Santa Clara"]},
-    ]
-    scores = bench.squad_scores({"a": "Denver Broncos!", "b": "24–10 win"}, questions, "1.1")
-    assert scores["exact"] == pytest.approx(100 / 3)  # "c" has no prediction: it counts as wrong
-    assert scores["f1"] == pytest.approx(100 * (1 + 2 / 3) / 3)
-    v2 = [{"id": "x", "answers": []}, {"id": "y", "answers": ["Paris"]}]
-    s2 = bench.squad_scores({"x": "", "y": ""}, v2, "2.0")
-    assert (s2["NoAns_exact"], s2["HasAns_exact"], s2["exact"]) == (100.0, 0.0, 50.0)
-    with pytest.raises(ValueError, match="1.1"):
-        bench.squad_scores({}, v2, "3.0")
-
-
-def test_ranking_metrics() -> None:
-    assert bench.ndcg10(["a", "b", "c"], {"a"}) == 1.0
-    assert bench.ndcg10(["x", "a"], {"a"}) == pytest.approx(1 / 1.5849625, rel=1e-6)
-    assert bench.ndcg10(["x"] * 10 + ["a"], {"a"}) == 0.0
-    assert bench.recall(["a", "x", "b"], {"a", "b", "c"}, 2) == pytest.approx(1 / 3)
-    assert bench.roc_auc([0.9, 0.8, 0.1, 0.8], [True, True, False, False]) == pytest.approx(0.875)
-    assert bench.average_precision([0.9, 0.5, 0.7], [True, True, False]) == pytest.approx((1 + 2 / 3) / 2)
-
 
 def test_doc_ranking_keeps_each_document_at_its_best_chunk() -> None:
     import numpy as np
@@ -101,12 +24,12 @@ def test_doc_ranking_keeps_each_document_at_its_best_chunk() -> None:
 
 def test_sample_is_seeded_and_keeps_order() -> None:
     items = list(range(100))
-    first = bench._sample(items, 10)
-    assert first == bench._sample(items, 10) == sorted(first)
+    first = bench.sample_items(items, 10)
+    assert first == bench.sample_items(items, 10) == sorted(first)
     assert len(first) == 10
-    assert bench._sample(items, None) == items
+    assert bench.sample_items(items, None) == items
     with pytest.raises(BenchmarkDataError, match="--sample"):
-        bench._sample(items, 0)
+        bench.sample_items(items, 0)
 
 
 def test_write_corpus_mirrors_the_documents(tmp_path: Path) -> None:
@@ -162,10 +85,14 @@ def test_scifact_end_to_end_on_a_tiny_fixture(
 ) -> None:
     data = _tiny_scifact(tmp_path / "scifact")
     monkeypatch.chdir(tmp_path)  # the benchmark's cache goes under ./.qa_cache
-    assert bench.run_bench("scifact", data=data, report_dir=tmp_path / "report", settings=settings) == 0
-    printed = capsys.readouterr().out
+    lines: list[str] = []
+    returned = bench.run_bench("scifact", data=data, report_dir=tmp_path / "report", settings=settings,
+                               echo=lines.append)
+    printed = "\n".join(lines)
     assert "nDCG@10" in printed and "Threads:" in printed and "LangChain" in printed
+    assert capsys.readouterr().out == ""   # the library prints nothing; `echo` shows the tables
     results = json.loads((tmp_path / "report" / "results.json").read_text(encoding="utf-8"))
+    assert results == json.loads(json.dumps(returned, default=str))
     assert results["test"]["qa hybrid, as configured"]["ndcg@10"] == 1.0
     assert results["tuning"]["split"] == "train"
     assert {"scifact_ndcg.png", "scifact_tuning.png", "report.md"} <= {
@@ -205,8 +132,9 @@ def test_squad_end_to_end_on_a_tiny_fixture(
 ) -> None:
     data = _tiny_squad(tmp_path / "benchmarks")
     monkeypatch.chdir(tmp_path)
-    assert bench.run_bench("squad", data=data, report_dir=tmp_path / "report", settings=settings) == 0
-    printed = capsys.readouterr().out
+    lines: list[str] = []
+    bench.run_bench("squad", data=data, report_dir=tmp_path / "report", settings=settings, echo=lines.append)
+    printed = "\n".join(lines)
     assert "R@5" in printed and "ROC AUC" in printed and "all 2." in printed
     results = json.loads((tmp_path / "report" / "results.json").read_text(encoding="utf-8"))
     assert results["retrieval"]["hybrid"]["recall@1"] == 1.0

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from qa.evaluate import KINDS, load_qa_set
+from qa.evaluation import KINDS, load_qa_set
 from qa.load import load_corpus
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -2,36 +2,25 @@
 
 Each benchmark writes its documents as a corpus folder (title on the first line, a blank line,
 then the text: the layout of `seeds/`) under `.qa_cache/bench/<name>/corpus`, indexes it with
-`qa.index.build_index` (incremental, so reruns only load), and ranks with `qa.retrieve.rank`, so
+`qa.index.build_index` (incremental, so reruns only load), and ranks with `qa.retrieval.rank`, so
 chunking, the sentence table and the BM25+dense fusion are all measured as shipped. Retrieval
 ranks chunks; a document's score is its best chunk's (documents in order of first appearance).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
-from qa.bench.common import (
-    _FOLDERS,
-    DATA_ROOT,
-    Doc,
-    _read_jsonl,
-    _sample,
-    data_folder,
-    doc_ranking,
-    write_corpus,
-)
-from qa.bench.metrics import average_precision, ndcg10, recall, roc_auc, squad_scores
+from qa.bench.common import DATA_ROOT, FOLDERS, Doc, data_folder, doc_ranking, read_jsonl, sample_items, write_corpus
 from qa.bench.scifact import bench_scifact
 from qa.bench.squad import bench_squad
 from qa.config import Settings
 from qa.errors import BenchmarkDataError
 
-# The metrics and corpus helpers are re-exported for the tests and for notebooks (`bench.ndcg10`).
-__all__ = [
-    "DATA_ROOT", "Doc", "_read_jsonl", "_sample", "average_precision", "bench_scifact", "bench_squad",
-    "data_folder", "doc_ranking", "ndcg10", "recall", "roc_auc", "run_bench", "squad_scores", "write_corpus",
-]
+__all__ = ["DATA_ROOT", "Doc", "bench_scifact", "bench_squad", "data_folder", "doc_ranking", "read_jsonl",
+           "run_bench", "sample_items", "write_corpus"]
 
 
 def run_bench(
@@ -41,7 +30,8 @@ def run_bench(
     report_dir: Path | None = None,
     sample: int | None = None,
     settings: Settings,
-) -> int:
+    echo: Callable[[str], None] | None = None,
+) -> dict[str, Any]:
     """Run one benchmark, print its table and write its report.
 
     Args:
@@ -51,9 +41,10 @@ def run_bench(
         report_dir: where report.md, results.json and plots go (default: eval/reports/<name>).
         sample: score a fixed, seeded sample of this many questions instead of all of them.
         settings: the pipeline's settings (fusion weights, model, threads...).
+        echo: shows each line and table as it is made (the CLI passes `print`).
 
     Returns:
-        The process exit status (0).
+        The figures written to results.json.
 
     Raises:
         BenchmarkDataError: the data folder is missing or incomplete.
@@ -62,17 +53,17 @@ def run_bench(
     if name == "latency":
         from qa.speed import run_latency
 
-        return int(run_latency(report_dir=report_dir, settings=settings) or 0)
+        return run_latency(report_dir=report_dir, settings=settings, echo=echo)
     if name not in ("scifact", "squad"):
         raise BenchmarkDataError(f"Unknown benchmark {name!r}. Choose from scifact, squad, latency.")
     report_dir.mkdir(parents=True, exist_ok=True)
     if name == "scifact":
-        report = bench_scifact(data_folder("scifact", data), settings, report_dir, sample=sample)
+        report = bench_scifact(data_folder("scifact", data), settings, report_dir, sample=sample, echo=echo)
     else:
         folder = data_folder("squad", data)
         # With --data pointing at v1.1, v2.0 is looked for beside it.
-        v2 = folder.parent / _FOLDERS["squad2"] if data is not None else None
-        report = bench_squad(folder, data_folder("squad2", v2), settings, report_dir, sample=sample)
+        v2 = folder.parent / FOLDERS["squad2"] if data is not None else None
+        report = bench_squad(folder, data_folder("squad2", v2), settings, report_dir, sample=sample, echo=echo)
     report.save()
-    print(f"\nReport written to {report_dir}/ (report.md, results.json, plots).")
-    return 0
+    report.echo(f"\nReport written to {report_dir}/ (report.md, results.json, plots).")
+    return report.data

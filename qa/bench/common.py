@@ -23,7 +23,7 @@ from qa.types import IndexReport
 DATA_ROOT = Path(__file__).resolve().parents[3] / "shared" / "benchmarks"
 CACHE = Path(".qa_cache") / "bench"
 SAMPLE_SEED = 13
-_FOLDERS = {"scifact": "beir-scifact", "squad": "squad-v1.1-dev", "squad2": "squad-v2.0-dev"}
+FOLDERS = {"scifact": "beir-scifact", "squad": "squad-v1.1-dev", "squad2": "squad-v2.0-dev"}
 _SAFE_NAME = re.compile(r"[^\w.,()-]+")
 
 
@@ -37,7 +37,7 @@ def data_folder(name: str, data: Path | None = None) -> Path:
     Raises:
         BenchmarkDataError: the folder or one of its files is missing.
     """
-    folder = Path(data) if data is not None else DATA_ROOT / _FOLDERS[name]
+    folder = Path(data) if data is not None else DATA_ROOT / FOLDERS[name]
     needed = {
         "scifact": ("corpus.jsonl.gz", "queries.jsonl", "qrels/test.tsv", "qrels/train.tsv"),
         "squad": ("paragraphs.jsonl", "questions.jsonl"),
@@ -56,7 +56,7 @@ def data_folder(name: str, data: Path | None = None) -> Path:
         }[name]
         raise BenchmarkDataError(
             f"Benchmark data for {name} not found at {folder} ({what}). Get {source}, "
-            f"laid out as described in shared/benchmarks/{_FOLDERS[name]}/SOURCE.md, and pass "
+            f"laid out as described in shared/benchmarks/{FOLDERS[name]}/SOURCE.md, and pass "
             f"its folder with --data DIR."
         )
     return folder
@@ -70,7 +70,7 @@ class Doc(NamedTuple):
     text: str
 
 
-def _read_jsonl(path: Path) -> list[dict[str, Any]]:
+def read_jsonl(path: Path) -> list[dict[str, Any]]:
     opener = gzip.open if path.suffix == ".gz" else open
     with opener(path, "rt", encoding="utf-8") as fh:
         return [json.loads(line) for line in fh if line.strip()]
@@ -119,7 +119,7 @@ def write_corpus(docs: Sequence[Doc], folder: Path) -> dict[str, str]:
 
 
 def prepare_index(name: str, docs: Sequence[Doc], settings: Settings,
-                  log: Callable[[str], None] = print) -> tuple[Any, dict[str, str], IndexReport]:
+                  log: Callable[[str], None] | None = None) -> tuple[Any, dict[str, str], IndexReport]:
     """Write the corpus of benchmark `name` and build (or update) its qa index.
 
     Returns:
@@ -160,7 +160,7 @@ class QueryVectors:
     """
 
     def __init__(self, embedder: Any, texts: Iterable[str], settings: Settings) -> None:
-        from qa.retrieve import clean_query
+        from qa.retrieval import clean_query
 
         self.name = embedder.name
         self.dimension = embedder.dimension
@@ -180,18 +180,18 @@ class QueryVectors:
 # Helpers shared by the benchmarks
 
 
-def _settings_json(settings: Settings) -> dict[str, Any]:
+def settings_json(settings: Settings) -> dict[str, Any]:
     return {k: str(v) if isinstance(v, Path) else v for k, v in vars(settings).items()
             if not k.startswith("auth")}
 
 
-def _progress(items: Iterable[Any], settings: Settings, desc: str, total: int | None = None) -> Iterable[Any]:
+def progress(items: Iterable[Any], settings: Settings, desc: str, total: int | None = None) -> Iterable[Any]:
     from tqdm import tqdm
 
     return tqdm(items, desc=desc, total=total, disable=not settings.show_progress, leave=False)
 
 
-def _sample(items: list[Any], sample: int | None) -> list[Any]:
+def sample_items(items: list[Any], sample: int | None) -> list[Any]:
     """A fixed, seeded sample of `items` in their original order (all of them without `sample`)."""
     if sample is None or sample >= len(items):
         return items
@@ -201,7 +201,7 @@ def _sample(items: list[Any], sample: int | None) -> list[Any]:
     return [item for i, item in enumerate(items) if i in keep]
 
 
-def _plt() -> Any:
+def pyplot() -> Any:
     import matplotlib
 
     matplotlib.use("Agg")

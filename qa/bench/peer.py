@@ -14,10 +14,10 @@ from typing import Any
 
 import numpy as np
 
-from qa.bench.common import CACHE, Doc, _progress, write_corpus
-from qa.bench.metrics import _mean, _percentile, ndcg10
+from qa.bench.common import CACHE, Doc, progress, write_corpus
 from qa.bench.report import Report
 from qa.config import Settings
+from qa.metrics import mean, ndcg10, percentile
 
 PEER_DOCS = 500   # documents both systems index from scratch for the build-time comparison
 PEER_K = 30       # chunks asked of each system per query in the peer comparison
@@ -44,12 +44,12 @@ class _TimedEmbedder:
             self.calls.append((len(texts), time.perf_counter() - started))
 
 
-def _peer(out: Report, docs: Sequence[Doc], index: Any, keys: dict[str, str], codes: np.ndarray,
+def peer_comparison(out: Report, docs: Sequence[Doc], index: Any, keys: dict[str, str], codes: np.ndarray,
           number: dict[str, int], test: list[tuple[str, set[str]]], settings: Settings) -> None:
     """LangChain's FAISS store over the same chunk texts and model, against qa's retrieve()."""
     from qa.embed import load_embedder
-    from qa.index import _chunk_model_text, build_index, load_index
-    from qa.retrieve import retrieve
+    from qa.index import build_index, chunk_model_text, load_index
+    from qa.retrieval import retrieve
 
     out.section("Peer comparison: LangChain FAISS vector store (same model, same chunk texts)")
     try:
@@ -84,7 +84,7 @@ def _peer(out: Report, docs: Sequence[Doc], index: Any, keys: dict[str, str], co
         built = build_index(CACHE / "scifact-peer" / "corpus", Path(tmp) / "index", settings=settings,
                             embedder=timed, rebuild=True, log=lambda _line: None)
         small = load_index(Path(tmp) / "index")
-        texts = [_chunk_model_text(c, small.documents[c.doc_id].title) for c in small.chunks]
+        texts = [chunk_model_text(c, small.documents[c.doc_id].title) for c in small.chunks]
         lc_embeddings = QAEmbeddings()
         started = time.perf_counter()
         FAISS.from_texts(texts, lc_embeddings, metadatas=[{"doc_id": c.doc_id} for c in small.chunks])
@@ -115,7 +115,7 @@ def _peer(out: Report, docs: Sequence[Doc], index: Any, keys: dict[str, str], co
     # model gives for these chunk texts (from_embeddings), which from_texts would compute again.
     titles = {d: info.title for d, info in index.documents.items()}
     store = FAISS.from_embeddings(
-        zip([_chunk_model_text(c, titles[c.doc_id]) for c in index.chunks],
+        zip([chunk_model_text(c, titles[c.doc_id]) for c in index.chunks],
             np.asarray(index.chunk_vectors).tolist(), strict=True),
         QAEmbeddings(), metadatas=[{"doc_id": c.doc_id} for c in index.chunks])
 
@@ -135,7 +135,7 @@ def _peer(out: Report, docs: Sequence[Doc], index: Any, keys: dict[str, str], co
             run(text)
     latency: dict[str, list[float]] = {name: [] for name in systems}
     quality: dict[str, list[float]] = {name: [] for name in systems}
-    for text, rel_ids in _progress(test, settings, "peer queries"):
+    for text, rel_ids in progress(test, settings, "peer queries"):
         rel = {number[d] for d in rel_ids if d in number}
         for name, run in systems.items():  # interleaved, so load changes hit all systems alike
             started = time.perf_counter()
@@ -145,10 +145,10 @@ def _peer(out: Report, docs: Sequence[Doc], index: Any, keys: dict[str, str], co
     out.text(f"\nQueries: the {len(test)} test claims, each system asked for its top {PEER_K} chunks "
              "(documents ranked by their best chunk); the query is embedded on every call.")
     out.table(["system", "p50 ms", "p95 ms", "nDCG@10"], [
-        [name, _percentile(latency[name], 50), _percentile(latency[name], 95), _mean(quality[name])]
+        [name, percentile(latency[name], 50), percentile(latency[name], 95), mean(quality[name])]
         for name in systems])
     threads = out.threads()
-    out.data["peer"] = {name: {"p50_ms": _percentile(latency[name], 50),
-                               "p95_ms": _percentile(latency[name], 95),
-                               "ndcg@10": _mean(quality[name])} for name in systems}
+    out.data["peer"] = {name: {"p50_ms": percentile(latency[name], 50),
+                               "p95_ms": percentile(latency[name], 95),
+                               "ndcg@10": mean(quality[name])} for name in systems}
     out.data["peer"]["threads"] = threads

@@ -1,30 +1,31 @@
-"""The benchmark report: every table is printed as it is made and kept for report.md and
-results.json.
+"""The benchmark report: every table is shown as it is made (through `echo`, which the CLI sets
+to `print`) and kept for report.md and results.json.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 
 class Report:
-    """Tables and lines printed as they are made, and saved as report.md + results.json."""
+    """Tables and lines shown as they are made, and saved as report.md + results.json."""
 
-    def __init__(self, title: str, folder: Path) -> None:
+    def __init__(self, title: str, folder: Path, echo: Callable[[str], None] | None = None) -> None:
         self.folder = folder
+        self.echo = echo or (lambda _line: None)
         self.lines: list[str] = [f"# {title}", ""]
         self.data: dict[str, Any] = {"benchmark": title}
-        print(f"== {title}")
+        self.echo(f"== {title}")
 
     def text(self, line: str = "") -> None:
-        print(line)
+        self.echo(line)
         self.lines.append(line)
 
     def section(self, heading: str) -> None:
-        print(f"\n-- {heading}")
+        self.echo(f"\n-- {heading}")
         self.lines += ["", f"## {heading}", ""]
 
     def table(self, headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
@@ -33,7 +34,7 @@ class Report:
         lines = ["| " + " | ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)) + " |",
                  "|" + "|".join("-" * (w + 2) for w in widths) + "|"]
         lines += ["| " + " | ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) + " |" for r in cells]
-        print("\n".join(lines))
+        self.echo("\n".join(lines))
         self.lines += [*lines, ""]
 
     def threads(self) -> dict[str, str]:

@@ -5,6 +5,7 @@ published figures, and compare with a LangChain peer (`qa.bench.peer`).
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -16,20 +17,21 @@ from qa.bench.common import (
     SAMPLE_SEED,
     Doc,
     QueryVectors,
-    _plt,
-    _progress,
-    _read_jsonl,
-    _sample,
-    _settings_json,
     chunk_doc_codes,
     doc_ranking,
     prepare_index,
+    progress,
+    pyplot,
+    read_jsonl,
     read_qrels,
+    sample_items,
+    settings_json,
 )
-from qa.bench.metrics import _mean, ndcg10, recall
-from qa.bench.peer import _peer
+from qa.bench.peer import peer_comparison
 from qa.bench.report import Report
 from qa.config import Settings
+from qa.metrics import doc_recall, mean, ndcg10
+from qa.retrieval import zscore
 
 # Published test figures (nDCG@10, Recall@100), from shared/benchmarks/beir-scifact/SOURCE.md.
 PUBLISHED_SCIFACT: tuple[tuple[str, float, float | None], ...] = (
@@ -50,7 +52,7 @@ RECALL_POOL = 300
 
 
 def bench_scifact(folder: Path, settings: Settings, report_dir: Path, *, sample: int | None = None,
-                  peer: bool = True) -> Report:
+                  peer: bool = True, echo: Callable[[str], None] | None = None) -> Report:
     """BEIR SciFact: tune fusion on train queries, score bm25/dense/hybrid on test, compare a peer.
 
     Args:
@@ -66,17 +68,17 @@ def bench_scifact(folder: Path, settings: Settings, report_dir: Path, *, sample:
     from qa.embed import load_embedder
 
     started = time.perf_counter()
-    out = Report("BEIR SciFact (claim -> abstract retrieval)", report_dir)
+    out = Report("BEIR SciFact (claim -> abstract retrieval)", report_dir, echo)
     docs = [Doc(str(d["_id"]), str(d.get("title") or ""), str(d.get("text") or ""))
-            for d in _read_jsonl(folder / "corpus.jsonl.gz")]
-    queries = {str(q["_id"]): str(q["text"]) for q in _read_jsonl(folder / "queries.jsonl")}
+            for d in read_jsonl(folder / "corpus.jsonl.gz")]
+    queries = {str(q["_id"]): str(q["text"]) for q in read_jsonl(folder / "queries.jsonl")}
     train = read_qrels(folder / "qrels" / "train.tsv")
     test_all = read_qrels(folder / "qrels" / "test.tsv")
-    test = dict(_sample(list(test_all.items()), sample))
+    test = dict(sample_items(list(test_all.items()), sample))
     out.text(f"Data: {folder} ({len(docs)} abstracts; {len(train)} train and {len(test_all)} test queries).")
     out.text("Test queries: " + ("all 300." if len(test) == len(test_all) else
                                  f"a seeded sample of {len(test)} (seed {SAMPLE_SEED}) of {len(test_all)}."))
-    index, keys, build = prepare_index("scifact", docs, settings)
+    index, keys, build = prepare_index("scifact", docs, settings, log=out.echo)
     out.text(f"Index: {CACHE / 'scifact' / 'index'} ({build.documents} documents, {build.chunks} chunks, "
              f"{build.sentences} sentences; {settings.chunk_tokens}-token chunks, "
              f"{settings.chunk_overlap_tokens} overlap; model {index.model}).")
@@ -92,11 +94,11 @@ def bench_scifact(folder: Path, settings: Settings, report_dir: Path, *, sample:
     tuned = _tune(out, index, embedder, codes, train_items, settings)
     results = _scifact_test(out, index, embedder, codes, test_items, settings, tuned)
     if peer:
-        _peer(out, docs, index, keys, codes, number, [(queries[q], rel) for q, rel in test.items()],
+        peer_comparison(out, docs, index, keys, codes, number, [(queries[q], rel) for q, rel in test.items()],
               settings)
     _scifact_plot(report_dir, results)
     out.data.update({
-        "data": str(folder), "settings": _settings_json(settings), "test_queries": len(test),
+        "data": str(folder), "settings": settings_json(settings), "test_queries": len(test),
         "sample": sample, "sample_seed": SAMPLE_SEED if sample else None,
         "index": {"documents": build.documents, "chunks": build.chunks, "sentences": build.sentences,
                   "model": index.model},
@@ -120,7 +122,7 @@ class _Pool:
 
 def _pool(index: Any, embedder: Any, text: str, size: int) -> _Pool:
     from qa.lexical import bm25_scores
-    from qa.retrieve import MAX_BM25_QUERY_CHARS, clean_query, dense_scores
+    from qa.retrieval import MAX_BM25_QUERY_CHARS, clean_query, dense_scores
 
     text = clean_query(text)
     qvec = embedder.embed([text])[0]
@@ -139,55 +141,49 @@ def _pool(index: Any, embedder: Any, text: str, size: int) -> _Pool:
                  lexical[rows], dense_rank, place[rows])
 
 
-def _z(values: np.ndarray) -> np.ndarray:
-    # The same standardization as qa.retrieve's fusion.
-    std = values.std()
-    return (values - values.mean()) / std if std > 1e-9 else np.zeros_like(values)
-
-
 def _tune(out: Report, index: Any, embedder: Any, codes: np.ndarray,
           train: list[tuple[str, set[int]]], settings: Settings) -> dict[str, Any]:
     """Grid-search the fusion on train queries only; returns the best setting and the grid."""
-    from qa.retrieve import rank
+    from qa.retrieval import rank
 
     out.section(f"Tuning on the {len(train)} train queries (never on test)")
     started = time.perf_counter()
     pools = [_pool(index, embedder, text, max(TUNE_CANDIDATES))
-             for text, _ in _progress(train, settings, "train candidates")]
+             for text, _ in progress(train, settings, "train candidates")]
     scores: dict[tuple[str, int, float, float], list[float]] = {}
     recalls: dict[tuple[str, int, float, float], list[float]] = {}
 
     def score(key: tuple[str, int, float, float], rows: np.ndarray, fused: np.ndarray, rel: set[int]) -> None:
         ranked = doc_ranking(rows[np.argsort(-fused, kind="stable")], codes, 100)
         scores.setdefault(key, []).append(ndcg10(ranked, rel))
-        recalls.setdefault(key, []).append(recall(ranked, rel, 100))
+        recalls.setdefault(key, []).append(doc_recall(ranked, rel, 100))
 
-    for pool, (_, rel) in _progress(zip(pools, train, strict=True), settings, "grid", len(pools)):
+    for pool, (_, rel) in progress(zip(pools, train, strict=True), settings, "grid", len(pools)):
         for c in TUNE_CANDIDATES:
             in_bm25, in_dense = pool.bm25_rank < c, pool.dense_rank < c
             both = in_bm25 | in_dense
             score(("bm25", c, 0.0, 0.0), pool.rows[in_bm25], pool.lexical[in_bm25], rel)
-            z_lex = _z(pool.lexical[both])
+            z_lex = zscore(pool.lexical[both])
             for s in TUNE_SENTENCE_WEIGHTS:
                 dense = (1 - s) * pool.chunk + s * pool.sentence
                 score(("dense", c, 1.0, s), pool.rows[in_dense], dense[in_dense], rel)
-                z_dense = _z(dense[both])
+                z_dense = zscore(dense[both])
                 for w in TUNE_DENSE_WEIGHTS:
                     score(("hybrid", c, w, s), pool.rows[both], w * z_dense + (1 - w) * z_lex, rel)
-    means = {k: _mean(v) for k, v in scores.items()}
+    means = {k: mean(v) for k, v in scores.items()}
     hybrid = sorted((k for k in means if k[0] == "hybrid"), key=lambda k: -means[k])
     best = hybrid[0]
     configured = ("hybrid", settings.candidates, settings.dense_weight, settings.sentence_weight)
     # The grid re-implements rank()'s fusion for speed; check it against rank() itself.
     real = [ndcg10(doc_ranking(rank(text, index, settings=settings.replace(mode="hybrid"),
                                     embedder=embedder).rows, codes, 10), rel)
-            for text, rel in _progress(train, settings, "train, rank() as configured")]
-    rows = [[k[1], k[2], k[3], means[k], _mean(recalls[k]), "best" if k == best else ""] for k in hybrid[:10]]
+            for text, rel in progress(train, settings, "train, rank() as configured")]
+    rows = [[k[1], k[2], k[3], means[k], mean(recalls[k]), "best" if k == best else ""] for k in hybrid[:10]]
     if configured in means and configured not in hybrid[:10]:
-        rows.append([*configured[1:], means[configured], _mean(recalls[configured]), "as configured"])
+        rows.append([*configured[1:], means[configured], mean(recalls[configured]), "as configured"])
     for mode in ("dense", "bm25"):
         k = max((k for k in means if k[0] == mode), key=lambda k: means[k])
-        rows.append([k[1], f"{mode} only", k[3] if mode == "dense" else "", means[k], _mean(recalls[k]),
+        rows.append([k[1], f"{mode} only", k[3] if mode == "dense" else "", means[k], mean(recalls[k]),
                      f"best {mode}"])
     out.text(f"Grid: candidates {TUNE_CANDIDATES} x dense_weight {TUNE_DENSE_WEIGHTS} x sentence_weight "
              f"{TUNE_SENTENCE_WEIGHTS}; ranked by mean train nDCG@10 (top 10 shown, all in results.json).")
@@ -195,7 +191,7 @@ def _tune(out: Report, index: Any, embedder: Any, codes: np.ndarray,
     gain = means[best] - means.get(configured, float("nan"))
     out.text(f"As configured (candidates={settings.candidates}, dense_weight={settings.dense_weight}, "
              f"sentence_weight={settings.sentence_weight}): train nDCG@10 {means.get(configured, float('nan')):.4f} "
-             f"by the grid, {_mean(real):.4f} through rank() itself (the two must agree).")
+             f"by the grid, {mean(real):.4f} through rank() itself (the two must agree).")
     interval = ""
     if configured in scores:
         diff = np.asarray(scores[best]) - np.asarray(scores[configured])
@@ -210,9 +206,9 @@ def _tune(out: Report, index: Any, embedder: Any, codes: np.ndarray,
         "split": "train", "queries": len(train), "metric": "nDCG@10",
         "best": {"candidates": best[1], "dense_weight": best[2], "sentence_weight": best[3],
                  "ndcg@10": means[best]},
-        "configured": {"ndcg@10_grid": means.get(configured), "ndcg@10_rank": _mean(real)},
+        "configured": {"ndcg@10_grid": means.get(configured), "ndcg@10_rank": mean(real)},
         "grid": [{"mode": k[0], "candidates": k[1], "dense_weight": k[2], "sentence_weight": k[3],
-                  "ndcg@10": means[k], "recall@100": _mean(recalls[k])} for k in sorted(means)],
+                  "ndcg@10": means[k], "recall@100": mean(recalls[k])} for k in sorted(means)],
     }
     _heatmap(out.folder, means, sorted({settings.candidates, best[1]}))
     return {"candidates": best[1], "dense_weight": best[2], "sentence_weight": best[3]}
@@ -222,7 +218,7 @@ def _scifact_test(out: Report, index: Any, embedder: Any, codes: np.ndarray,
                   test: list[tuple[str, set[int]]], settings: Settings,
                   tuned: dict[str, Any]) -> dict[str, Any]:
     """Score each retriever on the test queries through `rank()`, beside the published figures."""
-    from qa.retrieve import rank
+    from qa.retrieval import rank
 
     out.section(f"Test: {len(test)} queries")
     started = time.perf_counter()
@@ -241,15 +237,15 @@ def _scifact_test(out: Report, index: Any, embedder: Any, codes: np.ndarray,
     for label, s in variants:
         wide = s.replace(candidates=max(s.candidates, RECALL_POOL))
         ndcg, rec = [], []
-        for text, rel in _progress(test, settings, label):
+        for text, rel in progress(test, settings, label):
             ranking = rank(text, index, settings=s, embedder=embedder)
             ndcg.append(ndcg10(doc_ranking(ranking.rows, codes, 10), rel))
             rows_wide = ranking.rows if wide == s else rank(text, index, settings=wide, embedder=embedder).rows
-            rec.append(recall(doc_ranking(rows_wide, codes, 100), rel, 100))
+            rec.append(doc_recall(doc_ranking(rows_wide, codes, 100), rel, 100))
         per_query[label] = ndcg
-        figures[label] = {"ndcg@10": _mean(ndcg), "recall@100": _mean(rec)}
+        figures[label] = {"ndcg@10": mean(ndcg), "recall@100": mean(rec)}
         how = f"candidates={s.candidates}, dense_weight={s.dense_weight}, sentence_weight={s.sentence_weight}"
-        rows.append([label, _mean(ndcg), _mean(rec), how if s.mode != "bm25" else f"candidates={s.candidates}"])
+        rows.append([label, mean(ndcg), mean(rec), how if s.mode != "bm25" else f"candidates={s.candidates}"])
     for name, ndcg_pub, rec_pub in PUBLISHED_SCIFACT:
         rows.append([f"published: {name}", ndcg_pub, rec_pub if rec_pub is not None else float("nan"), ""])
         figures[f"published: {name}"] = {"ndcg@10": ndcg_pub}
@@ -297,7 +293,7 @@ def _verdict(per_query: dict[str, list[float]], hybrid: str, bm25: str, dense: s
 
 
 def _heatmap(folder: Path, means: dict[tuple[str, int, float, float], float], pools: list[int]) -> None:
-    plt = _plt()
+    plt = pyplot()
     fig, axes = plt.subplots(1, len(pools), figsize=(5.5 * len(pools), 4.5), squeeze=False)
     for ax, pool in zip(axes[0], pools, strict=True):
         grid = np.array([[means.get(("hybrid", pool, w, s), float("nan")) for s in TUNE_SENTENCE_WEIGHTS]
@@ -319,7 +315,7 @@ def _heatmap(folder: Path, means: dict[tuple[str, int, float, float], float], po
 
 
 def _scifact_plot(folder: Path, figures: dict[str, dict[str, float]]) -> None:
-    plt = _plt()
+    plt = pyplot()
     names = list(figures)
     values = [figures[n]["ndcg@10"] for n in names]
     fig, ax = plt.subplots(figsize=(8, 0.35 * len(names) + 1.2))

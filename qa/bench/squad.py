@@ -5,7 +5,7 @@ and SQuAD v2.0 dev (answer or abstain, with a threshold curve).
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -16,26 +16,26 @@ from qa.bench.common import (
     SAMPLE_SEED,
     Doc,
     QueryVectors,
-    _plt,
-    _progress,
-    _read_jsonl,
-    _sample,
-    _settings_json,
     chunk_doc_codes,
     doc_ranking,
     prepare_index,
+    progress,
+    pyplot,
+    read_jsonl,
+    sample_items,
+    settings_json,
 )
-from qa.bench.metrics import _mean, _percentile, average_precision, roc_auc, squad_scores
 from qa.bench.report import Report
 from qa.config import MODES, Settings
-from qa.evaluate import contains_answer, short_answer, strip_markers
+from qa.evaluation.run import short_answer
+from qa.metrics import average_precision, contains_answer, mean, percentile, roc_auc, squad_scores, strip_markers
 
 SQUAD_RECALL_AT = (1, 5, 20)
 SQUAD_ANSWER_SENTENCES = 2
 
 
 def bench_squad(folder: Path, folder_v2: Path, settings: Settings, report_dir: Path, *,
-                sample: int | None = None) -> Report:
+                sample: int | None = None, echo: Callable[[str], None] | None = None) -> Report:
     """SQuAD v1.1 dev as one open corpus: gold-paragraph recall by retriever, cited-answer accuracy
     and short-answer EM/F1; then SQuAD v2.0 dev: answer-or-abstain, with a threshold curve.
 
@@ -50,26 +50,26 @@ def bench_squad(folder: Path, folder_v2: Path, settings: Settings, report_dir: P
         The report, with every table already printed.
     """
     started = time.perf_counter()
-    out = Report("SQuAD dev (open corpus of all dev paragraphs)", report_dir)
-    paragraphs = _read_jsonl(folder / "paragraphs.jsonl")
-    questions = _read_jsonl(folder / "questions.jsonl")
-    chosen = _sample(questions, sample)
+    out = Report("SQuAD dev (open corpus of all dev paragraphs)", report_dir, echo)
+    paragraphs = read_jsonl(folder / "paragraphs.jsonl")
+    questions = read_jsonl(folder / "questions.jsonl")
+    chosen = sample_items(questions, sample)
     out.text(f"Data: {folder} ({len(paragraphs)} paragraphs, {len(questions)} questions).")
     out.text("Questions scored: " + (f"all {len(chosen)}." if len(chosen) == len(questions) else
              f"a seeded sample of {len(chosen)} (seed {SAMPLE_SEED}) of {len(questions)}."))
-    index, keys, build = prepare_index("squad-v1.1", _squad_docs(paragraphs), settings)
+    index, keys, build = prepare_index("squad-v1.1", _squad_docs(paragraphs), settings, log=out.echo)
     out.text(f"Index: {CACHE / 'squad-v1.1' / 'index'} ({build.documents} paragraphs as documents, "
              f"titled by article; {build.chunks} chunks, {build.sentences} sentences).")
     retrieval = _squad_retrieval(out, index, keys, chosen, settings)
     answers = _squad_answers(out, index, keys, chosen, settings)
-    out.data.update({"data": str(folder), "data_v2": str(folder_v2), "settings": _settings_json(settings),
+    out.data.update({"data": str(folder), "data_v2": str(folder_v2), "settings": settings_json(settings),
                      "questions": len(chosen), "sample": sample,
                      "sample_seed": SAMPLE_SEED if sample else None,
                      "retrieval": retrieval, "answers": answers})
-    paragraphs_v2 = _read_jsonl(folder_v2 / "paragraphs.jsonl")
-    questions_v2 = _read_jsonl(folder_v2 / "questions.jsonl")
-    chosen_v2 = _sample(questions_v2, sample)
-    index_v2, keys_v2, _ = prepare_index("squad-v2.0", _squad_docs(paragraphs_v2), settings)
+    paragraphs_v2 = read_jsonl(folder_v2 / "paragraphs.jsonl")
+    questions_v2 = read_jsonl(folder_v2 / "questions.jsonl")
+    chosen_v2 = sample_items(questions_v2, sample)
+    index_v2, keys_v2, _ = prepare_index("squad-v2.0", _squad_docs(paragraphs_v2), settings, log=out.echo)
     out.data["abstention"] = _squad_abstention(out, index_v2, keys_v2, chosen_v2, len(questions_v2),
                                                settings)
     out.data["seconds"] = round(time.perf_counter() - started, 1)
@@ -86,7 +86,7 @@ def _squad_retrieval(out: Report, index: Any, keys: dict[str, str], questions: S
                      settings: Settings) -> dict[str, Any]:
     """Is the question's own paragraph among the first k documents, for each retriever?"""
     from qa.embed import load_embedder
-    from qa.retrieve import rank
+    from qa.retrieval import rank
 
     out.section("Retrieval: is the gold paragraph in the top k?")
     codes, names = chunk_doc_codes(index, keys)
@@ -101,7 +101,7 @@ def _squad_retrieval(out: Report, index: Any, keys: dict[str, str], questions: S
         s = settings.replace(mode=mode)
         found_at: list[int] = []
         started = time.perf_counter()
-        for q in _progress(questions, settings, f"retrieval, {mode}"):
+        for q in progress(questions, settings, f"retrieval, {mode}"):
             ranked = list(doc_ranking(rank(q["question"], index, settings=s, embedder=embedder).rows,
                                       codes, depth))
             gold = number[q["pid"]]
@@ -118,7 +118,7 @@ def _squad_retrieval(out: Report, index: Any, keys: dict[str, str], questions: S
              f"sentence_weight={settings.sentence_weight}. Questions embedded in one batch first, so "
              "ms/query is ranking alone.")
     out.threads()
-    plt = _plt()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(6, 4))
     for mode, curve in curves.items():
         ax.plot(range(1, depth + 1), curve, marker=".", label=mode)
@@ -136,7 +136,7 @@ def _squad_retrieval(out: Report, index: Any, keys: dict[str, str], questions: S
 def _squad_answers(out: Report, index: Any, keys: dict[str, str], questions: Sequence[dict[str, Any]],
                    settings: Settings) -> dict[str, Any]:
     """Does the cited answer (at most two sentences) contain a gold answer?"""
-    from qa.answer import answer
+    from qa.answers import answer
     from qa.sentences import split_sentences
 
     out.section(f"Answers: qa.answer with at most {SQUAD_ANSWER_SENTENCES} sentences")
@@ -146,7 +146,7 @@ def _squad_answers(out: Report, index: Any, keys: dict[str, str], questions: Seq
     latency: list[float] = []
     predictions: dict[str, str] = {}
     with_span = 0
-    for q in _progress(questions, settings, "answers"):
+    for q in progress(questions, settings, "answers"):
         started = time.perf_counter()
         reply = answer(q["question"], history=[], index=index, settings=s)
         latency.append(1000 * (time.perf_counter() - started))
@@ -166,9 +166,9 @@ def _squad_answers(out: Report, index: Any, keys: dict[str, str], questions: Seq
         "answer_contains_gold": correct / n, "abstained": abstained / n,
         "gold_paragraph_in_passages": gold_retrieved / n,
         "contains_gold_when_gold_paragraph_retrieved": correct_given_gold / max(1, gold_retrieved),
-        "mean_answer_sentences": _mean(sentence_counts), "max_answer_sentences": max(sentence_counts, default=0),
+        "mean_answer_sentences": mean(sentence_counts), "max_answer_sentences": max(sentence_counts, default=0),
         "short_answer_coverage": with_span / n, "short_answer_em": official["exact"],
-        "short_answer_f1": official["f1"], "p50_ms": _percentile(latency, 50), "p95_ms": _percentile(latency, 95),
+        "short_answer_f1": official["f1"], "p50_ms": percentile(latency, 50), "p95_ms": percentile(latency, 95),
     }
     out.table(["measure", "value"], [
         ["answer contains a gold answer (SQuAD-normalized, whole words)", f"{100 * correct / n:.1f}%"],
@@ -193,7 +193,7 @@ def _squad_answers(out: Report, index: Any, keys: dict[str, str], questions: Seq
 def _squad_abstention(out: Report, index: Any, keys: dict[str, str], questions: Sequence[dict[str, Any]],
                       total: int, settings: Settings) -> dict[str, Any]:
     """SQuAD v2.0: answer the answerable, abstain on the rest; how well confidence separates them."""
-    from qa.answer import answer
+    from qa.answers import answer
 
     out.section("Abstention: SQuAD v2.0 dev (answerable vs unanswerable)")
     out.text("Questions scored: " + (f"all {len(questions)}." if len(questions) == total else
@@ -201,7 +201,7 @@ def _squad_abstention(out: Report, index: Any, keys: dict[str, str], questions: 
     s = settings.replace(max_answer_sentences=SQUAD_ANSWER_SENTENCES)
     confidence, answerable, right, answered = [], [], [], []
     predictions: dict[str, str] = {}
-    for q in _progress(questions, settings, "v2.0 answers"):
+    for q in progress(questions, settings, "v2.0 answers"):
         reply = answer(q["question"], history=[], index=index, settings=s)
         has_answer = bool(q["answers"])
         confidence.append(reply.confidence)
@@ -261,7 +261,7 @@ def _squad_abstention(out: Report, index: Any, keys: dict[str, str], questions: 
 
 def _abstention_plot(folder: Path, curve: Sequence[tuple[float, ...]], threshold: float, auc: float,
                      n: int) -> None:
-    plt = _plt()
+    plt = pyplot()
     t = [c[0] for c in curve]
     fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
     left.plot(t, [c[1] for c in curve], label="precision (answered that are answerable)")
