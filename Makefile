@@ -13,9 +13,9 @@ export OPENBLAS_NUM_THREADS := 1
 
 .PHONY: run test install index browser lint clean
 
+# One process indexes seeds/ (incrementally) and serves: the model loads once.
 run: install
-	$(BIN)/qa index --corpus seeds --index index
-	$(BIN)/python app.py
+	$(BIN)/python app.py --corpus seeds --index index --update
 
 test: lint browser
 	$(BIN)/python -m pytest -q

@@ -1,7 +1,8 @@
-"""Start the web chat: `python app.py [--config FILE] [--host H] [--port N] [--index DIR] [--corpus DIR]`.
+"""Start the web chat: `python app.py [--config FILE] [--host H] [--port N] [--index DIR] [--corpus DIR] [--update]`.
 
 A thin shell, the same as `qa serve`: process set-up, settings, then `qa.web.serve`, which builds
-the index first when it is missing and serves on 127.0.0.1:7860 unless told otherwise.
+the index first when it is missing (or, with --update, brings it up to date with the corpus, in
+the same process, so the model loads once) and serves on 127.0.0.1:7860 unless told otherwise.
 """
 
 from __future__ import annotations
@@ -23,18 +24,26 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port", type=int, help="port (default: 7860)")
     parser.add_argument("--index", type=Path, help="index folder (default: index)")
     parser.add_argument("--corpus", type=Path, help="corpus to index when the index is missing")
+    parser.add_argument("--update", action="store_true",
+                        help="first bring the index up to date with the corpus (incremental)")
     args = parser.parse_args(argv)
-    overrides = {k: v for k, v in vars(args).items() if k != "config" and v is not None}
+    overrides = {k: v for k, v in vars(args).items() if k not in ("config", "update") and v is not None}
 
     try:
-        settings = (Settings.from_file(args.config, **overrides) if args.config
-                    else Settings.from_mapping(overrides))
+        values = Settings.read_file(args.config) if args.config else {}
+        settings = Settings.from_mapping({"show_progress": True, **values, **overrides})
         configure_process(settings.threads)  # before torch loads: offline, threads that do not spin
-        from qa.web import serve
+        from qa.web import check_port, open_index, serve
 
-        serve(settings)
+        check_port(settings.host, settings.port)  # before indexing: a busy port is told at once
+        index = open_index(settings, print, update=args.update) if args.update else None
+        serve(settings, index=index)
     except QAError as exc:
         print(f"qa: error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        where = f" ({exc.filename})" if exc.filename else ""
+        print(f"qa: error: {exc.strerror or exc}{where}. Check the path and its permissions.", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130

@@ -5,11 +5,14 @@
     hits = qa.retrieve("Where is US user data stored?", k=5, index="index")
     reply = qa.answer("Where is US user data stored?", history=[], index="index")
 
-Importing does no work: models and indexes load on first use.
+Importing does no work: models and indexes load on first use. The functions live in modules
+whose names differ from theirs (`qa.retrieval.retrieve`, `qa.answers.answer`,
+`qa.index.build_index`), so importing a module never replaces a function of the package.
 """
 
 from __future__ import annotations
 
+import importlib
 from typing import TYPE_CHECKING, Any
 
 from qa.config import Settings
@@ -17,31 +20,37 @@ from qa.errors import (
     CorpusError,
     IndexCorruptError,
     IndexMissingError,
+    IndexPathError,
     ModelMissingError,
     QAError,
     QueryError,
     SettingsError,
 )
-from qa.types import Answer, Chunk, Citation, Document, IndexReport, Passage
+from qa.types import Answer, AnswerStatus, Chunk, Citation, Document, IndexReport, Passage
 
 if TYPE_CHECKING:
-    from qa.index import build_index, load_index
-    from qa.retrieve import retrieve
+    from qa.answers import answer
+    from qa.index import Index, build_index, load_index
+    from qa.retrieval import retrieve
 
 __all__ = [
-    "Answer", "Chunk", "Citation", "CorpusError", "Document", "IndexCorruptError", "IndexMissingError",
-    "IndexReport", "ModelMissingError", "Passage", "QAError", "QueryError", "Settings", "SettingsError",
-    "answer", "build_index", "load_index", "retrieve",
+    "Answer", "AnswerStatus", "Chunk", "Citation", "CorpusError", "Document", "Index", "IndexCorruptError",
+    "IndexMissingError", "IndexPathError", "IndexReport", "ModelMissingError", "Passage", "QAError", "QueryError",
+    "Settings", "SettingsError", "answer", "build_index", "load_index", "retrieve",
 ]
 
-_LAZY = {"build_index": "qa.index", "load_index": "qa.index", "retrieve": "qa.retrieve",
-         "answer": "qa.answer"}
+# Public name -> the module that defines it; imported on first use (torch and faiss are heavy).
+_LAZY = {"build_index": "qa.index", "load_index": "qa.index", "Index": "qa.index", "retrieve": "qa.retrieval",
+         "answer": "qa.answers"}
 
 
 def __getattr__(name: str) -> Any:
-    # Heavy modules (torch, faiss) are imported on first use, not by `import qa`.
     if name in _LAZY:
-        import importlib
-
-        return getattr(importlib.import_module(_LAZY[name]), name)
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+        globals()[name] = value  # later look-ups skip this function
+        return value
     raise AttributeError(f"module 'qa' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

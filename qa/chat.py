@@ -10,6 +10,8 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from qa.errors import QueryError
+
 _WORD = re.compile(r"[\w'’.-]+")
 _FOLLOW_UP_OPENERS = re.compile(
     r"^\s*(?:and|but|also|so|then|what about|how about|and what about|what else|why|how come)\b", re.I)
@@ -28,37 +30,83 @@ _QUESTION_WORDS = {"what", "who", "whom", "when", "where", "why", "how", "which"
                    "have", "had", "should"}
 
 
-def user_turns(history: Sequence[Mapping[str, Any] | str] | None) -> list[str]:
-    """The user's earlier questions from a chat history, oldest first.
+Message = Mapping[str, Any]
+ROLES = ("user", "assistant", "system")
+# The resolved context of a conversation keeps at most this many words: a chain of follow-ups
+# costs the same per turn however long the conversation, so resolution is linear in the turns.
+MAX_CONTEXT_WORDS = 40
 
-    Accepts Gradio-style `{"role", "content"}` messages (content may be a string or a list of
-    parts) or plain strings (each taken as a user turn).
+
+def user_turns(history: Sequence[Message] | None, limit: int = 8, max_chars: int = 2000) -> list[str]:
+    """The user's last `limit` questions from a chat history, oldest first.
+
+    Only the newest messages are read (at most `4 * limit`, newest first, stopping once `limit`
+    user questions are found), so a long history costs no more than a short one. A question
+    longer than `max_chars` is cut to that length: it is context, not the question asked.
+
+    Args:
+        history: `{"role", "content"}` messages (Gradio's form); content is a string or a list
+            of parts (strings or `{"text": ...}` dicts). None or [] for a new conversation.
+        limit: how many of the user's questions to keep.
+        max_chars: the longest question kept whole.
+
+    Raises:
+        QueryError: the history is not a list of messages, or a message read is not one.
     """
+    if history is None:
+        return []
+    if isinstance(history, str | bytes) or not isinstance(history, Sequence):
+        raise QueryError(
+            f"The history must be a list of {{\"role\", \"content\"}} messages, not {type(history).__name__}. "
+            "Send [] for a new conversation.")
     turns: list[str] = []
-    for message in history or ():
-        if isinstance(message, str):
-            content: Any = message
-        elif isinstance(message, Mapping) and message.get("role") == "user":
-            content = message.get("content", "")
-        else:
+    oldest = max(-1, len(history) - 1 - 4 * limit)
+    for position in range(len(history) - 1, oldest, -1):
+        if len(turns) >= limit:
+            break
+        message = history[position]
+        if not isinstance(message, Mapping) or message.get("role") not in ROLES or "content" not in message:
+            shown = type(message).__name__ if not isinstance(message, Mapping) else f"keys {sorted(map(str, message))}"
+            raise QueryError(
+                f"History message {position} is not a {{\"role\", \"content\"}} message ({shown}); role must be "
+                f"one of {', '.join(ROLES)}.")
+        if message["role"] != "user":
             continue
-        if isinstance(content, list):
-            content = " ".join(p.get("text", "") if isinstance(p, Mapping) else str(p) for p in content)
-        text = str(content).replace("\x00", "").strip()
+        text = _content_text(message["content"], position).replace("\x00", "").strip()
         if text:
-            turns.append(text)
-    return turns
+            turns.append(text[:max_chars])
+    return turns[::-1]
 
 
-def standalone_query(question: str, history: Sequence[Mapping[str, Any] | str] | None = None) -> str:
-    """The retrieval query for `question` in the context of the conversation so far.
+def _content_text(content: Any, position: int) -> str:
+    if content is None:
+        return ""
+    if isinstance(content, str):
+        return content
+    parts = content if isinstance(content, list | tuple) else [content]
+    texts = []
+    for part in parts:
+        if isinstance(part, str):
+            texts.append(part)
+        elif isinstance(part, Mapping) and isinstance(part.get("text"), str):
+            texts.append(part["text"])
+        elif isinstance(part, Mapping) and ("file" in part or "path" in part or part.get("type") not in (None, "text")):
+            continue  # a file or image part of a Gradio message: nothing to search for
+        else:
+            raise QueryError(f"History message {position} has content of type {type(part).__name__}; "
+                             "send text (a string, or a list of {\"text\": ...} parts).")
+    return " ".join(texts)
 
-    Each earlier user turn is resolved the same way first, so a chain of follow-ups keeps its
+
+def standalone_query(question: str, turns: Sequence[str] = ()) -> str:
+    """The retrieval query for `question` after the user's earlier questions `turns` (oldest first).
+
+    Each earlier turn is resolved the same way first, so a chain of follow-ups keeps its
     subject. A question that stands on its own is returned unchanged.
     """
     context = ""
-    for turn in user_turns(history):
-        context = _resolve(turn, context)
+    for turn in turns:
+        context = " ".join(_resolve(turn, context).split()[:MAX_CONTEXT_WORDS])
     return _resolve(question.strip(), context)
 
 

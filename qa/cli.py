@@ -83,32 +83,35 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--host", help="address to bind (default: 127.0.0.1)")
     p.add_argument("--port", type=int, help="port (default: 7860)")
     p.add_argument("--corpus", type=Path, help="corpus to index when the index is missing")
+    p.add_argument("--update", action="store_true", help="first bring the index up to date with the corpus")
     p.set_defaults(func=_cmd_serve)
     return parser
 
 
 def _settings(args: argparse.Namespace) -> Settings:
+    """Settings from --config and the options; the command line shows progress bars unless
+    --quiet is given or the config file says otherwise."""
     overrides: dict[str, Any] = {}
     for name in ("corpus", "index", "host", "port"):
         value = getattr(args, name, None)
         if value is not None:
             overrides[name] = value
+    values = Settings.read_file(args.config) if args.config is not None else {}
+    values.setdefault("show_progress", True)
     if getattr(args, "quiet", False):
         overrides["show_progress"] = False
-    if args.config is not None:
-        return Settings.from_file(args.config, **overrides)
-    return Settings.from_mapping(overrides)
+    return Settings.from_mapping({**values, **overrides})
 
 
 def _cmd_index(args: argparse.Namespace, settings: Settings) -> int:
     from qa.index import build_index
 
-    build_index(settings=settings, rebuild=args.rebuild)
+    build_index(settings=settings, rebuild=args.rebuild, log=print)
     return 0
 
 
 def _cmd_search(args: argparse.Namespace, settings: Settings) -> int:
-    from qa.retrieve import retrieve
+    from qa.retrieval import retrieve
 
     passages = retrieve(args.query, k=max(1, args.k), index=settings.index, mode=args.mode,
                         settings=settings)
@@ -124,7 +127,7 @@ def _cmd_search(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
-    from qa.answer import answer, answer_to_json
+    from qa.answers import answer, answer_to_json
 
     reply = answer(args.question, history=[], index=settings.index, settings=settings)
     if args.json:
@@ -136,26 +139,35 @@ def _cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
         for c in reply.citations:
             print(f"[{c.n}] {c.title} ({c.doc_id}, chars {c.start}-{c.end})")
             print(textwrap.indent(textwrap.fill(f"“{c.quote}”", 96), "    "))
+    if reply.related:
+        print("\nRelated reading (the closest passages; they do not answer the question):")
+        for p in reply.related:
+            print(f"- {p.title} ({p.doc_id}, chars {p.start}-{p.end})")
     return 0
 
 
 def _cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
-    from qa.evaluate import run_eval
+    from qa.evaluation import run_eval, summary, write_report
 
-    return run_eval(qa_set=args.set, report_dir=args.report, settings=settings)
+    result = run_eval(args.set, settings, log=print)
+    write_report(result, args.report)
+    print(summary(result, args.report))
+    return 0
 
 
 def _cmd_bench(args: argparse.Namespace, settings: Settings) -> int:
     from qa.bench import run_bench
 
-    return run_bench(args.name, data=args.data, report_dir=args.report, sample=args.sample,
-                     settings=settings)
+    run_bench(args.name, data=args.data, report_dir=args.report, sample=args.sample, settings=settings,
+              echo=print)
+    return 0
 
 
 def _cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
-    from qa.web import serve
+    from qa.web import check_port, open_index, serve
 
-    serve(settings)
+    check_port(settings.host, settings.port)
+    serve(settings, index=open_index(settings, print, update=True) if args.update else None)
     return 0
 
 

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, get_type_hints
 
 from qa.errors import SettingsError
 
@@ -42,7 +43,15 @@ class Settings:
     abstain_threshold: float = 0.275
     embed_batch_size: int = 64
     threads: int = 2
-    show_progress: bool = True
+    # Progress bars while embedding. Off for library calls; the CLI and the app turn it on.
+    show_progress: bool = False
+    # Limits on what a request or a corpus may hold (each is refused with a message past it).
+    max_question_chars: int = 2000     # a longer question is refused, never echoed
+    history_turns: int = 8             # follow-ups read the user's last 8 questions; older ones are ignored
+    max_file_mb: float = 20.0          # larger corpus files are skipped with one line
+    # Files or folders reached through a symbolic link that leaves the corpus are skipped unless
+    # this is True (a link to /etc/passwd inside a corpus must not become a document).
+    follow_external_links: bool = False
     # Web chat
     host: str = "127.0.0.1"
     port: int = 7860
@@ -52,17 +61,18 @@ class Settings:
     feedback_path: Path = Path("feedback.jsonl")
 
     def __post_init__(self) -> None:
-        for name in ("corpus", "index", "feedback_path"):
-            value = getattr(self, name)
-            if not isinstance(value, Path):
-                object.__setattr__(self, name, Path(value))
+        self._check_types()
         if self.mode not in MODES:
             raise SettingsError(f"Invalid mode value: {self.mode!r}. Choose from {', '.join(MODES)}.")
         positive = ("chunk_tokens", "top_k", "candidates", "embed_batch_size", "threads",
-                    "max_answer_sentences", "concurrency")
+                    "max_answer_sentences", "concurrency", "max_question_chars", "history_turns")
         for name in positive:
-            if int(getattr(self, name)) < 1:
+            if getattr(self, name) < 1:
                 raise SettingsError(f"Invalid {name} value: {getattr(self, name)!r}. It must be 1 or more.")
+        if not 1 <= self.port <= 65535:
+            raise SettingsError(f"Invalid port value: {self.port!r}. It must lie in 1-65535.")
+        if not self.max_file_mb > 0:
+            raise SettingsError(f"Invalid max_file_mb value: {self.max_file_mb!r}. It must be above 0.")
         if not 0 <= self.chunk_overlap_tokens < self.chunk_tokens:
             raise SettingsError(
                 f"Invalid chunk_overlap_tokens value: {self.chunk_overlap_tokens!r}. "
@@ -79,6 +89,31 @@ class Settings:
         if (self.auth_user is None) != (self.auth_password is None):
             raise SettingsError("Set both auth_user and auth_password, or neither.")
 
+    def _check_types(self) -> None:
+        """Each value has its field's type: a TOML `top_k = "eight"` is one clear error."""
+        hints = get_type_hints(type(self))
+        for f in fields(self):
+            value, kind = getattr(self, f.name), hints[f.name]
+            if kind is Path:
+                if not isinstance(value, str | Path) or not str(value):
+                    raise SettingsError(f"Invalid {f.name} value: {value!r}. It must be a path (text).")
+                object.__setattr__(self, f.name, Path(value))
+            elif kind is int:
+                if isinstance(value, bool) or not isinstance(value, int):
+                    raise SettingsError(f"Invalid {f.name} value: {value!r}. It must be a whole number.")
+            elif kind is float:
+                if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+                    raise SettingsError(f"Invalid {f.name} value: {value!r}. It must be a number.")
+                object.__setattr__(self, f.name, float(value))
+            elif kind is bool:
+                if not isinstance(value, bool):
+                    raise SettingsError(f"Invalid {f.name} value: {value!r}. It must be true or false.")
+            elif kind is str:
+                if not isinstance(value, str):
+                    raise SettingsError(f"Invalid {f.name} value: {value!r}. It must be text.")
+            elif value is not None and not isinstance(value, str):  # str | None
+                raise SettingsError(f"Invalid {f.name} value: {value!r}. It must be text, or left out.")
+
     @classmethod
     def from_mapping(cls, values: Mapping[str, Any]) -> Settings:
         """Build settings from a mapping, rejecting names that are not settings."""
@@ -93,15 +128,27 @@ class Settings:
     @classmethod
     def from_file(cls, path: str | Path, **overrides: Any) -> Settings:
         """Read settings from a TOML file (a flat table of the names above); overrides win."""
+        values = cls.read_file(path)
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls.from_mapping(values)
+
+    @staticmethod
+    def read_file(path: str | Path) -> dict[str, Any]:
+        """The values of a TOML settings file, unchecked (`from_mapping` checks them).
+
+        Raises:
+            SettingsError: the file is missing, unreadable or not valid TOML.
+        """
         try:
             with open(path, "rb") as fh:
                 values = tomllib.load(fh)
         except FileNotFoundError as exc:
             raise SettingsError(f"Settings file not found: {path}. Check the path or leave it out.") from exc
-        except tomllib.TOMLDecodeError as exc:
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
             raise SettingsError(f"Settings file {path} is not valid TOML: {exc}.") from exc
-        values.update({k: v for k, v in overrides.items() if v is not None})
-        return cls.from_mapping(values)
+        except OSError as exc:
+            raise SettingsError(f"Settings file {path} cannot be read ({exc.strerror}). Check the path.") from exc
+        return values
 
     def replace(self, **changes: Any) -> Settings:
         """A copy with some settings changed (unknown names raise)."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Sequence
 from functools import lru_cache
@@ -42,8 +43,31 @@ def bm25_scores(model: bm25s.BM25, query: str) -> np.ndarray:
     """BM25 scores of `query` against every indexed text (zeros when no term is known)."""
     ids = model.get_tokens_ids(bm25_terms(query))
     if not ids:
-        return np.zeros(int(model.scores["num_docs"]), dtype=np.float32)
+        return np.zeros(document_count(model), dtype=np.float32)
     return np.asarray(model.get_scores_from_ids(ids), dtype=np.float32)
+
+
+def document_frequencies(model: bm25s.BM25, terms: Sequence[str]) -> dict[str, int]:
+    """How many indexed texts contain each term (0 for terms the index has never seen)."""
+    indptr = model.scores["indptr"]
+    vocab = model.vocab_dict
+    counts = {}
+    for term in terms:
+        tid = vocab.get(term)
+        counts[term] = int(indptr[tid + 1] - indptr[tid]) if tid is not None and tid + 1 < len(indptr) else 0
+    return counts
+
+
+def idf(model: bm25s.BM25, terms: Sequence[str]) -> dict[str, float]:
+    """BM25's inverse document frequency of each term, `log(1 + (N - df + 0.5) / (df + 0.5))`;
+    a term the index has never seen gets the highest value."""
+    n = document_count(model)
+    return {t: math.log(1 + (n - df + 0.5) / (df + 0.5)) for t, df in document_frequencies(model, terms).items()}
+
+
+def document_count(model: bm25s.BM25) -> int:
+    """How many texts the index holds."""
+    return int(model.scores["num_docs"])
 
 
 def save_bm25(model: bm25s.BM25, folder: Path) -> None:

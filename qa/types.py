@@ -3,6 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal, get_args
+
+# What an answer is: quoted with confidence, quoted tentatively (the documents may not answer
+# directly), or an abstention (the documents do not say; `related` holds the closest reading).
+AnswerStatus = Literal["answered", "tentative", "abstained"]
+ANSWER_STATUSES: tuple[str, ...] = get_args(AnswerStatus)
 
 
 @dataclass(frozen=True)
@@ -98,7 +104,14 @@ class Citation:
 @dataclass(frozen=True)
 class Answer:
     """What `qa.answer` returns: text with `[n]` markers, the citations behind them, and the
-    passages that were retrieved (related reading when the answer abstains)."""
+    passages that were retrieved.
+
+    `status` says what kind of reply it is, so that callers never parse the text or compare
+    the confidence with thresholds themselves: "answered", "tentative" (quoted, but the
+    documents may not answer directly), or "abstained" (no citations; `related` holds the
+    closest passages, one per document, offered as related reading). `abstained` is
+    `status == "abstained"` (left out, `status` follows `abstained`).
+    """
 
     text: str
     citations: tuple[Citation, ...]
@@ -107,6 +120,16 @@ class Answer:
     query: str = ""
     confidence: float = 0.0
     latency_ms: float = 0.0
+    status: AnswerStatus = "answered"
+    related: tuple[Passage, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.status not in ANSWER_STATUSES:
+            raise ValueError(f"Invalid status {self.status!r}. Choose from {', '.join(ANSWER_STATUSES)}.")
+        if self.abstained and self.status == "answered":
+            object.__setattr__(self, "status", "abstained")  # the default follows `abstained`
+        if self.abstained != (self.status == "abstained"):
+            raise ValueError(f"abstained={self.abstained} contradicts status={self.status!r}.")
 
 
 @dataclass(frozen=True)

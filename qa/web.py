@@ -6,23 +6,34 @@ conversation (`Turn`s) in `gr.State`; the chat shows HTML rendered by `qa.web_ht
 document and user text is escaped, so the Chatbot runs with Markdown off and its sanitizer on.
 
 Besides the page, one HTTP endpoint is public: `/ask` (question, history) -> the JSON of
-`qa ask --json`. The page's own events are private to the page.
+`qa ask --json`. The page's own events are private to the page. Gradio's file upload route is
+refused outright (the app has no upload feature, so nothing may be stored on the server).
+
+Limits: a question of at most `settings.max_question_chars` characters; follow-ups read the
+last `settings.history_turns` questions; a conversation in the page holds `MAX_TURNS` questions;
+a request body holds at most `MAX_REQUEST_BYTES`.
 """
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
+import posixpath
+import socket
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict
 from datetime import UTC, datetime
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import gradio as gr
+from starlette.middleware import Middleware
+from starlette.types import ASGIApp, Receive, Scope, Send
 
-from qa.answer import answer, answer_to_json
+from qa.answers import answer, answer_to_json
 from qa.config import Settings
 from qa.errors import IndexMissingError, QAError
 from qa.index import Index, build_index, load_index
@@ -52,22 +63,36 @@ WELCOME = (
     "see the quote inside its passage. When the documents do not say, the answer says so.</p></div>"
 )
 
+# A conversation in the page holds at most this many questions; then "New conversation".
+MAX_TURNS = 50
+
 _feedback_lock = threading.Lock()
 
 
-def open_index(settings: Settings, log_line: Any = print) -> Index:
-    """Load `settings.index`, building it from `settings.corpus` first when it is missing.
+def open_index(settings: Settings, log_line: Callable[[str], None] | None = None, *, update: bool = False) -> Index:
+    """Load `settings.index`, building it from `settings.corpus` first when it is missing (or,
+    with `update`, bringing it up to date with the corpus first: one process, one model load).
 
     Raises:
-        CorpusError: the index is missing and the corpus has no readable document.
+        IndexPathError: the index path cannot be built into.
+        CorpusError: the index must be built and the corpus has no readable document.
         IndexCorruptError: the index on disk cannot be used.
     """
+    if update:
+        build_index(settings.corpus, settings.index, settings=settings, log=log_line)
+        return load_index(settings.index)
     try:
         return load_index(settings.index)
     except IndexMissingError:
-        log_line(f"No index at {settings.index}: building it from {settings.corpus} (first run only).")
+        if log_line is not None:
+            log_line(f"No index at {settings.index}: building it from {settings.corpus} (first run only).")
         build_index(settings.corpus, settings.index, settings=settings, log=log_line)
         return load_index(settings.index)
+
+
+def static_text(name: str) -> str:
+    """A file of the page's style or script, shipped in qa/static/."""
+    return resources.files("qa").joinpath("static", name).read_text(encoding="utf-8")
 
 
 def working_examples(index: Index, settings: Settings,
@@ -142,9 +167,14 @@ def build_app(settings: Settings, index: Index | None = None) -> gr.Blocks:
             quote, start, end, date, answer_start, answer_end), passages, latency_ms.
         """
         try:
-            reply = answer(question, history or [], index=loaded, settings=settings)
+            reply = answer(question, history, index=loaded, settings=settings)
         except QAError as exc:
             raise gr.Error(str(exc), print_exception=False) from exc
+        except Exception as exc:
+            # A bug, not bad input: the server log keeps the traceback, the caller gets one line.
+            log.exception("Unexpected error while answering")
+            raise gr.Error("Internal error while answering; the server log has the details.",
+                           print_exception=False) from exc
         return answer_to_json(reply)
 
     def respond(question: str, turns: list[Turn]) -> Iterator[tuple[Any, ...]]:
@@ -154,10 +184,21 @@ def build_app(settings: Settings, index: Index | None = None) -> gr.Blocks:
             return
         pending = [*chat_messages(turns), {"role": "user", "content": question_html(question)}]
         yield pending, "", gr.skip(), gr.skip()
+        if len(turns) >= MAX_TURNS:
+            full = (f"This conversation holds {MAX_TURNS} questions, the most one conversation keeps. "
+                    "Click “New conversation” to go on.")
+            yield [*pending, {"role": "assistant", "content": error_html(full)}], "", gr.skip(), turns
+            return
         try:
-            reply = answer(question, history_messages(turns), index=loaded, settings=settings)
+            reply = answer(question, history_messages(turns[-settings.history_turns:]), index=loaded,
+                           settings=settings)
         except QAError as exc:
             yield [*pending, {"role": "assistant", "content": error_html(str(exc))}], "", gr.skip(), turns
+            return
+        except Exception:
+            log.exception("Unexpected error while answering")
+            oops = error_html("Internal error while answering; the server log has the details.")
+            yield [*pending, {"role": "assistant", "content": oops}], "", gr.skip(), turns
             return
         turns = [*turns, Turn(question, reply)]
         yield chat_messages(turns), "", sources_html(turns, loaded, source_text), turns
@@ -216,7 +257,7 @@ def build_app(settings: Settings, index: Index | None = None) -> gr.Blocks:
                     )
                     send = gr.Button("Ask", variant="primary", scale=1, min_width=90, elem_id="qa-ask")
             with gr.Column(scale=2, min_width=340, elem_id="qa-sources-col"):
-                sources = gr.HTML(corpus_html(loaded), elem_id="qa-sources", js_on_load=CITE_JS,
+                sources = gr.HTML(corpus_html(loaded), elem_id="qa-sources", js_on_load=static_text("cite.js"),
                                   padding=False)
 
         outputs = [chatbot, box, sources, turns_state]
@@ -232,47 +273,134 @@ def build_app(settings: Settings, index: Index | None = None) -> gr.Blocks:
     return app
 
 
-def serve(settings: Settings, *, block: bool = True, index: Index | None = None) -> gr.Blocks:
+def serve(settings: Settings, *, block: bool = True, index: Index | None = None,
+          log_line: Callable[[str], None] | None = print) -> gr.Blocks:
     """Start the chat on `settings.host:settings.port` (127.0.0.1:7860 by default).
 
     Builds the index first when it is missing. Serves the page and its API only: no file
-    folder is allowed, and the corpus, index and feedback file are blocked outright.
+    folder is allowed, the corpus, index and feedback file are blocked outright, and Gradio's
+    upload route is refused.
 
     Args:
         settings: everything, including host, port, concurrency, auth and feedback_path.
         block: keep serving until interrupted; False returns once the server is up.
         index: an index already loaded (default: `settings.index`).
+        log_line: where start-up lines go (None: nowhere).
 
     Returns:
         The running app (call `.close()` to stop it when `block` is False).
+
+    Raises:
+        QAError: the port is in use or cannot be bound, or the index cannot be opened.
     """
-    loaded = index if index is not None else open_index(settings)
-    print(f"Loading the chat over {loaded.path} ({len(loaded.documents)} documents)...", flush=True)
+    say = log_line or (lambda _line: None)
+    check_port(settings.host, settings.port)
+    loaded = index if index is not None else open_index(settings, log_line)
+    say(f"Loading the chat over {loaded.path} ({len(loaded.documents)} documents)...")
     app = build_app(settings, loaded)
     app.queue(default_concurrency_limit=settings.concurrency, max_size=256)
     auth = (settings.auth_user, settings.auth_password) if settings.auth_user and settings.auth_password \
         else None
     blocked = [str(Path(p).resolve()) for p in (settings.corpus, loaded.path, settings.feedback_path)]
-    app.launch(
-        server_name=settings.host,
-        server_port=settings.port,
-        auth=auth,
-        prevent_thread_lock=not block,
-        share=False,
-        show_error=False,
-        footer_links=["api"],
-        run_history=False,
-        enable_monitoring=False,
-        mcp_server=False,
-        ssr_mode=False,
-        pwa=False,
-        allowed_paths=None,
-        blocked_paths=blocked,
-        max_file_size="1mb",
-        theme=theme(),
-        css=CSS,
-    )
+    try:
+        app.launch(
+            server_name=settings.host,
+            server_port=settings.port,
+            auth=auth,
+            prevent_thread_lock=not block,
+            share=False,
+            show_error=False,
+            footer_links=["api"],
+            run_history=False,
+            enable_monitoring=False,
+            mcp_server=False,
+            ssr_mode=False,
+            pwa=False,
+            allowed_paths=None,
+            blocked_paths=blocked,
+            max_file_size="1mb",
+            theme=theme(),
+            css=static_text("chat.css"),
+            app_kwargs={"middleware": [Middleware(RequestGuard)]},
+            quiet=log_line is None,
+        )
+    except OSError as exc:
+        raise QAError(f"Cannot serve on {settings.host}:{settings.port} ({exc}). Pass another --port, "
+                      "or stop the program using it.") from exc
     return app
+
+
+def check_port(host: str, port: int) -> None:
+    """Fail early, in one line, when `host:port` cannot be bound (in use, or not an address here).
+
+    Raises:
+        QAError: the port is in use or the address is not this machine's.
+    """
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except OSError as exc:
+        raise QAError(f"Cannot serve on {host}:{port}: the host is not an address of this machine ({exc}). "
+                      "Pass --host 127.0.0.1.") from exc
+    family, _, _, _, address = infos[0]
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(address)
+        except OSError as exc:
+            reason = "the port is in use" if exc.errno == errno.EADDRINUSE else exc.strerror
+            raise QAError(f"Cannot serve on {host}:{port}: {reason}. Pass another --port, or stop the "
+                          "program using it.") from exc
+
+
+class RequestGuard:
+    """ASGI middleware: refuses Gradio's upload route and request bodies over `MAX_REQUEST_BYTES`.
+
+    Gradio serves `/gradio_api/upload` for every app, with or without a file component, and
+    keeps what it receives; this app has no upload feature, so nothing may be stored on the
+    server (403). A request body past the limit is refused (413) before Gradio parses it, so
+    one request's work is bounded however large a history a client sends.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        path = posixpath.normpath("/" + str(scope.get("path", ""))).lower()
+        if "/gradio_api/upload" in path:
+            await _plain(send, 403, "Uploads are disabled: this app has no upload feature.")
+            return
+        declared = dict(scope.get("headers") or ()).get(b"content-length")
+        if declared is not None and (not declared.isdigit() or int(declared) > MAX_REQUEST_BYTES):
+            await _plain(send, 413, f"Request too large: at most {MAX_REQUEST_BYTES // 1024} KiB "
+                                    "(a question and the recent history fit easily).")
+            return
+        received = 0
+
+        async def counted() -> Any:
+            nonlocal received
+            message = await receive()
+            received += len(message.get("body", b""))
+            if received > MAX_REQUEST_BYTES:  # a body sent without a length
+                raise QAError(f"Request body over {MAX_REQUEST_BYTES} bytes")
+            return message
+
+        await self.app(scope, counted, send)
+
+
+# A request body larger than this is refused: a question of 2,000 characters and a long
+# conversation are a few KiB; a 10,000-turn history is megabytes of JSON to parse for nothing.
+MAX_REQUEST_BYTES = 256 * 1024
+
+
+async def _plain(send: Send, status: int, text: str) -> None:
+    body = (text + "\n").encode("utf-8")
+    await send({"type": "http.response.start", "status": status,
+                "headers": [(b"content-type", b"text/plain; charset=utf-8"),
+                            (b"content-length", str(len(body)).encode())]})
+    await send({"type": "http.response.body", "body": body})
 
 
 def theme() -> gr.themes.Base:
@@ -285,115 +413,3 @@ def theme() -> gr.themes.Base:
               "sans-serif"],
         font_mono=["ui-monospace", "SFMono-Regular", "Menlo", "Consolas", "monospace"],
     )
-
-# Opens and scrolls to the card a marker points at (the sources panel runs it once, on load).
-CITE_JS = """
-if (!window.__qaCites) {
-  window.__qaCites = true;
-  document.addEventListener('click', (event) => {
-    const link = event.target.closest ? event.target.closest('a.qa-cite') : null;
-    if (!link) return;
-    const id = (link.getAttribute('href') || '').slice(1);
-    const card = id ? document.getElementById(id) : null;
-    if (!card) return;
-    event.preventDefault();
-    event.stopPropagation();
-    for (let d = card.closest('details'); d; d = d.parentElement && d.parentElement.closest('details')) {
-      d.open = true;
-    }
-    document.querySelectorAll('.qa-source.qa-active').forEach((el) => el.classList.remove('qa-active'));
-    card.classList.add('qa-active');
-    // Scroll the panel, not the page, when the panel scrolls on its own (wide screens).
-    const panel = document.getElementById('qa-sources');
-    if (panel && panel.scrollHeight > panel.clientHeight && panel.contains(card)) {
-      const top = card.getBoundingClientRect().top - panel.getBoundingClientRect().top;
-      panel.scrollTo({top: panel.scrollTop + top - 8, behavior: 'smooth'});
-    } else {
-      card.scrollIntoView({behavior: 'smooth', block: 'start'});
-    }
-  }, true);
-}
-"""
-
-CSS = """
-.gradio-container { max-width: 1480px !important; }
-#qa-top { align-items: center; padding-bottom: 8px; margin-bottom: 4px;
-  border-bottom: 1px solid var(--border-color-primary); }
-.qa-header { display: flex; flex-wrap: wrap; align-items: baseline; justify-content: space-between;
-  gap: 6px 24px; padding: 4px 2px; }
-.qa-brand { display: flex; align-items: baseline; gap: 12px; }
-.qa-logo { font-weight: 800; font-size: 1.5rem; letter-spacing: -0.03em; color: var(--color-accent); }
-.qa-tagline { color: var(--body-text-color-subdued); font-size: 0.95rem; }
-.qa-corpus { color: var(--body-text-color-subdued); font-size: 0.88rem; }
-.qa-corpus b { color: var(--body-text-color); }
-.qa-corpus span::before { content: "·"; margin: 0 7px; }
-.qa-welcome { text-align: center; max-width: 520px; margin: 0 auto; }
-.qa-welcome h2 { font-size: 1.3rem; margin-bottom: 6px; }
-.qa-welcome p { color: var(--body-text-color-subdued); line-height: 1.55; }
-#qa-chat .message-row .message { font-size: 0.97rem; }
-.qa-q { white-space: pre-wrap; }
-.qa-reply { line-height: 1.6; }
-.qa-reply .qa-text { white-space: pre-wrap; overflow-wrap: anywhere; }
-.qa-label { display: inline-block; font-size: 0.72rem; font-weight: 600; letter-spacing: 0.04em;
-  text-transform: uppercase; padding: 1px 8px; border-radius: 999px; margin-bottom: 6px;
-  background: rgba(79, 70, 229, 0.10); color: #4338ca; }
-.qa-abstained { border-left: 3px solid #d97706; padding-left: 12px; }
-.qa-abstained .qa-label { background: rgba(217, 119, 6, 0.14); color: #b45309; }
-.qa-abstained .qa-text { color: var(--body-text-color); font-style: italic; }
-.qa-error .qa-label { background: rgba(220, 38, 38, 0.12); color: #b91c1c; }
-.qa-tentative .qa-label { background: rgba(100, 116, 139, 0.16); color: #475569; }
-.qa-related-head { margin-top: 10px; font-size: 0.8rem; color: var(--body-text-color-subdued); }
-a.qa-cite { text-decoration: none !important; cursor: pointer; }
-.qa-text a.qa-cite { font-size: 0.78em; font-weight: 700; padding: 0 4px; margin: 0 1px;
-  border-radius: 5px; vertical-align: 0.15em; background: rgba(79, 70, 229, 0.12); color: #4338ca; }
-.qa-text a.qa-cite:hover { background: #4338ca; color: #fff; }
-.qa-text strong.qa-span { font-weight: 700; box-shadow: inset 0 -0.4em 0 rgba(250, 204, 21, 0.45); }
-.qa-chips { display: flex; flex-wrap: wrap; gap: 6px; margin-top: 8px; }
-a.qa-chip { font-size: 0.8rem; padding: 2px 10px; border-radius: 999px; color: var(--body-text-color);
-  max-width: 100%; overflow: hidden; text-overflow: ellipsis; white-space: nowrap;
-  border: 1px solid var(--border-color-primary); background: var(--background-fill-primary); }
-a.qa-chip:hover { border-color: #4338ca; color: #4338ca; }
-.qa-abstained a.qa-chip:hover { border-color: #d97706; color: #b45309; }
-#qa-sources-col { position: sticky; top: 8px; align-self: flex-start; }
-#qa-sources { max-height: calc(100vh - 140px); overflow-y: auto !important; padding-right: 4px; }
-.qa-panel-title { font-weight: 700; font-size: 1.05rem; margin: 2px 0 8px; }
-.qa-panel-sub { font-weight: 600; font-size: 0.85rem; margin: 14px 0 6px;
-  color: var(--body-text-color-subdued); text-transform: uppercase; letter-spacing: 0.04em; }
-.qa-note { color: var(--body-text-color-subdued); font-size: 0.88rem; line-height: 1.5; margin: 0 0 10px; }
-.qa-docs { list-style: none; padding: 0; margin: 0; }
-.qa-docs li { padding: 7px 0; border-bottom: 1px solid var(--border-color-primary);
-  display: flex; flex-direction: column; gap: 2px; }
-.qa-doc-title { font-size: 0.9rem; }
-.qa-doc-meta, .qa-more { font-size: 0.78rem; color: var(--body-text-color-subdued); }
-.qa-file { font-family: var(--font-mono); font-size: 0.92em; }
-details.qa-turn { border: 1px solid var(--border-color-primary); border-radius: 10px;
-  margin-bottom: 10px; background: var(--background-fill-secondary); }
-details.qa-turn > summary { cursor: pointer; padding: 9px 12px; display: flex; gap: 10px;
-  align-items: baseline; justify-content: space-between; font-size: 0.9rem; list-style: none; }
-details.qa-turn > summary::-webkit-details-marker { display: none; }
-details.qa-turn > summary::before { content: "▸"; color: var(--body-text-color-subdued); }
-details.qa-turn[open] > summary::before { content: "▾"; }
-.qa-turn-q { flex: 1; font-weight: 600; }
-.qa-tag { white-space: nowrap; font-size: 0.72rem; padding: 1px 8px; border-radius: 999px;
-  background: rgba(79, 70, 229, 0.10); color: #4338ca; }
-.qa-tag-abstained { background: rgba(217, 119, 6, 0.14); color: #b45309; }
-details.qa-turn > .qa-note { padding: 0 12px; }
-.qa-source { margin: 0 10px 10px; padding: 10px 12px 12px; border-radius: 8px;
-  background: var(--background-fill-primary); border: 1px solid var(--border-color-primary);
-  border-left: 3px solid #6366f1; scroll-margin-top: 8px; transition: box-shadow 0.3s; }
-.qa-source.qa-related { border-left-color: #d97706; }
-.qa-source.qa-active, .qa-source:target { box-shadow: 0 0 0 2px #818cf8; }
-.qa-source.qa-related.qa-active { box-shadow: 0 0 0 2px #f59e0b; }
-.qa-source-head { display: flex; gap: 8px; align-items: baseline; }
-.qa-n { flex: none; font-size: 0.75rem; font-weight: 700; color: #fff; background: #4f46e5;
-  border-radius: 5px; padding: 0 6px; }
-.qa-n-related { background: #d97706; }
-.qa-title { font-weight: 600; font-size: 0.92rem; line-height: 1.35; overflow-wrap: anywhere; }
-.qa-meta { display: flex; flex-wrap: wrap; gap: 2px 12px; font-size: 0.76rem; margin: 4px 0 8px;
-  color: var(--body-text-color-subdued); }
-.qa-passage { white-space: pre-line; font-size: 0.88rem; line-height: 1.6; overflow-wrap: anywhere;
-  color: var(--body-text-color); font-family: Georgia, "Iowan Old Style", "Times New Roman", serif; }
-mark.qa-quote { background: rgba(250, 204, 21, 0.38); color: inherit; padding: 1px 0;
-  border-radius: 2px; box-decoration-break: clone; -webkit-box-decoration-break: clone; }
-strong.qa-span { background: rgba(250, 204, 21, 0.75); font-weight: 700; }
-"""

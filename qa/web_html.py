@@ -20,7 +20,6 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from qa.answer import TENTATIVE_BELOW
 from qa.index import Index
 from qa.types import Answer, Chunk, Citation, Passage
 
@@ -28,7 +27,6 @@ from qa.types import Answer, Chunk, Citation, Passage
 CONTEXT_CHARS = 360
 # Related reading (abstentions): passages longer than this are cut at a word boundary.
 RELATED_CHARS = 900
-RELATED_PASSAGES = 3
 _MARKER = re.compile(r"\[(\d+)\]")
 # A sentence ends at . ! ? (maybe followed by a closing quote or bracket) and then whitespace.
 _SENTENCE_END = re.compile(r"[.!?][\"'”’)\]]*\s+|\n\s*\n")
@@ -62,19 +60,6 @@ def source_id(turn: int, n: int) -> str:
 def related_id(turn: int, i: int) -> str:
     """The element id of related passage `i` of an abstention in turn `turn` (both 1-based)."""
     return f"qa-rel-{turn}-{i}"
-
-
-def related_passages(reply: Answer) -> list[Passage]:
-    """The passages an abstention offers as related reading: the best one of each document."""
-    seen: set[str] = set()
-    out = []
-    for p in reply.passages:
-        if p.doc_id not in seen:
-            seen.add(p.doc_id)
-            out.append(p)
-        if len(out) == RELATED_PASSAGES:
-            break
-    return out
 
 
 # ---- chat messages ---------------------------------------------------------------------------
@@ -114,7 +99,7 @@ def answer_html(turn: int, reply: Answer) -> str:
         pos = end
     parts.append(escape(reply.text[pos:]))
     count = len(reply.citations)
-    tentative = reply.confidence < TENTATIVE_BELOW
+    tentative = reply.status == "tentative"
     label = f"{'Tentative answer' if tentative else 'Answer'} · {count} source{'s' if count != 1 else ''} quoted"
     css = "qa-answered qa-tentative" if tentative else "qa-answered"
     return (
@@ -137,10 +122,9 @@ def _source_chips(turn: int, citations: Sequence[Citation]) -> str:
 
 
 def _abstention_html(turn: int, reply: Answer) -> str:
-    # The library's text lists the related reading as plain lines; the chat shows its first
-    # paragraph and links the same passages to their cards in the sources panel instead.
-    statement = reply.text.split("\n\n", 1)[0].strip() or "The documents don't say."
-    related = related_passages(reply)
+    # The related reading links to its cards in the sources panel.
+    statement = reply.text.strip() or "The documents don't say."
+    related = reply.related
     chips = "".join(
         f'<a class="qa-cite qa-chip" href="#{related_id(turn, i)}">{escape(_shorten(p.title, 60))}</a>'
         for i, p in enumerate(related, 1)
@@ -221,7 +205,7 @@ def sources_html(turns: Sequence[Turn], index: Index, source_text: SourceText) -
         turn = turns[k - 1]
         reply = turn.reply
         if reply.abstained:
-            related = related_passages(reply)
+            related = reply.related
             cards = "".join(_related_card(k, i, p) for i, p in enumerate(related, 1))
             kind = '<span class="qa-tag qa-tag-abstained">not in the documents</span>'
             intro = ('<p class="qa-note">The documents do not answer this question. These are the '
@@ -313,13 +297,12 @@ def marked_passage(text: str, start: int, quote_start: int, quote_end: int,
 def corpus_summary(index: Index) -> dict[str, Any]:
     """What the first screen says about the loaded corpus: name, counts, when it was indexed."""
     manifest = index.manifest
-    counts = manifest.get("counts") or {}
     return {
-        "corpus": Path(str(manifest.get("corpus") or "corpus")).name,
-        "documents": int(counts.get("documents", len(index.documents))),
-        "chunks": int(counts.get("chunks", len(index.chunks))),
-        "created": _when(manifest.get("created")),
-        "model": str(manifest.get("model", "")),
+        "corpus": Path(manifest.corpus or "corpus").name,
+        "documents": manifest.counts.get("documents", len(index.documents)),
+        "chunks": manifest.counts.get("chunks", len(index.chunks)),
+        "created": _when(manifest.created),
+        "model": manifest.model,
     }
 
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from qa.clean import boilerplate_ranges, model_text
 from qa.load import load_corpus
-from qa.retrieve import retrieve
+from qa.retrieval import retrieve
 
 from .conftest import SEEDS
 

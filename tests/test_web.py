@@ -9,6 +9,8 @@ from __future__ import annotations
 import json
 import os
 import socket
+import subprocess
+import sys
 import time
 import urllib.error
 import urllib.request
@@ -338,3 +340,94 @@ def test_rendered_html_escapes_document_text(seeds_index: Path) -> None:
     assert 'href="#qa-src-1-1"' in chat  # a cited marker links to its card
     assert "[7]" in chat and "#qa-src-1-7" not in chat  # a marker with no citation stays text
     assert 'id="qa-src-1-1"' in panel and '<mark class="qa-quote">' in panel
+
+
+# ---- the surface: what a client may send, and what it gets back --------------------------------
+
+def _call_ask(url: str, payload: bytes) -> tuple[int, str]:
+    """POST to Gradio's /ask route as curl would, then read the event stream: (status, text)."""
+    request = urllib.request.Request(url + "gradio_api/call/ask", data=payload,
+                                     headers={"Content-Type": "application/json"})
+    try:
+        event_id = json.load(urllib.request.urlopen(request, timeout=30))["event_id"]
+    except urllib.error.HTTPError as refused:
+        return refused.code, refused.read().decode("utf-8")
+    return 200, urllib.request.urlopen(f"{url}gradio_api/call/ask/{event_id}", timeout=60).read().decode("utf-8")
+
+
+@pytest.mark.parametrize("payload, message", [
+    (b'{"data": ["Where is \\ud800 the data?", null]}', "not valid text"),          # a lone surrogate
+    (json.dumps({"data": ["And where?", "a history sent as one string"]}).encode(), "must be a list of"),
+    (json.dumps({"data": ["And where?", [["user", "hi"]]]}).encode(), "History message 0 is not"),
+    (json.dumps({"data": ["where is the data " * 6000, None]}).encode(), "the limit is 2,000"),
+])
+def test_bad_requests_get_one_line_errors(seeds_app: Running, payload: bytes, message: str) -> None:
+    status, stream = _call_ask(seeds_app.url, payload)
+    assert status == 200 and stream.startswith("event: error")
+    error = json.loads(stream.split("data: ", 1)[1])["error"]
+    assert message in error and "\n" not in error and len(error) < 300   # the question is never echoed
+
+
+def test_oversized_requests_are_refused_before_parsing(seeds_app: Running) -> None:
+    from qa.web import MAX_REQUEST_BYTES
+
+    turns = [{"role": "user", "content": f"question {i}"} for i in range(20_000)]
+    payload = json.dumps({"data": ["And where is the backup kept?", turns]}).encode()
+    assert len(payload) > MAX_REQUEST_BYTES
+    status, text = _call_ask(seeds_app.url, payload)
+    assert status == 413 and "Request too large" in text
+    # The last turns of a long conversation are what counts: 500 messages still fit.
+    status, stream = _call_ask(seeds_app.url, json.dumps(
+        {"data": ["And where is the backup kept?", turns[:499] + [
+            {"role": "user", "content": "Where is TikTok's US user data stored?"}]]}).encode())
+    assert status == 200 and stream.startswith("event: complete") and "Singapore" in stream
+
+
+@pytest.mark.parametrize("auth", [False, True])
+def test_the_upload_route_is_closed(seeds_index: Path, settings: Settings, tmp_path: Path, auth: bool) -> None:
+    uploads = settings.replace(index=seeds_index, port=_free_port(), feedback_path=tmp_path / "f.jsonl",
+                               **({"auth_user": "ana", "auth_password": "s3cret"} if auth else {}))
+    boundary = "qa-test-boundary"
+    body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"files\"; filename=\"evil.html\"\r\n"
+            "Content-Type: text/html\r\n\r\n<script>alert(1)</script>\r\n"
+            f"--{boundary}--\r\n").encode()
+    with _serving(uploads, index=load_index(seeds_index)) as running:
+        for path in ("gradio_api/upload", "gradio_api/upload?upload_id=x", "gradio_api//upload/",
+                     "gradio_api/./upload"):
+            request = urllib.request.Request(running.url + path, data=body, headers={
+                "Content-Type": f"multipart/form-data; boundary={boundary}"})
+            with pytest.raises(urllib.error.HTTPError) as refused:
+                urllib.request.urlopen(request, timeout=10)
+            assert refused.value.code == 403, path
+            assert b"Uploads are disabled" in refused.value.read()
+
+
+def _app_py(*args: str, timeout: int = 120) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, str(ROOT / "app.py"), *args], capture_output=True, text=True,
+                          cwd=ROOT, timeout=timeout, stdin=subprocess.DEVNULL)
+
+
+def test_app_py_says_in_one_line_when_the_port_is_busy(seeds_index: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = _app_py("--index", str(seeds_index), "--port", str(port))
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.startswith("qa: error: Cannot serve on 127.0.0.1:") and "port is in use" in result.stderr
+    assert "Traceback" not in result.stderr and result.stderr.count("\n") == 1
+
+
+@pytest.mark.parametrize("toml, message", [
+    ('port = 70000', "Invalid port value: 70000"),
+    ('top_k = "eight"', "Invalid top_k value: 'eight'. It must be a whole number"),
+    ('concurency = 4', "Unknown setting(s): concurency"),
+    ('port = ', "not valid TOML"),
+])
+def test_app_py_reports_bad_settings_in_one_line(tmp_path: Path, toml: str, message: str) -> None:
+    config = tmp_path / "qa.toml"
+    config.write_text(toml + "\n", encoding="utf-8")
+    result = _app_py("--config", str(config))
+    assert result.returncode == 2 and message in result.stderr
+    assert "Traceback" not in result.stderr and result.stderr.count("\n") == 1
+

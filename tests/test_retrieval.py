@@ -6,9 +6,10 @@ from pathlib import Path
 
 import pytest
 
+from qa.config import Settings
 from qa.errors import QueryError, SettingsError
 from qa.index import load_index
-from qa.retrieve import retrieve
+from qa.retrieval import retrieve
 
 from .conftest import SEEDS
 
@@ -57,11 +58,18 @@ def test_empty_query_is_a_clear_error(seeds_index: Path, query: str) -> None:
 
 def test_odd_queries_work_or_fail_clearly(seeds_index: Path) -> None:
     long_query = "Where is TikTok's US user data stored? " * 2600  # ~100,000 characters
-    assert len(long_query) > 100_000
-    assert retrieve(long_query, k=3, index=seeds_index)
+    with pytest.raises(QueryError, match="characters long; the limit is 2,000"):
+        retrieve(long_query, k=3, index=seeds_index)
+    at_limit = ("Where is TikTok's US user data stored? " * 60)[:2000]
+    assert retrieve(at_limit, k=3, index=seeds_index)
+    assert retrieve(long_query, k=3, index=seeds_index, settings=Settings(max_question_chars=200_000))
     assert retrieve("?!…", k=3, index=seeds_index)  # nothing for BM25, dense still ranks
     assert retrieve("¿Dónde se guardan los datos de los usuarios de TikTok?", k=3, index=seeds_index)
     with pytest.raises(QueryError, match="must be text"):
         retrieve(42, index=seeds_index)  # type: ignore[arg-type]
     with pytest.raises(SettingsError, match="Choose from"):
         retrieve("data", index=seeds_index, mode="sparse")
+    with pytest.raises(SettingsError, match="Invalid k value: 'eight'"):
+        retrieve("data", k="eight", index=seeds_index)  # type: ignore[arg-type]
+    with pytest.raises(QueryError, match="not valid text"):
+        retrieve("data \udcff", index=seeds_index)

@@ -19,13 +19,13 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from qa.chat import standalone_query
+from qa.chat import Message, standalone_query, user_turns
 from qa.clean import model_text
 from qa.config import Settings
 from qa.index import Index, load_index
-from qa.lexical import bm25_terms
-from qa.retrieve import Ranking, clean_query, passages_for, rank
-from qa.types import Answer, Citation, Passage, Sentence
+from qa.lexical import bm25_terms, idf
+from qa.retrieval import Ranking, clean_query, passages_for, rank
+from qa.types import Answer, AnswerStatus, Citation, Passage, Sentence
 
 # Sentences are drawn from this many of the best passages.
 ANSWER_PASSAGES = 5
@@ -33,6 +33,52 @@ ANSWER_PASSAGES = 5
 # the question directly: on the seed questions about half of them do not.
 TENTATIVE_BELOW = 0.5
 TENTATIVE_PREFIX = "The documents may not answer this directly; the closest passages say: "
+# An abstention offers the best passage of at most this many documents as related reading.
+RELATED_PASSAGES = 3
+# An abstention repeats at most this much of the question.
+ECHO_CHARS = 200
+
+
+@dataclass(frozen=True)
+class SentenceWeights:
+    """How a candidate sentence's evidence adds up to its score (see `score_sentences`).
+
+    Fitted so that a sentence holding the answer comes first, on the hand-written seed questions
+    (eval/qa_pairs.jsonl) and a 400-question SQuAD v1.1 dev sample together; refit with
+    `python -m qa.fitting sentences` (eval/README.md, "Fitted constants").
+    """
+
+    cosine: float = 0.55
+    coverage: float = 0.32
+    focus: float = 0.18
+    passage: float = 0.04
+    type_match: float = 0.08
+    # Headings, bylines and titles restate topics; they rarely answer.
+    short_or_title_penalty: float = 0.25
+
+
+@dataclass(frozen=True)
+class ConfidenceModel:
+    """The logistic model behind `Answer.confidence` (see `answer_confidence`).
+
+    `z = cosine * best sentence cosine + coverage * share of the question's IDF weight in the
+    passage + lexical * log1p(passage BM25) + bias`; confidence = 1 / (1 + exp(-z)). Fitted
+    class-balanced on eval/qa_pairs.jsonl and eval/calibration.jsonl (answerable or not);
+    refit with `python -m qa.fitting confidence`.
+    """
+
+    cosine: float = 6.24
+    coverage: float = 1.87
+    lexical: float = 1.99
+    bias: float = -7.38
+
+    def __call__(self, cosine: float, coverage: float, lexical: float) -> float:
+        z = self.cosine * cosine + self.coverage * coverage + self.lexical * lexical + self.bias
+        return 1.0 / (1.0 + math.exp(-z))
+
+
+SENTENCE_WEIGHTS = SentenceWeights()
+CONFIDENCE_MODEL = ConfidenceModel()
 
 
 class Answerer(Protocol):
@@ -58,7 +104,7 @@ class ScoredSentence:
 
 def answer(
     question: str,
-    history: Sequence[Mapping[str, Any] | str] | None = None,
+    history: Sequence[Message] | None = None,
     index: str | Path | Index = "index",
     *,
     settings: Settings | None = None,
@@ -67,9 +113,10 @@ def answer(
     """Answer `question` from the indexed documents, quoting and citing them.
 
     Args:
-        question: the user's question.
-        history: earlier messages (`{"role", "content"}` dicts or plain user strings); a
-            follow-up is turned into a standalone query from them.
+        question: the user's question, at most `settings.max_question_chars` characters.
+        history: earlier messages of the conversation, `{"role", "content"}` dicts (Gradio's
+            form); a follow-up is turned into a standalone query from the user's last
+            `settings.history_turns` questions. Older messages are not read.
         index: an index folder, or an `Index` already loaded.
         settings: retrieval and composition knobs; `Settings()` when left out.
         answerer: composes the answer from the ranking (default: `ExtractiveAnswerer`).
@@ -80,14 +127,16 @@ def answer(
         are the closest related reading.
 
     Raises:
-        QueryError: the question is empty or not text.
+        QueryError: the question is empty, not text or too long, or the history is not a list
+            of messages.
         IndexMissingError, IndexCorruptError: the index cannot be used.
     """
     started = time.perf_counter()
     settings = settings or Settings()
-    text = clean_query(question)
+    text = clean_query(question, settings.max_question_chars)
+    turns = user_turns(history, settings.history_turns, settings.max_question_chars)
     loaded = index if isinstance(index, Index) else load_index(index)
-    query = standalone_query(text, history)
+    query = standalone_query(text, turns)
     ranking = rank(query, loaded, settings=settings)
     reply = (answerer or ExtractiveAnswerer()).compose(text, ranking, loaded, settings)
     return dataclasses.replace(reply, latency_ms=(time.perf_counter() - started) * 1000)
@@ -103,6 +152,7 @@ class ExtractiveAnswerer:
         confidence = answer_confidence(question, scored, ranking, index, weights)
         if not scored or confidence < settings.abstain_threshold:
             return abstention(question, passages, ranking.query, confidence)
+        status: AnswerStatus = "tentative" if confidence < TENTATIVE_BELOW else "answered"
         chosen = select_sentences(scored, index, settings.max_answer_sentences)
         # Read in document order: documents by their best sentence, sentences by position.
         doc_order = {d: i for i, d in reversed(list(enumerate(s.sentence.doc_id for s in chosen)))}
@@ -117,13 +167,13 @@ class ExtractiveAnswerer:
                                       s.sentence.end, info.date, *(span or (None, None))))
             parts.append(f"{s.sentence.text} [{n}]")
         text = " ".join(parts)
-        if confidence < TENTATIVE_BELOW:
+        if status == "tentative":
             text = TENTATIVE_PREFIX + text
-        return Answer(text, tuple(citations), False, tuple(passages), ranking.query, confidence)
+        return Answer(text, tuple(citations), False, tuple(passages), ranking.query, confidence, status=status)
 
 
-def score_sentences(question: str, ranking: Ranking, index: Index,
-                    weights: Mapping[str, float] | None = None) -> list[ScoredSentence]:
+def score_sentences(question: str, ranking: Ranking, index: Index, weights: Mapping[str, float] | None = None,
+                    fitted: SentenceWeights = SENTENCE_WEIGHTS) -> list[ScoredSentence]:
     """Score every sentence of the best passages for how well it answers `question`, best first.
 
     A sentence seen in several overlapping passages is scored once, credited to the best one.
@@ -150,18 +200,18 @@ def score_sentences(question: str, ranking: Ranking, index: Index,
         focus = _coverage(focus_weights, present)
         type_match = _type_match(question, sentence, wanted)
         passage = 1.0 / (1 + best_rank[row])
-        # Weights fitted for "a sentence holding the answer comes first" on the hand-written
-        # seed questions and a 400-question SQuAD dev sample together (see eval/README.md).
-        score = 0.55 * cosine + 0.32 * coverage + 0.18 * focus + 0.04 * passage + 0.08 * type_match
+        score = (fitted.cosine * cosine + fitted.coverage * coverage + fitted.focus * focus
+                 + fitted.passage * passage + fitted.type_match * type_match)
         if words < 5 or sentence.text.strip().lower() in titles:
-            score -= 0.25  # headings, bylines and titles restate topics; they rarely answer
+            score -= fitted.short_or_title_penalty
         out.append(ScoredSentence(row, sentence, cosine, coverage, focus, passage, best_rank[row], type_match, score))
     out.sort(key=lambda s: (-s.score, s.row))
     return out
 
 
 def answer_confidence(question: str, scored: Sequence[ScoredSentence], ranking: Ranking, index: Index,
-                      weights: Mapping[str, float] | None = None) -> float:
+                      weights: Mapping[str, float] | None = None, model: ConfidenceModel = CONFIDENCE_MODEL
+                      ) -> float:
     """How likely it is that the documents answer the question, in (0, 1).
 
     A logistic model over the best sentence and the passage it came from:
@@ -179,13 +229,18 @@ def answer_confidence(question: str, scored: Sequence[ScoredSentence], ranking: 
     """
     if not scored:
         return 0.0
+    return model(*confidence_features(scored, ranking, index, weights))
+
+
+def confidence_features(scored: Sequence[ScoredSentence], ranking: Ranking, index: Index,
+                        weights: Mapping[str, float] | None = None) -> tuple[float, float, float]:
+    """The inputs of `ConfidenceModel`: the best sentence's cosine, the share of the question's
+    IDF weight in its passage (with the title), and log1p of the passage's BM25 score."""
     best = scored[0]
     weights = idf_weights(index, ranking.query) if weights is None else weights
     passage = index.chunks[int(ranking.rows[best.rank])]
     in_passage = set(bm25_terms(model_text(f"{index.documents[passage.doc_id].title} {passage.text}")))
-    lexical = math.log1p(max(float(ranking.bm25[best.rank]), 0.0))
-    z = 6.24 * best.cosine + 1.87 * _coverage(weights, in_passage) + 1.99 * lexical - 7.38
-    return 1.0 / (1.0 + math.exp(-z))
+    return best.cosine, _coverage(weights, in_passage), math.log1p(max(float(ranking.bm25[best.rank]), 0.0))
 
 
 def select_sentences(scored: Sequence[ScoredSentence], index: Index, limit: int) -> list[ScoredSentence]:
@@ -216,48 +271,47 @@ def select_sentences(scored: Sequence[ScoredSentence], index: Index, limit: int)
 
 
 def abstention(question: str, passages: Sequence[Passage], query: str, confidence: float) -> Answer:
-    """An answer that says plainly that the documents are silent, with related reading."""
-    lines = [f"The documents don't say. None of the indexed passages answers “{question.strip()}”."]
-    if passages:
-        lines.append("")
-        lines.append("Related reading (the closest passages; they do not answer the question):")
-        seen = set()
-        for p in passages:
-            if p.doc_id in seen:
-                continue
+    """An answer that says plainly that the documents are silent. Its `related` holds the best
+    passage of each of the first `RELATED_PASSAGES` documents, offered as related reading."""
+    asked = " ".join(question.split())
+    if len(asked) > ECHO_CHARS:
+        asked = asked[:ECHO_CHARS - 1].rstrip() + "…"
+    text = f"The documents don't say. None of the indexed passages answers “{asked}”."
+    return Answer(text, (), True, tuple(passages), query, confidence, status="abstained",
+                  related=tuple(related_passages(passages)))
+
+
+def related_passages(passages: Sequence[Passage], limit: int = RELATED_PASSAGES) -> list[Passage]:
+    """The best passage of each document, in rank order, for at most `limit` documents."""
+    seen: set[str] = set()
+    out = []
+    for p in passages:
+        if p.doc_id not in seen:
             seen.add(p.doc_id)
-            lines.append(f"- {p.title} ({p.doc_id}, chars {p.start}-{p.end})")
-            if len(seen) == 3:
-                break
-    return Answer("\n".join(lines), (), True, tuple(passages), query, confidence)
+            out.append(p)
+        if len(out) == limit:
+            break
+    return out
 
 
 def answer_to_json(reply: Answer) -> dict[str, Any]:
-    """The `qa ask --json` object: answer, abstained, citations and passages."""
+    """The `qa ask --json` object: answer, status, abstained, citations, passages and related."""
     return {
         "answer": reply.text,
+        "status": reply.status,
         "abstained": reply.abstained,
         "confidence": round(reply.confidence, 4),
         "query": reply.query,
         "latency_ms": round(reply.latency_ms, 2),
         "citations": [asdict(c) for c in reply.citations],
         "passages": [asdict(p) for p in reply.passages],
+        "related": [asdict(p) for p in reply.related],
     }
 
 
 def idf_weights(index: Index, query: str) -> dict[str, float]:
     """IDF of each query term over the chunks; terms the corpus never uses get the highest IDF."""
-    n = int(index.bm25.scores["num_docs"])
-    indptr = index.bm25.scores["indptr"]
-    vocab = index.bm25.vocab_dict
-    weights: dict[str, float] = {}
-    for term in set(bm25_terms(model_text(query))):
-        if term in _QUESTION_TERMS:
-            continue
-        tid = vocab.get(term)
-        df = int(indptr[tid + 1] - indptr[tid]) if tid is not None and tid + 1 < len(indptr) else 0
-        weights[term] = math.log(1 + (n - df + 0.5) / (df + 0.5))
-    return weights
+    return idf(index.bm25, sorted(set(bm25_terms(model_text(query))) - _QUESTION_TERMS))
 
 
 # Question words that bm25_terms keeps but that carry no content.

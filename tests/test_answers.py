@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import re
+import time
 from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from qa.answer import answer, answer_to_json
+from qa.answers import answer, answer_to_json
 from qa.errors import QueryError
 from qa.index import load_index
 
@@ -50,10 +51,12 @@ def test_short_answer_is_marked_only_when_sure(seeds_index: Path) -> None:
                                       "What is Roland Cloutier's salary?"])
 def test_silent_documents_mean_a_plain_abstention(seeds_index: Path, question: str) -> None:
     reply = answer(question, index=seeds_index)
-    assert reply.abstained and reply.citations == ()
+    assert reply.abstained and reply.status == "abstained" and reply.citations == ()
     assert reply.text.startswith("The documents don't say")
-    assert "Related reading" in reply.text and reply.passages
-    assert "[1]" not in reply.text
+    assert "[1]" not in reply.text and reply.passages
+    # Related reading: the best passage of each of up to three documents, in rank order.
+    assert 1 <= len(reply.related) <= 3 and len({p.doc_id for p in reply.related}) == len(reply.related)
+    assert reply.related[0] == reply.passages[0] and set(reply.related) <= set(reply.passages)
     check_verbatim(reply)
 
 
@@ -73,7 +76,7 @@ def test_json_shape(seeds_index: Path) -> None:
     assert set(data["citations"][0]) >= {"n", "doc_id", "title", "quote", "start", "end"}
 
 
-ODD = ["x" * 100_000, "Où sont stockées les données des utilisateurs américains de TikTok ?", "?!?...;;",
+ODD = ["x" * 2000, "Où sont stockées les données des utilisateurs américains de TikTok ?", "?!?...;;",
        "<script>alert(1)</script> where is the data?", "\x00 where \x00 is data", "数据存储在哪里？",
        "javascript:alert(1)", "' OR 1=1 --", "🙂🙂🙂", "a"]
 
@@ -127,10 +130,65 @@ def test_scripted_dialogues(seeds_index: Path, turns: list[str], expected: str |
 
 
 def test_low_confidence_answers_say_so(seeds_index: Path) -> None:
-    from qa.answer import TENTATIVE_BELOW, TENTATIVE_PREFIX
+    from qa.answers import TENTATIVE_BELOW, TENTATIVE_PREFIX
 
     for question in ("How many accounts did TikTok remove?", "Where is TikTok's US user data stored?"):
         reply = answer(question, index=seeds_index)
         assert not reply.abstained
         assert reply.text.startswith(TENTATIVE_PREFIX) == (reply.confidence < TENTATIVE_BELOW)
         check_verbatim(reply)
+
+
+def test_status_says_what_kind_of_reply_it_is(seeds_index: Path) -> None:
+    sure = answer("Where is TikTok's US user data stored?", index=seeds_index)
+    assert sure.status == "answered" and not sure.abstained and sure.related == ()
+    unsure = answer("How many accounts did TikTok remove?", index=seeds_index)
+    assert unsure.status == "tentative" and unsure.text.startswith(TENTATIVE_PREFIX_TEXT)
+    assert answer_to_json(unsure)["status"] == "tentative"
+
+
+TENTATIVE_PREFIX_TEXT = "The documents may not answer this directly"
+
+
+def test_a_question_over_the_limit_is_refused_without_being_echoed(seeds_index: Path) -> None:
+    question = "where is the data " * 20_000   # 359,999 characters once stripped
+    with pytest.raises(QueryError, match="359,999 characters long; the limit is 2,000") as caught:
+        answer(question, index=seeds_index)
+    assert len(str(caught.value)) < 200
+    # At the limit it is answered, and an abstention quotes at most 200 characters of it.
+    reply = answer("zebra " * 333, index=seeds_index)
+    assert len(reply.text) < 400
+
+
+def test_invalid_utf8_is_a_query_error_not_a_type_error(seeds_index: Path) -> None:
+    broken = b"Where is the data \xff stored?".decode("utf-8", "surrogateescape")  # as argv delivers it
+    with pytest.raises(QueryError, match="not valid text"):
+        answer(broken, index=seeds_index)
+    with pytest.raises(QueryError, match="not valid text"):
+        answer("lone \ud800 surrogate", index=seeds_index)
+
+
+@pytest.mark.parametrize("history, message", [
+    ("Where is the data stored?", "must be a list of"),
+    ({"role": "user", "content": "hi"}, "must be a list of"),
+    (["Where is the data stored?"], "History message 0 is not"),
+    ([{"role": "wizard", "content": "hi"}], "role must be one of"),
+    ([{"role": "user", "content": 42}], "content of type int"),
+])
+def test_history_of_the_wrong_shape_is_a_clear_error(seeds_index: Path, history, message: str) -> None:
+    with pytest.raises(QueryError, match=message):
+        answer("And where is the backup kept?", history=history, index=seeds_index)
+
+
+def test_a_huge_history_costs_what_a_short_one_does(seeds_index: Path) -> None:
+    first = [{"role": "user", "content": "Where is TikTok's US user data stored?"},
+             {"role": "assistant", "content": "In Virginia [1]."}]
+    filler = [{"role": "user", "content": "What did TikTok say? " * 50},
+              {"role": "assistant", "content": "It said things. " * 200}] * 5_000   # 10,000 turns
+    short = answer("And where is the backup kept?", history=first, index=seeds_index)
+    long = answer("And where is the backup kept?", history=filler + first, index=seeds_index)
+    assert short.query == long.query and "Singapore" in long.text
+    started = time.perf_counter()
+    for _ in range(3):
+        answer("And where is the backup kept?", history=filler + first, index=seeds_index)
+    assert (time.perf_counter() - started) / 3 < 2.0   # bounded: only the last turns are read

@@ -45,15 +45,28 @@ class Ranking:
     bm25: np.ndarray          # raw BM25 score of each row
 
 
-def clean_query(query: object) -> str:
+def clean_query(query: object, max_chars: int | None = None) -> str:
     """The query as text, stripped of NUL bytes and outer whitespace.
 
+    Args:
+        query: what the user typed.
+        max_chars: the longest query accepted (None: any length).
+
     Raises:
-        QueryError: the query is not text, or is empty once stripped.
+        QueryError: the query is not text, is not valid Unicode (a lone surrogate, as invalid
+            UTF-8 on a command line becomes), is longer than `max_chars`, or is empty.
     """
     if not isinstance(query, str):
         raise QueryError(f"The question must be text, not {type(query).__name__}.")
+    try:
+        query.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise QueryError(f"The question is not valid text (an undecodable character at position {exc.start}); "
+                         "type it again as UTF-8.") from None
     text = query.replace("\x00", "").strip()
+    if max_chars is not None and len(text) > max_chars:
+        raise QueryError(f"The question is {len(text):,} characters long; the limit is {max_chars:,} "
+                         "(setting max_question_chars). Ask a shorter question.")
     if not text:
         raise QueryError("The question is empty. Type a question about the documents.")
     return text
@@ -71,7 +84,7 @@ def retrieve(
     """The `k` passages that best support an answer to `query`, best first.
 
     Args:
-        query: the question or search words (any length; long ones are cut for the model).
+        query: the question or search words, at most `settings.max_question_chars` characters.
         k: how many passages to return.
         index: an index folder, or an `Index` already loaded.
         mode: "hybrid" (default), "dense" or "bm25".
@@ -82,10 +95,14 @@ def retrieve(
         `Passage`s whose `text == source[start:end]`, with title, date and fused score.
 
     Raises:
-        QueryError: the query is empty or not text.
+        QueryError: the query is empty, not text, or too long.
+        SettingsError: `k` or `mode` is not valid.
         IndexMissingError, IndexCorruptError: the index cannot be used.
     """
     settings = settings or Settings()
+    if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+        raise SettingsError(f"Invalid k value: {k!r}. It must be a whole number, 1 or more.")
+    clean_query(query, settings.max_question_chars)
     loaded = index if isinstance(index, Index) else load_index(index)
     ranking = rank(query, loaded, settings=settings, mode=mode)
     passages = passages_for(loaded, ranking, max(k, settings.candidates) if reranker else k)
@@ -128,7 +145,7 @@ def rank(
     elif mode == "bm25":
         fused = lex
     else:
-        fused = settings.dense_weight * _z(dense) + (1 - settings.dense_weight) * _z(lex)
+        fused = settings.dense_weight * zscore(dense) + (1 - settings.dense_weight) * zscore(lex)
     order = np.argsort(-fused, kind="stable")
     return Ranking(text, qvec, rows[order], fused[order], dense[order], lex[order])
 
@@ -162,6 +179,7 @@ def _top(scores: np.ndarray, k: int) -> np.ndarray:
     return part[scores[part] > 0]
 
 
-def _z(values: np.ndarray) -> np.ndarray:
+def zscore(values: np.ndarray) -> np.ndarray:
+    """Standardized scores (mean 0, standard deviation 1); zeros when all scores are equal."""
     std = values.std()
     return (values - values.mean()) / std if std > 1e-9 else np.zeros_like(values)
