@@ -6,6 +6,7 @@ import json
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -16,8 +17,9 @@ import numpy as np
 import pytest
 
 from qa.config import Settings
-from qa.errors import CorpusError, IndexCorruptError, IndexMissingError
-from qa.index import build_index, load_index
+from qa.errors import CorpusError, IndexCorruptError, IndexMissingError, IndexPathError
+from qa.index import build_index, is_index_folder, load_index
+from qa.index.store import forget_loaded
 from qa.retrieval import retrieve
 
 from .conftest import ROOT, SEEDS
@@ -189,7 +191,109 @@ def test_build_killed_partway_leaves_the_old_index_working(kill_when: str, corpu
     loaded = load_index(index)
     assert len(loaded.documents) == 5
     assert retrieve("Where is TikTok's US user data stored?", k=3, index=index) == old_top
-    # The next build cleans up after the killed one and completes.
+    # At most one build folder is ever left, and the next build (or load) removes it.
+    assert len(list(tmp_path.glob("index.tmp-*"))) <= 1
     report = build_index(corpus_copy, index, settings=settings, embedder=embedder, log=quiet)
     assert len(report.added) == 30
     assert not list(tmp_path.glob("index.tmp-*"))
+
+
+# ---- never delete what is not ours ----------------------------------------------------------
+
+def snapshot(folder: Path) -> dict[str, bytes]:
+    """Every file under `folder` (links as their targets' text), to prove nothing was touched."""
+    return {str(p.relative_to(folder)): (os.readlink(p).encode() if p.is_symlink() else p.read_bytes())
+            for p in sorted(folder.rglob("*")) if p.is_file() or p.is_symlink()}
+
+
+@pytest.fixture()
+def thesis(tmp_path: Path) -> Path:
+    """A user's folder that is not an index: a Word file and notes."""
+    folder = tmp_path / "my_thesis"
+    (folder / "notes").mkdir(parents=True)
+    (folder / "chapter1.docx").write_bytes(b"PK\x03\x04 not really a docx, but the user's")
+    (folder / "notes" / "todo.md").write_text("- finish chapter 2\n", encoding="utf-8")
+    return folder
+
+
+def test_an_existing_folder_that_is_not_an_index_is_refused(thesis: Path, corpus_copy: Path, capsys) -> None:
+    from qa.cli import main
+
+    before = snapshot(thesis)
+    with pytest.raises(IndexPathError, match="exists and is not a qa index"):
+        build_index(corpus_copy, thesis)
+    assert main(["index", "--corpus", str(corpus_copy), "--index", str(thesis), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("qa: error:") and str(thesis) in err and "--index" in err and err.count("\n") == 1
+    assert snapshot(thesis) == before
+    assert sorted(p.name for p in thesis.parent.iterdir()) == sorted(["my_thesis", "corpus"] +
+                                                                     [p.name for p in thesis.parent.glob(".*")])
+
+
+def test_the_corpus_itself_is_refused_as_index(corpus_copy: Path, tmp_path: Path) -> None:
+    before = snapshot(corpus_copy)
+    with pytest.raises(IndexPathError, match="is the corpus folder itself"):
+        build_index(corpus_copy, corpus_copy)
+    with pytest.raises(IndexPathError, match="lies inside the corpus"):
+        build_index(corpus_copy, corpus_copy / "index")
+    with pytest.raises(IndexPathError, match="contains the corpus"):
+        build_index(corpus_copy, tmp_path)
+    assert snapshot(corpus_copy) == before and not (corpus_copy / "index").exists()
+
+
+def test_a_file_or_link_at_the_index_path_is_refused_not_renamed(corpus_copy: Path, tmp_path: Path) -> None:
+    afile = tmp_path / "afile.txt"
+    afile.write_text("the user's file\n", encoding="utf-8")
+    with pytest.raises(IndexPathError, match="is a file"):
+        build_index(corpus_copy, afile)
+    assert afile.read_text(encoding="utf-8") == "the user's file\n"
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith("afile")) == ["afile.txt"]
+    target = tmp_path / "elsewhere"
+    target.mkdir()
+    link = tmp_path / "linked-index"
+    link.symlink_to(target)
+    with pytest.raises(IndexPathError, match="symbolic link"):
+        build_index(corpus_copy, link)
+    assert link.is_symlink() and not any(target.iterdir())
+
+
+def test_app_py_refuses_a_foreign_index_folder_too(thesis: Path) -> None:
+    before = snapshot(thesis)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    result = subprocess.run([sys.executable, str(ROOT / "app.py"), "--corpus", str(SEEDS), "--index", str(thesis),
+                             "--port", str(port)], capture_output=True, text=True, cwd=ROOT,
+                            timeout=300, stdin=subprocess.DEVNULL)
+    assert result.returncode == 2 and "is not a qa index" in result.stderr and "Traceback" not in result.stderr
+    assert snapshot(thesis) == before
+
+
+def test_an_empty_folder_or_an_older_index_is_built_into(tmp_path: Path, index_copy: Path, settings: Settings,
+                                                         embedder) -> None:
+    small = tmp_path / "small"
+    small.mkdir()
+    (small / "a.txt").write_text(NEW_DOC, encoding="utf-8")
+    empty = tmp_path / "empty-folder"
+    empty.mkdir()
+    build_index(small, empty, settings=settings, embedder=embedder, log=quiet)
+    assert is_index_folder(empty) and (empty / ".qa-index").is_file()
+    # An index written before the marker existed is still recognised by its manifest.
+    (index_copy / ".qa-index").unlink()
+    assert is_index_folder(index_copy)
+    build_index(small, index_copy, settings=settings, embedder=embedder, log=quiet)
+    assert set(load_index(index_copy).documents) == {"a.txt"} and (index_copy / ".qa-index").is_file()
+
+
+def test_leftovers_are_ours_only_and_cleaned_at_load(index_copy: Path, tmp_path: Path) -> None:
+    killed = tmp_path / "index.tmp-deadbeef"     # what a killed build leaves: marked, half written
+    killed.mkdir()
+    (killed / ".qa-index").write_text("qa", encoding="utf-8")
+    (killed / "chunk_vectors.npy").write_bytes(b"\x00" * 1000)
+    foreign = tmp_path / "index.tmp-holiday-photos"   # the user's, by an unlucky name
+    foreign.mkdir()
+    (foreign / "beach.jpg").write_bytes(b"\xff\xd8 jpeg")
+    forget_loaded()
+    assert len(load_index(index_copy).documents) == 5
+    assert not killed.exists()
+    assert (foreign / "beach.jpg").read_bytes() == b"\xff\xd8 jpeg"

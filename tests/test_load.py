@@ -79,3 +79,67 @@ def test_offsets_follow_read_text_newline_handling(tmp_path: Path) -> None:
 def test_missing_corpus_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(CorpusError, match="Corpus folder not found"):
         load_corpus(tmp_path / "nope")
+
+
+# ---- the corpus stays inside the corpus --------------------------------------------------------
+
+def test_links_that_leave_the_corpus_are_skipped_with_one_line(tmp_path: Path, settings) -> None:
+    corpus = tmp_path / "corpus"
+    (corpus / "sub").mkdir(parents=True)
+    (corpus / "a.txt").write_text("Alpha\n\nThe alpha report says the budget was 12 million.\n", encoding="utf-8")
+    outside = tmp_path / "private"
+    outside.mkdir()
+    (outside / "diary.txt").write_text("Diary\n\nMy private thoughts.\n", encoding="utf-8")
+    (corpus / "passwd_link.txt").symlink_to("/etc/passwd")
+    (corpus / "private_link").symlink_to(outside)
+    (corpus / "alias.txt").symlink_to(corpus / "a.txt")    # inside the corpus: followed
+    (corpus / "sub" / "up").symlink_to(corpus)              # a loop back to the root: walked once
+    (corpus / "dangling.txt").symlink_to(corpus / "gone.txt")
+    lines: list[str] = []
+    docs, skipped = load_corpus(corpus, on_skip=lambda d, r: lines.append(f"skipped {d}: {r}"))
+    assert sorted(d.doc_id for d in docs) == ["a.txt", "alias.txt"]
+    reasons = dict(skipped)
+    assert "outside the corpus" in reasons["passwd_link.txt"] and "/etc/passwd" in reasons["passwd_link.txt"]
+    assert "outside the corpus" in reasons["private_link"] and "follow_external_links" in reasons["private_link"]
+    assert "broken symbolic link" in reasons["dangling.txt"]
+    assert len(lines) == 3 and all("\n" not in line for line in lines)
+    allowed, _ = load_corpus(corpus, settings=settings.replace(follow_external_links=True))
+    assert "private_link/diary.txt" in {d.doc_id for d in allowed}
+
+
+def test_the_passwd_link_never_reaches_the_index(tmp_path: Path, settings, embedder) -> None:
+    from qa.index import build_index, load_index
+
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    (corpus / "a.txt").write_text("Alpha\n\nThe alpha report says the budget was 12 million.\n", encoding="utf-8")
+    (corpus / "passwd_link.txt").symlink_to("/etc/passwd")
+    lines: list[str] = []
+    report = build_index(corpus, tmp_path / "index", settings=settings, embedder=embedder, log=lines.append)
+    assert [d for d, _ in report.skipped] == ["passwd_link.txt"]
+    assert any(line.startswith("skipped passwd_link.txt: symbolic link to /etc/passwd") for line in lines)
+    index = load_index(tmp_path / "index")
+    assert set(index.documents) == {"a.txt"} and not any("root:" in c.text for c in index.chunks)
+
+
+def test_files_over_the_size_limit_are_skipped(tmp_path: Path, settings) -> None:
+    (tmp_path / "small.txt").write_text("Small\n\nA short note.\n", encoding="utf-8")
+    (tmp_path / "huge.txt").write_text("Huge\n\n" + "word " * 300_000, encoding="utf-8")   # 1.5 MB
+    docs, skipped = load_corpus(tmp_path, settings=settings.replace(max_file_mb=1))
+    assert [d.doc_id for d in docs] == ["small.txt"]
+    assert "above the 1 MB limit" in dict(skipped)["huge.txt"]
+
+
+def test_titles_lose_the_byte_order_mark_and_survive_broken_front_matter(tmp_path: Path) -> None:
+    (tmp_path / "bom.txt").write_bytes("\ufeffBudget report\n\nThe budget grew.\n".encode())
+    (tmp_path / "broken.md").write_text(
+        "---\ntitle: Budget: the sequel: part 2\ndate: 2021-03-04\ntags: [a, b\n---\n\nThe budget shrank.\n",
+        encoding="utf-8")
+    (tmp_path / "rule.md").write_text("---\n\nOnly a rule above; the body starts here.\n", encoding="utf-8")
+    docs = {d.doc_id: d for d in load_corpus(tmp_path)[0]}
+    assert docs["bom.txt"].title == "Budget report"
+    assert docs["bom.txt"].text[docs["bom.txt"].segments[0][0]] == "B"
+    broken = docs["broken.md"]
+    assert (broken.title, broken.date) == ("Budget: the sequel: part 2", "2021-03-04")
+    assert broken.text[broken.segments[0][0]:].startswith("The budget shrank.")
+    assert docs["rule.md"].title == "Only a rule above; the body starts here."

@@ -1,0 +1,102 @@
+"""The public API, as the README uses it: `import qa`, then its functions, any number of times,
+in any order, in a fresh interpreter. `qa.__all__` is pinned so the API cannot change silently."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import qa
+
+from .conftest import ROOT, SEEDS
+
+PUBLIC = [
+    "Answer", "AnswerStatus", "Chunk", "Citation", "CorpusError", "Document", "Index", "IndexCorruptError",
+    "IndexMissingError", "IndexPathError", "IndexReport", "ModelMissingError", "Passage", "QAError", "QueryError",
+    "Settings", "SettingsError", "answer", "build_index", "load_index", "retrieve",
+]
+
+
+def test_exported_names_are_pinned() -> None:
+    assert sorted(qa.__all__) == sorted(PUBLIC)
+    for name in PUBLIC:
+        assert getattr(qa, name) is not None, name
+    assert set(PUBLIC) <= set(dir(qa))
+
+
+def test_functions_stay_functions_in_any_order(tmp_path: Path) -> None:
+    # A fresh interpreter, as a user has: nothing imported before `import qa`.
+    script = f"""
+import importlib, json, sys
+import qa
+assert "torch" not in sys.modules and "faiss" not in sys.modules, "import qa did work"
+index = {str(tmp_path / "index")!r}
+calls = []
+report = qa.build_index(corpus={str(SEEDS)!r}, index=index)
+for _ in range(3):
+    hits = qa.retrieve("Where is US user data stored?", k=5, index=index)
+    reply = qa.answer("Where is US user data stored?", history=[], index=index)
+    import qa.retrieval, qa.answers, qa.index  # importing the modules never replaces the functions
+    importlib.reload(qa.retrieval)
+    again = qa.build_index(corpus={str(SEEDS)!r}, index=index)
+    loaded = qa.load_index(index)
+    calls.append([type(qa.retrieve).__name__, type(qa.answer).__name__, type(qa.build_index).__name__,
+                  len(hits), reply.status, again.chunks_embedded, len(loaded.documents)])
+follow = qa.answer("And where is the backup kept?", index=index,
+                   history=[{{"role": "user", "content": "Where is US user data stored?"}},
+                            {{"role": "assistant", "content": reply.text}}])
+print(json.dumps({{"calls": calls, "follow": follow.text, "first": report.chunks}}))
+"""
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=tmp_path,
+                            timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stderr == ""   # library calls print no progress bars and no log lines
+    out = json.loads(result.stdout.strip().splitlines()[-1])
+    assert out["calls"] == [["function", "function", "function", 5, out["calls"][0][4], 0, 5]] * 3
+    assert out["calls"][0][4] in ("answered", "tentative")
+    assert "Singapore" in out["follow"] and out["first"] > 0
+
+
+def test_no_module_imports_another_modules_private_names() -> None:
+    import re
+
+    private = re.compile(r"from qa[\w.]* import \(?([^)]*)\)?", re.S)
+    offenders = []
+    for path in (ROOT / "qa").rglob("*.py"):
+        for names in private.findall(path.read_text(encoding="utf-8")):
+            offenders += [f"{path.relative_to(ROOT)}: {n.strip()}" for n in names.split(",")
+                          if n.strip().startswith("_") and n.strip() != "__future__"]
+    assert offenders == []
+
+
+def test_no_import_cycles() -> None:
+    import ast
+
+    graph: dict[str, set[str]] = {}
+    for path in (ROOT / "qa").rglob("*.py"):
+        module = ".".join(path.relative_to(ROOT).with_suffix("").parts).removesuffix(".__init__")
+        deps = graph.setdefault(module, set())
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("qa"):
+                deps.add(node.module)
+            elif isinstance(node, ast.Import):
+                deps.update(a.name for a in node.names if a.name.startswith("qa"))
+    # Package __init__ files re-export their own modules; a module importing its package's
+    # __init__ is not a cycle of the pipeline.
+    cycles = []
+
+    def visit(node: str, trail: list[str]) -> None:
+        for dep in graph.get(node, ()):
+            if dep in trail:
+                cycle = trail[trail.index(dep):] + [dep]
+                edges = zip(cycle, cycle[1:], strict=False)
+                if not all(b.startswith(a + ".") or a.startswith(b + ".") for a, b in edges):
+                    cycles.append(" -> ".join(cycle))
+            elif dep in graph and len(trail) < 30:
+                visit(dep, [*trail, dep])
+
+    for module in graph:
+        visit(module, [module])
+    assert cycles == []
