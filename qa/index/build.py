@@ -25,7 +25,16 @@ from qa.config import Settings
 from qa.embed import Embedder, load_embedder
 from qa.errors import CorpusError, QAError
 from qa.index.atomic import MANIFEST, build_lock, check_index_target, new_build_folder, remove_leftovers, swap_in
-from qa.index.store import FORMAT_VERSION, PIPELINE_VERSION, TOKENIZER, Index, Manifest, forget_loaded, load_index, write_index_files
+from qa.index.store import (
+    FORMAT_VERSION,
+    PIPELINE_VERSION,
+    TOKENIZER,
+    Index,
+    Manifest,
+    forget_loaded,
+    load_index,
+    write_index_files,
+)
 from qa.lexical import build_bm25
 from qa.load import SUFFIXES, check_corpus_folder, load_corpus
 from qa.sentences import split_sentences
@@ -166,9 +175,9 @@ def _previous(path: Path, settings: Settings, embedder: Embedder, rebuild: bool)
         return None, f"the previous index could not be read ({exc})"
     if rebuild:
         return None, "--rebuild was asked for"
-    wanted = {"format_version": FORMAT_VERSION, "pipeline_version": PIPELINE_VERSION, "model": embedder.name, "dimension": embedder.dimension,
-              "chunk_tokens": settings.chunk_tokens, "chunk_overlap_tokens": settings.chunk_overlap_tokens,
-              "tokenizer": TOKENIZER}
+    wanted = {"format_version": FORMAT_VERSION, "pipeline_version": PIPELINE_VERSION, "model": embedder.name,
+              "dimension": embedder.dimension, "chunk_tokens": settings.chunk_tokens,
+              "chunk_overlap_tokens": settings.chunk_overlap_tokens, "tokenizer": TOKENIZER}
     have = old.manifest.signature()
     if have != wanted:
         diffs = ", ".join(f"{k} {have[k]!r} -> {wanted[k]!r}" for k in wanted if have[k] != wanted[k])
