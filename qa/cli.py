@@ -71,8 +71,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--corpus", type=Path, help="corpus the set is written over (default: seeds)")
     p.set_defaults(func=_cmd_eval)
 
-    p = command("bench", "public benchmarks (scifact, squad) and speed (latency)")
-    p.add_argument("name", choices=("scifact", "squad", "latency"))
+    p = command("bench", "public benchmarks (scifact, squad), speed (latency) and fairness under hostile load")
+    p.add_argument("name", choices=("scifact", "squad", "latency", "fairness"))
     p.add_argument("--data", type=Path, help="benchmark data folder (default: ../shared/benchmarks/...)")
     p.add_argument("--report", type=Path, help="report folder (default: eval/reports/<name>)")
     p.add_argument("--sample", type=int, help="score a fixed, seeded sample of this many questions")

@@ -35,7 +35,7 @@ def run_bench(
     """Run one benchmark, print its table and write its report.
 
     Args:
-        name: "scifact", "squad" or "latency".
+        name: "scifact", "squad", "latency" or "fairness".
         data: the benchmark's data folder (default: `../shared/benchmarks/<folder>`); for
             "squad", the SQuAD v1.1 folder, with v2.0 looked for beside it.
         report_dir: where report.md, results.json and plots go (default: eval/reports/<name>).
@@ -54,8 +54,12 @@ def run_bench(
         from qa.speed import run_latency
 
         return run_latency(report_dir=report_dir, settings=settings, echo=echo)
+    if name == "fairness":
+        from qa.bench.fairness import run_fairness
+
+        return run_fairness(report_dir=report_dir, settings=settings, echo=echo)
     if name not in ("scifact", "squad"):
-        raise BenchmarkDataError(f"Unknown benchmark {name!r}. Choose from scifact, squad, latency.")
+        raise BenchmarkDataError(f"Unknown benchmark {name!r}. Choose from scifact, squad, latency, fairness.")
     report_dir.mkdir(parents=True, exist_ok=True)
     if name == "scifact":
         report = bench_scifact(data_folder("scifact", data), settings, report_dir, sample=sample, echo=echo)

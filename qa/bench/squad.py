@@ -57,7 +57,7 @@ def bench_squad(folder: Path, folder_v2: Path, settings: Settings, report_dir: P
     out.text(f"Data: {folder} ({len(paragraphs)} paragraphs, {len(questions)} questions).")
     out.text("Questions scored: " + (f"all {len(chosen)}." if len(chosen) == len(questions) else
              f"a seeded sample of {len(chosen)} (seed {SAMPLE_SEED}) of {len(questions)}."))
-    index, keys, build = prepare_index("squad-v1.1", _squad_docs(paragraphs), settings, log=out.echo)
+    index, keys, build = prepare_index("squad-v1.1", squad_docs(paragraphs), settings, log=out.echo)
     out.text(f"Index: {CACHE / 'squad-v1.1' / 'index'} ({build.documents} paragraphs as documents, "
              f"titled by article; {build.chunks} chunks, {build.sentences} sentences).")
     retrieval = _squad_retrieval(out, index, keys, chosen, settings)
@@ -69,7 +69,7 @@ def bench_squad(folder: Path, folder_v2: Path, settings: Settings, report_dir: P
     paragraphs_v2 = read_jsonl(folder_v2 / "paragraphs.jsonl")
     questions_v2 = read_jsonl(folder_v2 / "questions.jsonl")
     chosen_v2 = sample_items(questions_v2, sample)
-    index_v2, keys_v2, _ = prepare_index("squad-v2.0", _squad_docs(paragraphs_v2), settings, log=out.echo)
+    index_v2, keys_v2, _ = prepare_index("squad-v2.0", squad_docs(paragraphs_v2), settings, log=out.echo)
     out.data["abstention"] = _squad_abstention(out, index_v2, keys_v2, chosen_v2, len(questions_v2),
                                                settings)
     out.data["seconds"] = round(time.perf_counter() - started, 1)
@@ -77,7 +77,7 @@ def bench_squad(folder: Path, folder_v2: Path, settings: Settings, report_dir: P
     return out
 
 
-def _squad_docs(paragraphs: Sequence[dict[str, Any]]) -> list[Doc]:
+def squad_docs(paragraphs: Sequence[dict[str, Any]]) -> list[Doc]:
     # The article title is the document's title, as a corpus of Wikipedia pages would have it.
     return [Doc(str(p["pid"]), str(p["title"]).replace("_", " "), str(p["context"])) for p in paragraphs]
 
