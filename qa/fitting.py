@@ -66,8 +66,13 @@ def _ranked(question: str, history: Sequence[str], index: Any, settings: Setting
 
 # ---- confidence -----------------------------------------------------------------------------
 
-def fit_confidence(qa_set: Path, calibration: Path, settings: Settings, c: float = 30.0) -> dict[str, Any]:
-    """Fit `ConfidenceModel` on both sets; returns the refit and shipped coefficients and their AUCs."""
+def fit_confidence(qa_set: Path, calibration: Path, settings: Settings, c: float = 30.0,
+                   index: Any = None) -> dict[str, Any]:
+    """Fit `ConfidenceModel` on both sets; returns the refit and shipped coefficients and their AUCs.
+
+    `index` is an index of the corpus the sets were written over (default: one built from
+    `settings.corpus` in a temporary folder).
+    """
     from sklearn.linear_model import LogisticRegression
 
     pairs = load_qa_set(qa_set)
@@ -75,7 +80,7 @@ def fit_confidence(qa_set: Path, calibration: Path, settings: Settings, c: float
     questions = [(p.question, p.history, p.answerable) for p in pairs] + \
                 [(row["question"], (), bool(row["answerable"])) for row in short]
     with tempfile.TemporaryDirectory() as tmp:
-        index = _index(settings, settings.corpus, Path(tmp))
+        index = index or _index(settings, settings.corpus, Path(tmp))
         x, y = [], []
         for question, history, answerable in questions:
             ranking, scored = _ranked(question, history, index, settings)
@@ -117,13 +122,15 @@ def _candidates(scored: Sequence[ScoredSentence], index: Any, gold: Any) -> tupl
     return np.asarray(rows), np.asarray(labels)
 
 
-def fit_sentences(qa_set: Path, settings: Settings, squad: int, squad_folder: Path | None) -> dict[str, Any]:
-    """Fit `SentenceWeights` on the QA set's answerable questions (plus a SQuAD sample)."""
+def fit_sentences(qa_set: Path, settings: Settings, squad: int, squad_folder: Path | None,
+                  index: Any = None) -> dict[str, Any]:
+    """Fit `SentenceWeights` on the QA set's answerable questions (plus a SQuAD sample);
+    `index` as for `fit_confidence`."""
     from scipy.optimize import minimize
 
     groups: list[tuple[np.ndarray, np.ndarray]] = []
     with tempfile.TemporaryDirectory() as tmp:
-        index = _index(settings, settings.corpus, Path(tmp) / "seeds")
+        index = index or _index(settings, settings.corpus, Path(tmp) / "seeds")
         for pair in (p for p in load_qa_set(qa_set) if p.answerable):
             _, scored = _ranked(pair.question, pair.history, index, settings)
             found = _candidates(scored, index, _seed_gold(pair))

@@ -13,6 +13,8 @@ from qa import bench
 from qa.cli import main
 from qa.errors import BenchmarkDataError
 
+from .conftest import ROOT
+
 
 def test_doc_ranking_keeps_each_document_at_its_best_chunk() -> None:
     import numpy as np
@@ -140,3 +142,17 @@ def test_squad_end_to_end_on_a_tiny_fixture(
     assert results["retrieval"]["hybrid"]["recall@1"] == 1.0
     assert 0.0 <= results["answers"]["answer_contains_gold"] <= 1.0
     assert (tmp_path / "report" / "squad2_abstention.png").exists()
+
+
+@pytest.mark.slow
+def test_fairness_refuses_hostile_requests_and_answers_the_rest(tmp_path: Path, settings) -> None:
+    from qa.bench.fairness import run_fairness
+
+    lines: list[str] = []
+    r = run_fairness(tmp_path / "report", settings.replace(corpus=ROOT / "seeds"), echo=lines.append, rounds=1)
+    assert r["idle_ms"]["n"] == r["under_attack_ms"]["n"] == 6
+    outcomes = {name.split(": ")[0]: name.split(": ")[1] for name in r["hostile_requests"]}
+    assert outcomes == {"history as an 8,000-character string": "error", "10,000-turn history": "HTTP 413",
+                        "1,000,000-character question": "HTTP 413",
+                        "2,000-character question, 400-message history": "answered"}
+    assert "ratio" in "\n".join(lines) and (tmp_path / "report" / "report.md").exists()

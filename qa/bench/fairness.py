@@ -89,9 +89,9 @@ def _flood(url: str, stop: Any, counts: Any) -> None:
     counts.put(dict(seen))
 
 
-def _normal_latencies(url: str) -> list[float]:
+def _normal_latencies(url: str, rounds: int) -> list[float]:
     times = []
-    for _ in range(ROUNDS):
+    for _ in range(rounds):
         for question in NORMAL_QUESTIONS:
             body = json.dumps({"data": [question, None]}).encode()
             started = time.perf_counter()
@@ -103,8 +103,11 @@ def _normal_latencies(url: str) -> list[float]:
 
 
 def run_fairness(report_dir: Path | None = None, settings: Settings | None = None,
-                 echo: Callable[[str], None] | None = None) -> dict[str, Any]:
-    """Measure, write report.md and results.json into `report_dir`, and return the figures."""
+                 echo: Callable[[str], None] | None = None, rounds: int = ROUNDS) -> dict[str, Any]:
+    """Measure, write report.md and results.json into `report_dir`, and return the figures.
+
+    Each phase asks every normal question `rounds` times.
+    """
     settings = settings or Settings()
     say = echo or (lambda _line: None)
     report_dir = report_dir or Path("eval/reports/fairness")
@@ -124,8 +127,8 @@ def run_fairness(report_dir: Path | None = None, settings: Settings | None = Non
         try:
             _wait_for(url, server)
             say(f"Server up at {url} (qa serve, concurrency {settings.concurrency}); warming up...")
-            _normal_latencies(url)  # warm-up: first calls allocate
-            idle = _normal_latencies(url)
+            _normal_latencies(url, 1)  # warm-up: first calls allocate
+            idle = _normal_latencies(url, rounds)
             say(f"Idle: p50 {percentile(idle, 50):.1f} ms over {len(idle)} questions.")
             spawn = multiprocessing.get_context("spawn")
             counts: Any = spawn.Queue()
@@ -135,7 +138,7 @@ def run_fairness(report_dir: Path | None = None, settings: Settings | None = Non
                 client.start()
             time.sleep(5.0)  # the clients start and reach a steady flood
             started = time.monotonic()
-            loaded = _normal_latencies(url)
+            loaded = _normal_latencies(url, rounds)
             flood_s = time.monotonic() - started
             stop.set()
             hostile: Counter[str] = Counter()
