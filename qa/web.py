@@ -37,6 +37,7 @@ from qa.answers import answer, answer_to_json
 from qa.config import Settings
 from qa.errors import IndexMissingError, QAError
 from qa.index import Index, build_index, load_index
+from qa.types import Answer
 from qa.web_html import (
     SourceText,
     Turn,
@@ -117,6 +118,22 @@ def history_messages(turns: Sequence[Turn]) -> list[dict[str, str]]:
     return messages
 
 
+def next_reply(question: str, turns: Sequence[Turn], index: Index, settings: Settings) -> tuple[Answer | None, str]:
+    """The answer to the next question of a conversation, or None and the one line to show instead
+    (the conversation is full, the question cannot be used, or a bug, which the log records)."""
+    if len(turns) >= MAX_TURNS:
+        return None, (f"This conversation holds {MAX_TURNS} questions, the most one conversation keeps. "
+                      "Click “New conversation” to go on.")
+    try:
+        return answer(question, history_messages(turns[-settings.history_turns:]), index=index,
+                      settings=settings), ""
+    except QAError as exc:
+        return None, str(exc)
+    except Exception:
+        log.exception("Unexpected error while answering")
+        return None, "Internal error while answering; the server log has the details."
+
+
 def chat_messages(turns: Sequence[Turn]) -> list[dict[str, str]]:
     """The conversation as Chatbot messages (escaped HTML, markers linked to their sources)."""
     messages = []
@@ -184,21 +201,9 @@ def build_app(settings: Settings, index: Index | None = None) -> gr.Blocks:
             return
         pending = [*chat_messages(turns), {"role": "user", "content": question_html(question)}]
         yield pending, "", gr.skip(), gr.skip()
-        if len(turns) >= MAX_TURNS:
-            full = (f"This conversation holds {MAX_TURNS} questions, the most one conversation keeps. "
-                    "Click “New conversation” to go on.")
-            yield [*pending, {"role": "assistant", "content": error_html(full)}], "", gr.skip(), turns
-            return
-        try:
-            reply = answer(question, history_messages(turns[-settings.history_turns:]), index=loaded,
-                           settings=settings)
-        except QAError as exc:
-            yield [*pending, {"role": "assistant", "content": error_html(str(exc))}], "", gr.skip(), turns
-            return
-        except Exception:
-            log.exception("Unexpected error while answering")
-            oops = error_html("Internal error while answering; the server log has the details.")
-            yield [*pending, {"role": "assistant", "content": oops}], "", gr.skip(), turns
+        reply, problem = next_reply(question, turns, loaded, settings)
+        if reply is None:
+            yield [*pending, {"role": "assistant", "content": error_html(problem)}], "", gr.skip(), turns
             return
         turns = [*turns, Turn(question, reply)]
         yield chat_messages(turns), "", sources_html(turns, loaded, source_text), turns

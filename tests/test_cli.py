@@ -64,3 +64,29 @@ def test_unwritable_index_location_is_a_clear_error(tmp_path: Path, capsys) -> N
     blocker.write_text("not a folder", encoding="utf-8")
     code, _, err = run(capsys, "index", "--corpus", str(SEEDS), "--index", str(blocker / "index"), "--quiet")
     assert code == 2 and err.startswith("qa: error:") and str(blocker) in err
+
+
+@pytest.mark.parametrize("command", ["ask", "search"])
+def test_invalid_utf8_arguments_are_one_line(seeds_index: Path, command: str) -> None:
+    import subprocess
+    import sys
+
+    # Invalid UTF-8 on a command line reaches Python as lone surrogates.
+    broken = b"caf\xe9 data?".decode("utf-8", "surrogateescape")
+    result = subprocess.run([sys.executable, "-m", "qa.cli", command, broken, "--index", str(seeds_index)],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2 and result.stderr.startswith("qa: error: The question is not valid text")
+    assert result.stderr.count("\n") == 1
+
+
+@pytest.mark.parametrize("toml, message", [
+    ('top_k = "eight"', "Invalid top_k value: 'eight'. It must be a whole number."),
+    ("port = 70000", "Invalid port value: 70000. It must lie in 1-65535."),
+    ("max_question_chars = 0", "Invalid max_question_chars value: 0. It must be 1 or more."),
+    ("show_progress = 1", "Invalid show_progress value: 1. It must be true or false."),
+])
+def test_bad_settings_files_are_one_line(tmp_path: Path, capsys, toml: str, message: str) -> None:
+    config = tmp_path / "qa.toml"
+    config.write_text(toml + "\n", encoding="utf-8")
+    code, _, err = run(capsys, "--config", str(config), "ask", "Where is the data?")
+    assert code == 2 and err == f"qa: error: {message}\n"

@@ -431,3 +431,18 @@ def test_app_py_reports_bad_settings_in_one_line(tmp_path: Path, toml: str, mess
     assert result.returncode == 2 and message in result.stderr
     assert "Traceback" not in result.stderr and result.stderr.count("\n") == 1
 
+
+
+def test_a_conversation_holds_fifty_questions(seeds_index: Path, settings: Settings) -> None:
+    from qa.web import MAX_TURNS, next_reply
+
+    index = load_index(seeds_index)
+    first, problem = next_reply("Where is TikTok's US user data stored?", [], index, settings)
+    assert first is not None and problem == ""
+    turns = [Turn("Where is TikTok's US user data stored?", first)] * (MAX_TURNS - 1)
+    follow, _ = next_reply("And where is the backup kept?", turns, index, settings)
+    assert follow is not None and "Singapore" in follow.text      # the 50th question is answered
+    full, problem = next_reply("And where is the backup kept?", [*turns, Turn("x", first)], index, settings)
+    assert full is None and "holds 50 questions" in problem and "New conversation" in problem
+    empty, problem = next_reply("   ", [], index, settings)
+    assert empty is None and problem.startswith("The question is empty")
