@@ -37,7 +37,7 @@ def main(argv: list[str] | None = None) -> int:
 
         check_port(settings.host, settings.port)  # before indexing: a busy port is told at once
         index = open_index(settings, print, update=args.update) if args.update else None
-        serve(settings, index=index)
+        serve(settings, index=index, log_line=print)
     except QAError as exc:
         print(f"qa: error: {exc}", file=sys.stderr)
         return 2

@@ -167,7 +167,7 @@ def _cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     from qa.web import check_port, open_index, serve
 
     check_port(settings.host, settings.port)
-    serve(settings, index=open_index(settings, print, update=True) if args.update else None)
+    serve(settings, index=open_index(settings, print, update=True) if args.update else None, log_line=print)
     return 0
 
 

@@ -279,7 +279,7 @@ def build_app(settings: Settings, index: Index | None = None) -> gr.Blocks:
 
 
 def serve(settings: Settings, *, block: bool = True, index: Index | None = None,
-          log_line: Callable[[str], None] | None = print) -> gr.Blocks:
+          log_line: Callable[[str], None] | None = None) -> gr.Blocks:
     """Start the chat on `settings.host:settings.port` (127.0.0.1:7860 by default).
 
     Builds the index first when it is missing. Serves the page and its API only: no file
@@ -290,7 +290,7 @@ def serve(settings: Settings, *, block: bool = True, index: Index | None = None,
         settings: everything, including host, port, concurrency, auth and feedback_path.
         block: keep serving until interrupted; False returns once the server is up.
         index: an index already loaded (default: `settings.index`).
-        log_line: where start-up lines go (None: nowhere).
+        log_line: where start-up lines go (None: nowhere; app.py and `qa serve` pass `print`).
 
     Returns:
         The running app (call `.close()` to stop it when `block` is False).
