@@ -382,17 +382,32 @@ class RequestGuard:
             await _plain(send, 413, f"Request too large: at most {MAX_REQUEST_BYTES // 1024} KiB "
                                     "(a question and the recent history fit easily).")
             return
-        received = 0
+        if declared is None and scope.get("method") in ("POST", "PUT", "PATCH"):
+            # A body sent without a length (chunked): read it here, up to the limit, then replay it.
+            chunks, size, more = [], 0, True
+            while more:
+                message = await receive()
+                if message["type"] != "http.request":
+                    return  # the client went away
+                chunks.append(message.get("body", b""))
+                size += len(chunks[-1])
+                more = bool(message.get("more_body"))
+                if size > MAX_REQUEST_BYTES:
+                    await _plain(send, 413, f"Request too large: at most {MAX_REQUEST_BYTES // 1024} KiB.")
+                    return
+            body = b"".join(chunks)
+            replayed = False
 
-        async def counted() -> Any:
-            nonlocal received
-            message = await receive()
-            received += len(message.get("body", b""))
-            if received > MAX_REQUEST_BYTES:  # a body sent without a length
-                raise QAError(f"Request body over {MAX_REQUEST_BYTES} bytes")
-            return message
+            async def replay() -> Any:
+                nonlocal replayed
+                if replayed:
+                    return await receive()
+                replayed = True
+                return {"type": "http.request", "body": body, "more_body": False}
 
-        await self.app(scope, counted, send)
+            await self.app(scope, replay, send)
+            return
+        await self.app(scope, receive, send)
 
 
 # A request body larger than this is refused: a question of 2,000 characters and a long

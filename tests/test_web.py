@@ -383,6 +383,30 @@ def test_oversized_requests_are_refused_before_parsing(seeds_app: Running) -> No
     assert status == 200 and stream.startswith("event: complete") and "Singapore" in stream
 
 
+def test_bodies_without_a_length_are_bounded_too(seeds_app: Running) -> None:
+    import http.client
+    from urllib.parse import urlsplit
+
+    from qa.web import MAX_REQUEST_BYTES
+
+    where = urlsplit(seeds_app.url)
+
+    def post_chunked(body: bytes) -> tuple[int, bytes]:
+        conn = http.client.HTTPConnection(where.hostname, where.port, timeout=30)
+        pieces = (body[i:i + 65536] for i in range(0, len(body), 65536))
+        conn.request("POST", "/gradio_api/call/ask", body=pieces, encode_chunked=True,
+                     headers={"Content-Type": "application/json"})
+        response = conn.getresponse()
+        return response.status, response.read()
+
+    big = json.dumps({"data": ["Where is the data?", [{"role": "user", "content": "x" * 1000}] * 400]}).encode()
+    assert len(big) > MAX_REQUEST_BYTES
+    status, text = post_chunked(big)
+    assert status == 413 and b"Request too large" in text
+    status, text = post_chunked(json.dumps({"data": ["Where is TikTok's US user data stored?", None]}).encode())
+    assert status == 200 and "event_id" in json.loads(text)
+
+
 @pytest.mark.parametrize("auth", [False, True])
 def test_the_upload_route_is_closed(seeds_index: Path, settings: Settings, tmp_path: Path, auth: bool) -> None:
     uploads = settings.replace(index=seeds_index, port=_free_port(), feedback_path=tmp_path / "f.jsonl",
