@@ -36,8 +36,8 @@ index = {str(tmp_path / "index")!r}
 calls = []
 report = qa.build_index(corpus={str(SEEDS)!r}, index=index)
 for _ in range(3):
-    hits = qa.retrieve("Where is US user data stored?", k=5, index=index)
-    reply = qa.answer("Where is US user data stored?", history=[], index=index)
+    hits = qa.retrieve("Where is TikTok's US user data stored?", k=5, index=index)
+    reply = qa.answer("Where is TikTok's US user data stored?", history=[], index=index)
     import qa.retrieval, qa.answers, qa.index  # importing the modules never replaces the functions
     importlib.reload(qa.retrieval)
     again = qa.build_index(corpus={str(SEEDS)!r}, index=index)
@@ -45,7 +45,7 @@ for _ in range(3):
     calls.append([type(qa.retrieve).__name__, type(qa.answer).__name__, type(qa.build_index).__name__,
                   len(hits), reply.status, again.chunks_embedded, len(loaded.documents)])
 follow = qa.answer("And where is the backup kept?", index=index,
-                   history=[{{"role": "user", "content": "Where is US user data stored?"}},
+                   history=[{{"role": "user", "content": "Where is TikTok's US user data stored?"}},
                             {{"role": "assistant", "content": reply.text}}])
 print(json.dumps({{"calls": calls, "follow": follow.text, "first": report.chunks}}))
 """
