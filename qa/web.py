@@ -379,6 +379,11 @@ class RequestGuard:
             return
         declared = dict(scope.get("headers") or ()).get(b"content-length")
         if declared is not None and (not declared.isdigit() or int(declared) > MAX_REQUEST_BYTES):
+            if declared.isdigit() and int(declared) <= DRAIN_BYTES:
+                # Read (and drop) what the client is still sending, so it can read the 413
+                # instead of meeting a reset connection; larger bodies are not worth reading.
+                while (message := await receive())["type"] == "http.request" and message.get("more_body"):
+                    pass
             await _plain(send, 413, f"Request too large: at most {MAX_REQUEST_BYTES // 1024} KiB "
                                     "(a question and the recent history fit easily).")
             return
@@ -413,6 +418,8 @@ class RequestGuard:
 # A request body larger than this is refused: a question of 2,000 characters and a long
 # conversation are a few KiB; a 10,000-turn history is megabytes of JSON to parse for nothing.
 MAX_REQUEST_BYTES = 256 * 1024
+# An oversized body up to this size is read and dropped before the 413 is sent.
+DRAIN_BYTES = 8 * 1024 * 1024
 
 
 async def _plain(send: Send, status: int, text: str) -> None:

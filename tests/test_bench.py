@@ -150,9 +150,10 @@ def test_fairness_refuses_hostile_requests_and_answers_the_rest(tmp_path: Path, 
 
     lines: list[str] = []
     r = run_fairness(tmp_path / "report", settings.replace(corpus=ROOT / "seeds"), echo=lines.append, rounds=1)
-    assert r["idle_ms"]["n"] == r["under_attack_ms"]["n"] == 6
-    outcomes = {name.split(": ")[0]: name.split(": ")[1] for name in r["hostile_requests"]}
-    assert outcomes == {"history as an 8,000-character string": "error", "10,000-turn history": "HTTP 413",
-                        "1,000,000-character question": "HTTP 413",
-                        "2,000-character question, 400-message history": "answered"}
-    assert "ratio" in "\n".join(lines) and (tmp_path / "report" / "report.md").exists()
+    assert r["idle_ms"]["n"] == r["in_flight_ms"]["n"] == r["maximal_ms"]["n"] == r["flood_ms"]["n"] == 6
+    assert sum(r["in_flight_requests"].values()) == 2 * 4 * 6
+    assert r["in_flight_requests"] == {
+        "history as an 8,000-character string: error": 6, "10,000-turn history: HTTP 413": 6,
+        "1,000,000-character question: HTTP 413": 6, "history of 3,000 plain strings: error": 6,
+        "2,000-character question, 400-message history: answered": 24}
+    assert "p50 / idle" in "\n".join(lines) and (tmp_path / "report" / "report.md").exists()

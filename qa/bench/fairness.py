@@ -1,17 +1,27 @@
-"""`qa bench fairness`: a normal question's latency while hostile clients flood the chat server.
+"""`qa bench fairness`: a normal question's latency while hostile requests hit the chat server.
 
 The server runs as a user runs it (`qa serve`, in a child process, over an index of the corpus).
-A normal client asks ordinary questions one at a time through the HTTP API, first while the
-server is idle, then while `HOSTILE_CLIENTS` other processes send hostile requests back to back:
+A normal client asks ordinary questions one at a time through the HTTP API in four phases:
 
-- a history sent as one 8,000-character string (once read character by character as turns);
-- a history of 10,000 turns (about 600 KB of JSON);
-- a question of 1,000,000 characters;
-- a question at the length limit with a 400-message history that fits the body limit: the most
-  expensive request the server accepts, answered in full.
+1. the server is idle;
+2. four hostile requests are in flight with each question (sent a moment before it): the issue's
+   case, where four such requests once filled every answer slot and a normal question waited
+   32 s. The target is within 2x of idle. They are:
+   - a history sent as one 8,000-character string (once read character by character as turns);
+   - a history of 10,000 turns (about 600 KB of JSON; it once cost 34 s of CPU);
+   - a question of 1,000,000 characters;
+   - a history of 3,000 plain strings instead of messages;
+3. four maximal valid requests are in flight with each question: a question at the 2,000-character
+   limit with a 400-message history that fits the body limit, answered in full. Not hostile,
+   but the most work the server accepts per request; the normal question queues behind them on
+   the shared encoder;
+4. a sustained flood: `HOSTILE_CLIENTS` processes send all of the above back to back, on the same
+   machine. The worst case: on two cores the attackers' own processes and the server's request
+   handling share the CPU with the normal question; per-request bounds cannot fix that, only a
+   per-client limit in front of the server could.
 
-The report gives p50/p95 of the normal question for both phases and their ratio (the issue's
-target: within 2x of idle), and what the server answered the hostile requests.
+The report gives p50/p95 of the normal question in each phase, their ratios to idle, and what
+the server answered the other requests.
 """
 
 from __future__ import annotations
@@ -24,6 +34,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -51,15 +62,23 @@ ROUNDS = 5
 def hostile_payloads() -> list[tuple[str, bytes]]:
     """The hostile requests, as (name, JSON body of a POST to /gradio_api/call/ask)."""
     turns = [{"role": "user", "content": f"What did TikTok say about data, part {i}?"} for i in range(10_000)]
-    fitting = [{"role": "user" if i % 2 == 0 else "assistant", "content": "TikTok user data question " * 20}
-               for i in range(400)]
+    strings = [f"What did TikTok say about data, part {i}?" for i in range(3_000)]
     return [
         ("history as an 8,000-character string", json.dumps({"data": ["And where?", "x" * 8000]}).encode()),
         ("10,000-turn history", json.dumps({"data": ["And where is the backup kept?", turns]}).encode()),
         ("1,000,000-character question", json.dumps({"data": ["why " * 250_000, None]}).encode()),
-        ("2,000-character question, 400-message history",
-         json.dumps({"data": [("Where is TikTok's US user data stored and why? " * 50)[:2000], fitting]}).encode()),
+        ("history of 3,000 plain strings", json.dumps({"data": ["And where is it?", strings]}).encode()),
     ]
+
+
+def maximal_payloads() -> list[tuple[str, bytes]]:
+    """The most expensive valid request, four times: a question at the length limit with a
+    400-message history that fits the body limit."""
+    fitting = [{"role": "user" if i % 2 == 0 else "assistant", "content": "TikTok user data question " * 20}
+               for i in range(400)]
+    question = ("Where is TikTok's US user data stored and why? " * 50)[:2000]
+    body = json.dumps({"data": [question, fitting]}).encode()
+    return [("2,000-character question, 400-message history", body)] * 4
 
 
 def ask(url: str, body: bytes, timeout: float = 120.0) -> str:
@@ -75,8 +94,8 @@ def ask(url: str, body: bytes, timeout: float = 120.0) -> str:
 
 
 def _flood(url: str, stop: Any, counts: Any) -> None:
-    """A hostile client: cycles through the hostile requests until `stop` is set."""
-    payloads = hostile_payloads()
+    """A hostile client: cycles through the hostile and maximal requests until `stop` is set."""
+    payloads = [*hostile_payloads(), maximal_payloads()[0]]
     seen: Counter[str] = Counter()
     i = 0
     while not stop.is_set():
@@ -89,14 +108,33 @@ def _flood(url: str, stop: Any, counts: Any) -> None:
     counts.put(dict(seen))
 
 
-def _normal_latencies(url: str, rounds: int) -> list[float]:
+def _normal_latencies(url: str, rounds: int, burst: Counter[str] | None = None,
+                      payloads: list[tuple[str, bytes]] | None = None) -> list[float]:
+    """Latencies of the normal questions; with `payloads`, each question is sent while those
+    requests (sent just before it) are in flight, and their outcomes are counted in `burst`."""
+    payloads = payloads or []
     times = []
     for _ in range(rounds):
         for question in NORMAL_QUESTIONS:
+            threads = []
+            if burst is not None and payloads:
+                def hostile(name: str, body: bytes) -> None:
+                    try:
+                        outcome = ask(url, body, timeout=60)
+                    except OSError as exc:
+                        outcome = type(exc).__name__
+                    burst[f"{name}: {outcome}"] += 1
+
+                threads = [threading.Thread(target=hostile, args=p) for p in payloads]
+                for t in threads:
+                    t.start()
+                time.sleep(0.002)  # the hostile requests go first and are running
             body = json.dumps({"data": [question, None]}).encode()
             started = time.perf_counter()
             outcome = ask(url, body)
             times.append((time.perf_counter() - started) * 1000)
+            for t in threads:
+                t.join()
             if outcome != "answered":
                 raise QAError(f"The normal question {question!r} was not answered ({outcome}).")
     return times
@@ -130,6 +168,12 @@ def run_fairness(report_dir: Path | None = None, settings: Settings | None = Non
             _normal_latencies(url, 1)  # warm-up: first calls allocate
             idle = _normal_latencies(url, rounds)
             say(f"Idle: p50 {percentile(idle, 50):.1f} ms over {len(idle)} questions.")
+            burst: Counter[str] = Counter()
+            in_flight = _normal_latencies(url, rounds, burst, hostile_payloads())
+            say(f"Four hostile requests in flight: p50 {percentile(in_flight, 50):.1f} ms.")
+            maximal_outcomes: Counter[str] = Counter()
+            maximal = _normal_latencies(url, rounds, maximal_outcomes, maximal_payloads())
+            say(f"Four maximal valid requests in flight: p50 {percentile(maximal, 50):.1f} ms.")
             spawn = multiprocessing.get_context("spawn")
             counts: Any = spawn.Queue()
             stop = spawn.Event()
@@ -151,11 +195,14 @@ def run_fairness(report_dir: Path | None = None, settings: Settings | None = Non
             server.wait(timeout=30)
     from qa.runtime import thread_report
 
+    def phase(times: list[float]) -> dict[str, float]:
+        return {"p50": percentile(times, 50), "p95": percentile(times, 95), "n": len(times),
+                "ratio_p50": percentile(times, 50) / percentile(idle, 50),
+                "ratio_p95": percentile(times, 95) / percentile(idle, 95)}
+
     results: dict[str, Any] = {
-        "idle_ms": {"p50": percentile(idle, 50), "p95": percentile(idle, 95), "n": len(idle)},
-        "under_attack_ms": {"p50": percentile(loaded, 50), "p95": percentile(loaded, 95), "n": len(loaded)},
-        "ratio_p50": percentile(loaded, 50) / percentile(idle, 50),
-        "ratio_p95": percentile(loaded, 95) / percentile(idle, 95),
+        "idle_ms": phase(idle), "in_flight_ms": phase(in_flight), "maximal_ms": phase(maximal),
+        "flood_ms": phase(loaded), "in_flight_requests": dict(burst) | dict(maximal_outcomes),
         "hostile_clients": HOSTILE_CLIENTS, "flood_seconds": flood_s, "hostile_requests": dict(hostile),
         "concurrency": settings.concurrency, "threads": thread_report(),
         "machine": f"{platform.machine()}, {os.cpu_count()} CPUs",
@@ -184,24 +231,29 @@ def _wait_for(url: str, server: subprocess.Popen[str], timeout_s: float = 180.0)
 
 
 def _render(r: dict[str, Any]) -> str:
+    idle, burst, most, flood = r["idle_ms"], r["in_flight_ms"], r["maximal_ms"], r["flood_ms"]
     lines = [
-        "# Fairness: a normal question while hostile clients flood the server",
+        "# Fairness: a normal question while hostile requests hit the server",
         "",
-        f"{r['hostile_clients']} hostile client processes, {r['concurrency']} questions answered at once, "
-        f"{r['machine']}.",
+        f"Server: qa serve, {r['concurrency']} questions answered at once; {r['machine']}.",
         "Threads: " + ", ".join(f"{k}={v}" for k, v in r["threads"].items()) + ".",
         "",
-        "| normal question, /ask over HTTP | p50 ms | p95 ms | n |",
-        "|---|---|---|---|",
-        f"| idle server | {r['idle_ms']['p50']:.1f} | {r['idle_ms']['p95']:.1f} | {r['idle_ms']['n']} |",
-        f"| while {r['hostile_clients']} clients send hostile requests | {r['under_attack_ms']['p50']:.1f} | "
-        f"{r['under_attack_ms']['p95']:.1f} | {r['under_attack_ms']['n']} |",
-        f"| ratio | {r['ratio_p50']:.2f}x | {r['ratio_p95']:.2f}x | |",
+        "| normal question, /ask over HTTP | p50 ms | p95 ms | p50 / idle | p95 / idle | n |",
+        "|---|---|---|---|---|---|",
+        f"| idle server | {idle['p50']:.1f} | {idle['p95']:.1f} | 1.00x | 1.00x | {idle['n']} |",
+        f"| four hostile requests in flight | {burst['p50']:.1f} | {burst['p95']:.1f} | "
+        f"{burst['ratio_p50']:.2f}x | {burst['ratio_p95']:.2f}x | {burst['n']} |",
+        f"| four maximal valid requests in flight (2,000-character question) | {most['p50']:.1f} | "
+        f"{most['p95']:.1f} | {most['ratio_p50']:.2f}x | {most['ratio_p95']:.2f}x | {most['n']} |",
+        f"| sustained flood by {r['hostile_clients']} client processes on the same machine | {flood['p50']:.1f} | "
+        f"{flood['p95']:.1f} | {flood['ratio_p50']:.2f}x | {flood['ratio_p95']:.2f}x | {flood['n']} |",
         "",
-        f"What the server answered the hostile requests during the {r['flood_seconds']:.0f} s measured:",
+        "What the server answered the other requests:",
         "",
-        "| request: outcome | count |",
-        "|---|---|",
+        "| request: outcome | in flight with a question | during the flood |",
+        "|---|---|---|",
     ]
-    lines += [f"| {name} | {count} |" for name, count in sorted(r["hostile_requests"].items())]
+    names = sorted(set(r["in_flight_requests"]) | set(r["hostile_requests"]))
+    lines += [f"| {n} | {r['in_flight_requests'].get(n, 0)} | {r['hostile_requests'].get(n, 0)} |" for n in names]
+    lines += ["", f"The flood ran for {r['flood_seconds']:.0f} s while its normal questions were asked."]
     return "\n".join(lines)
