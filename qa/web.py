@@ -258,6 +258,7 @@ def build_app(settings: Settings, index: Index | None = None) -> gr.Blocks:
                         scale=8,
                         autofocus=True,
                         submit_btn=False,
+                        max_length=settings.max_question_chars,  # the page stops typing at the limit
                         elem_id="qa-question",
                     )
                     send = gr.Button("Ask", variant="primary", scale=1, min_width=90, elem_id="qa-ask")

@@ -129,6 +129,10 @@ def test_chat_answers_with_sources_follows_up_and_abstains(seeds_app: Running, b
         assert "seeds" in header and "5 documents" in header and "indexed" in header
         example = page.get_by_text("Where is TikTok's US user data stored?", exact=True)
         assert example.is_visible()
+        # The question box stops at the length limit.
+        page.fill("#qa-question textarea", "why " * 1000)
+        assert len(page.input_value("#qa-question textarea")) == seeds_app.settings.max_question_chars
+        page.fill("#qa-question textarea", "")
 
         # An example question is answered with a [1] marker...
         example.click()
