@@ -138,7 +138,7 @@ def recover(index: Path) -> bool:
     """
     if (index / MANIFEST).exists():
         return True
-    if index.exists() and not (index.is_dir() and not _has_entries(index)):
+    if index.exists() and (not index.is_dir() or _has_entries(index)):
         return False  # something else is there: never replaced here
     olds = sorted((p for p in _beside(index, "old") if (p / MANIFEST).exists()),
                   key=lambda p: p.stat().st_mtime)
@@ -202,7 +202,7 @@ def tidy_if_idle(index: Path) -> None:
 
     Best effort: a read-only location or a running build leaves everything as it is.
     """
-    if not any(True for _ in (*_beside(index, "tmp"), *_beside(index, "old"))):
+    if not (_beside(index, "tmp") or _beside(index, "old")):
         return
     try:
         with build_lock(index):

@@ -13,6 +13,7 @@ import logging
 import shutil
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
@@ -25,16 +26,7 @@ from qa.config import Settings
 from qa.embed import Embedder, load_embedder
 from qa.errors import CorpusError, QAError
 from qa.index.atomic import MANIFEST, build_lock, check_index_target, new_build_folder, remove_leftovers, swap_in
-from qa.index.store import (
-    FORMAT_VERSION,
-    PIPELINE_VERSION,
-    TOKENIZER,
-    Index,
-    Manifest,
-    forget_loaded,
-    load_index,
-    write_index_files,
-)
+from qa.index.store import Index, Manifest, forget_loaded, load_index, write_index_files
 from qa.lexical import build_bm25
 from qa.load import SUFFIXES, check_corpus_folder, load_corpus
 from qa.sentences import split_sentences
@@ -93,7 +85,14 @@ def build_index(
             raise CorpusError(
                 f"No readable documents in {corpus_path} (supported: {', '.join(sorted(SUFFIXES))}).{kept}")
         embedder = embedder or load_embedder(settings.model, settings.threads)
-        old, reason = _previous(index_path, settings, embedder, rebuild)
+        # What this build makes; its counts are filled in once the rows are merged.
+        manifest = Manifest(
+            model=embedder.name, dimension=embedder.dimension, chunk_tokens=settings.chunk_tokens,
+            chunk_overlap_tokens=settings.chunk_overlap_tokens, corpus=str(corpus_path.resolve()),
+            created=datetime.now(UTC).isoformat(timespec="seconds"), files={d.doc_id: d.sha256 for d in documents},
+            versions=_versions(),
+        )
+        old, reason = _previous(index_path, manifest, rebuild)
         old_docs = old.documents if old else {}
         current = {d.doc_id: d for d in documents}
         added = tuple(d for d in current if d not in old_docs)
@@ -117,13 +116,8 @@ def build_index(
                                    batch_size=settings.embed_batch_size, progress=settings.show_progress)
         infos, chunks, cvec, sentences, svec = _merge(documents, old, fresh, new_chunks, chunk_vecs,
                                                       new_sentences, sent_vecs)
-        manifest = Manifest(
-            model=embedder.name, dimension=embedder.dimension, chunk_tokens=settings.chunk_tokens,
-            chunk_overlap_tokens=settings.chunk_overlap_tokens, corpus=str(corpus_path.resolve()),
-            created=datetime.now(UTC).isoformat(timespec="seconds"), files={d.doc_id: d.sha256 for d in documents},
-            counts={"documents": len(documents), "chunks": len(chunks), "sentences": len(sentences)},
-            versions=_versions(),
-        )
+        manifest = replace(manifest, counts={"documents": len(documents), "chunks": len(chunks),
+                                             "sentences": len(sentences)})
         all_titles = {d.doc_id: d.title for d in infos}
         bm25 = build_bm25([chunk_model_text(c, all_titles[c.doc_id]) for c in chunks])
         tmp = new_build_folder(index_path)
@@ -165,8 +159,9 @@ def _split(documents: Sequence[Document], settings: Settings) -> tuple[list[Chun
     return chunks, sentences
 
 
-def _previous(path: Path, settings: Settings, embedder: Embedder, rebuild: bool) -> tuple[Index | None, str | None]:
-    """The old index when it can be reused, else None and why everything is embedded again."""
+def _previous(path: Path, wanted: Manifest, rebuild: bool) -> tuple[Index | None, str | None]:
+    """The old index when it can be reused for a build of `wanted`, else None and why everything
+    is embedded again."""
     if not (path / MANIFEST).exists():
         return None, None
     try:
@@ -175,12 +170,9 @@ def _previous(path: Path, settings: Settings, embedder: Embedder, rebuild: bool)
         return None, f"the previous index could not be read ({exc})"
     if rebuild:
         return None, "--rebuild was asked for"
-    wanted = {"format_version": FORMAT_VERSION, "pipeline_version": PIPELINE_VERSION, "model": embedder.name,
-              "dimension": embedder.dimension, "chunk_tokens": settings.chunk_tokens,
-              "chunk_overlap_tokens": settings.chunk_overlap_tokens, "tokenizer": TOKENIZER}
-    have = old.manifest.signature()
-    if have != wanted:
-        diffs = ", ".join(f"{k} {have[k]!r} -> {wanted[k]!r}" for k in wanted if have[k] != wanted[k])
+    have, want = old.manifest.signature(), wanted.signature()
+    if have != want:
+        diffs = ", ".join(f"{k} {have[k]!r} -> {want[k]!r}" for k in want if have[k] != want[k])
         return None, f"settings changed ({diffs})"
     return old, None
 
