@@ -99,6 +99,7 @@ class ScoredSentence:
     passage: float       # 1 / (1 + rank) of the best passage it came from
     rank: int            # that passage's position in the ranking
     type_match: float    # 1 when it holds what the question asks for (a number for "how many"...)
+    short_or_title: bool  # under five words, or a document title: penalized
     score: float
 
 
@@ -200,11 +201,12 @@ def score_sentences(question: str, ranking: Ranking, index: Index, weights: Mapp
         focus = _coverage(focus_weights, present)
         type_match = _type_match(question, sentence, wanted)
         passage = 1.0 / (1 + best_rank[row])
+        short_or_title = words < 5 or sentence.text.strip().lower() in titles
         score = (fitted.cosine * cosine + fitted.coverage * coverage + fitted.focus * focus
-                 + fitted.passage * passage + fitted.type_match * type_match)
-        if words < 5 or sentence.text.strip().lower() in titles:
-            score -= fitted.short_or_title_penalty
-        out.append(ScoredSentence(row, sentence, cosine, coverage, focus, passage, best_rank[row], type_match, score))
+                 + fitted.passage * passage + fitted.type_match * type_match
+                 - fitted.short_or_title_penalty * short_or_title)
+        out.append(ScoredSentence(row, sentence, cosine, coverage, focus, passage, best_rank[row], type_match,
+                                  short_or_title, score))
     out.sort(key=lambda s: (-s.score, s.row))
     return out
 

@@ -109,13 +109,11 @@ def fit_confidence(qa_set: Path, calibration: Path, settings: Settings, c: float
 
 # ---- sentence weights -----------------------------------------------------------------------
 
-def _candidates(scored: Sequence[ScoredSentence], index: Any, gold: Any) -> tuple[np.ndarray, np.ndarray] | None:
+def _candidates(scored: Sequence[ScoredSentence], gold: Any) -> tuple[np.ndarray, np.ndarray] | None:
     """Feature rows of a question's candidates and which hold the answer; None without both kinds."""
-    titles = {info.title.strip().lower() for info in index.documents.values()}
     rows, labels = [], []
     for s in scored:
-        penalized = len(s.sentence.text.split()) < 5 or s.sentence.text.strip().lower() in titles
-        rows.append([s.cosine, s.coverage, s.focus, s.passage, s.type_match, -1.0 if penalized else 0.0])
+        rows.append([s.cosine, s.coverage, s.focus, s.passage, s.type_match, -float(s.short_or_title)])
         labels.append(bool(gold(s)))
     if not any(labels) or all(labels):
         return None
@@ -133,7 +131,7 @@ def fit_sentences(qa_set: Path, settings: Settings, squad: int, squad_folder: Pa
         index = index or _index(settings, settings.corpus, Path(tmp) / "seeds")
         for pair in (p for p in load_qa_set(qa_set) if p.answerable):
             _, scored = _ranked(pair.question, pair.history, index, settings)
-            found = _candidates(scored, index, _seed_gold(pair))
+            found = _candidates(scored, _seed_gold(pair))
             if found is not None:
                 groups.append(found)
         seeds = len(groups)
@@ -182,7 +180,7 @@ def _squad_groups(sample: int, folder: Path | None, settings: Settings,
     groups = []
     for q in questions:
         _, scored = _ranked(q["question"], (), index, settings)
-        found = _candidates(scored, index, lambda s, golds=q["answers"]: contains_answer(s.sentence.text, golds))
+        found = _candidates(scored, lambda s, golds=q["answers"]: contains_answer(s.sentence.text, golds))
         if found is not None:
             groups.append(found)
     return groups

@@ -9,15 +9,15 @@ from __future__ import annotations
 
 import json
 import platform
-import statistics
 import tempfile
 import time
 from collections.abc import Callable
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 from qa.config import MODES, Settings
-from qa.metrics import percentile
+from qa.metrics import latency_summary
 from qa.runtime import thread_report
 
 QUESTIONS = [
@@ -95,8 +95,8 @@ def run_latency(report_dir: Path | None = None, settings: Settings | None = None
         "index_build_s": round(build_s, 2),
         "chunks_embedded_per_s": round(chunks_per_s, 1),
         "sentences_embedded_per_s": round(sentences_per_s, 1),
-        "latency_ms": {name: {"p50": round(percentile(v, 50), 2), "p95": round(percentile(v, 95), 2),
-                              "mean": round(statistics.fmean(v), 2), "n": len(v)} for name, v in timings.items()},
+        "latency_ms": {name: {k: round(v, 2) for k, v in asdict(latency_summary(values)).items()}
+                       for name, values in timings.items()},
         "threads": thread_report(),
         "machine": f"{platform.machine()}, {platform.processor() or platform.system()}",
     }
