@@ -33,11 +33,9 @@ def main(argv: list[str] | None = None) -> int:
         values = Settings.read_file(args.config) if args.config else {}
         settings = Settings.from_mapping({"show_progress": True, **values, **overrides})
         configure_process(settings.threads)  # before torch loads: offline, threads that do not spin
-        from qa.web import check_port, open_index, serve
+        from qa.web import serve
 
-        check_port(settings.host, settings.port)  # before indexing: a busy port is told at once
-        index = open_index(settings, print, update=args.update) if args.update else None
-        serve(settings, index=index, log_line=print)
+        serve(settings, update=args.update, log_line=print)
     except QAError as exc:
         print(f"qa: error: {exc}", file=sys.stderr)
         return 2

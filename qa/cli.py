@@ -164,10 +164,9 @@ def _cmd_bench(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
-    from qa.web import check_port, open_index, serve
+    from qa.web import serve
 
-    check_port(settings.host, settings.port)
-    serve(settings, index=open_index(settings, print, update=True) if args.update else None, log_line=print)
+    serve(settings, update=args.update, log_line=print)
     return 0
 
 

@@ -124,9 +124,14 @@ def next_reply(question: str, turns: Sequence[Turn], index: Index, settings: Set
     if len(turns) >= MAX_TURNS:
         return None, (f"This conversation holds {MAX_TURNS} questions, the most one conversation keeps. "
                       "Click “New conversation” to go on.")
+    return answer_or_problem(question, history_messages(turns[-settings.history_turns:]), index, settings)
+
+
+def answer_or_problem(question: str, history: Any, index: Index, settings: Settings) -> tuple[Answer | None, str]:
+    """`answer(...)`, or None and the one line a user sees instead: the error's message for bad
+    input, a generic line for a bug (whose traceback goes to the server log)."""
     try:
-        return answer(question, history_messages(turns[-settings.history_turns:]), index=index,
-                      settings=settings), ""
+        return answer(question, history, index=index, settings=settings), ""
     except QAError as exc:
         return None, str(exc)
     except Exception:
@@ -183,15 +188,9 @@ def build_app(settings: Settings, index: Index | None = None) -> gr.Blocks:
             answer (text with [n] markers), abstained, confidence, citations (n, doc_id, title,
             quote, start, end, date, answer_start, answer_end), passages, latency_ms.
         """
-        try:
-            reply = answer(question, history, index=loaded, settings=settings)
-        except QAError as exc:
-            raise gr.Error(str(exc), print_exception=False) from exc
-        except Exception as exc:
-            # A bug, not bad input: the server log keeps the traceback, the caller gets one line.
-            log.exception("Unexpected error while answering")
-            raise gr.Error("Internal error while answering; the server log has the details.",
-                           print_exception=False) from exc
+        reply, problem = answer_or_problem(question, history, loaded, settings)
+        if reply is None:
+            raise gr.Error(problem, print_exception=False)
         return answer_to_json(reply)
 
     def respond(question: str, turns: list[Turn]) -> Iterator[tuple[Any, ...]]:
@@ -279,7 +278,7 @@ def build_app(settings: Settings, index: Index | None = None) -> gr.Blocks:
     return app
 
 
-def serve(settings: Settings, *, block: bool = True, index: Index | None = None,
+def serve(settings: Settings, *, block: bool = True, index: Index | None = None, update: bool = False,
           log_line: Callable[[str], None] | None = None) -> gr.Blocks:
     """Start the chat on `settings.host:settings.port` (127.0.0.1:7860 by default).
 
@@ -291,6 +290,8 @@ def serve(settings: Settings, *, block: bool = True, index: Index | None = None,
         settings: everything, including host, port, concurrency, auth and feedback_path.
         block: keep serving until interrupted; False returns once the server is up.
         index: an index already loaded (default: `settings.index`).
+        update: first bring `settings.index` up to date with `settings.corpus` (after the port
+            is checked, so a busy port is told before any indexing).
         log_line: where start-up lines go (None: nowhere; app.py and `qa serve` pass `print`).
 
     Returns:
@@ -301,7 +302,7 @@ def serve(settings: Settings, *, block: bool = True, index: Index | None = None,
     """
     say = log_line or (lambda _line: None)
     check_port(settings.host, settings.port)
-    loaded = index if index is not None else open_index(settings, log_line)
+    loaded = index if index is not None else open_index(settings, log_line, update=update)
     say(f"Loading the chat over {loaded.path} ({len(loaded.documents)} documents)...")
     app = build_app(settings, loaded)
     app.queue(default_concurrency_limit=settings.concurrency, max_size=256)
