@@ -38,9 +38,14 @@ class Settings:
     sentence_weight: float = 0.3
     # Answer composition and abstention (calibrated on eval/qa_pairs.jsonl).
     max_answer_sentences: int = 3
-    # Below this answer confidence the reply abstains. Chosen on eval/qa_pairs.jsonl and
-    # eval/calibration.jsonl together, where total errors are lowest (26 of 167; eval/README.md).
-    abstain_threshold: float = 0.275
+    # Answers are read by the shipped reading model (qa/reader); false = the sentence scorer
+    # alone (faster, weaker; kept for comparison).
+    reader: bool = True
+    # A reader trained with `qa train-reader --out DIR`; left out, the one shipped with qa.
+    reader_model: Path | None = None
+    # Below this answer confidence the reply abstains. Left out: the threshold fitted with the
+    # confidence model in use (eval/README.md, "Fitted constants").
+    abstain_threshold: float | None = None
     embed_batch_size: int = 64
     threads: int = 2
     # Progress bars while embedding. Off for library calls; the CLI and the app turn it on.
@@ -111,6 +116,18 @@ class Settings:
             elif kind is str:
                 if not isinstance(value, str):
                     raise SettingsError(f"Invalid {f.name} value: {value!r}. It must be text.")
+            elif kind == Path | None:
+                if value is not None:
+                    if not isinstance(value, str | Path) or not str(value):
+                        raise SettingsError(
+                            f"Invalid {f.name} value: {value!r}. It must be a path (text), or left out.")
+                    object.__setattr__(self, f.name, Path(value))
+            elif kind == float | None:
+                if value is not None and (isinstance(value, bool) or not isinstance(value, int | float)
+                                          or not math.isfinite(value)):
+                    raise SettingsError(f"Invalid {f.name} value: {value!r}. It must be a number, or left out.")
+                if value is not None:
+                    object.__setattr__(self, f.name, float(value))
             elif value is not None and not isinstance(value, str):  # str | None
                 raise SettingsError(f"Invalid {f.name} value: {value!r}. It must be text, or left out.")
 

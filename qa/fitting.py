@@ -2,6 +2,8 @@
 
     python -m qa.fitting confidence              # ConfidenceModel, on eval/qa_pairs.jsonl + eval/calibration.jsonl
     python -m qa.fitting sentences [--squad 400] # SentenceWeights, on the QA set (+ a seeded SQuAD v1.1 sample)
+    python -m qa.fitting reader-confidence       # ReaderConfidenceModel, on SQuAD v2.0 training articles
+                                                 # + eval/calibration.jsonl; threshold on both seed sets
 
 Both fit on features computed by the shipped pipeline (`qa.answers.score_sentences`,
 `qa.answers.confidence_features`) over an index of seeds/ (built in a temporary folder), and
@@ -13,6 +15,12 @@ qa/answers.py and rerun `qa eval` and `qa bench squad`.
   best sentence's cosine, the share of the question's IDF weight in its passage and log1p of the
   passage's BM25 score; reported with leave-one-out ROC AUC. The shipped coefficients were fitted
   before this script was committed; it reproduces them to within 0.2 each, with the same AUC.
+- **Reader confidence**: the same regression with the reader's margin as a fourth feature, on
+  a seeded sample of SQuAD v2.0 questions of the *training* articles (their paragraphs indexed as
+  an open corpus; held-out articles never enter) and the short seed questions of
+  eval/calibration.jsonl, each set weighing the same; the abstention threshold is then the one
+  with the fewest errors (answerable refused + unanswerable answered) on eval/qa_pairs.jsonl and
+  eval/calibration.jsonl. Prints the trade-off on both.
 - **Sentence weights**: a conditional logit over each question's candidate sentences (the
   probability of the sentences that hold the answer, softmax over the candidates), scaled so the
   cosine weight equals the shipped one; reported as the share of questions whose first sentence
@@ -34,11 +42,14 @@ import numpy as np
 
 from qa.answers import (
     CONFIDENCE_MODEL,
+    READER_CONFIDENCE,
     SENTENCE_WEIGHTS,
     ConfidenceModel,
+    ReaderConfidenceModel,
     ScoredSentence,
     SentenceWeights,
     confidence_features,
+    read_answer,
     score_sentences,
 )
 from qa.config import Settings
@@ -105,6 +116,91 @@ def fit_confidence(qa_set: Path, calibration: Path, settings: Settings, c: float
         "refit_leave_one_out_auc": roc_auc(held_out, labels),
         "shipped": CONFIDENCE_MODEL, "shipped_auc": roc_auc(shipped, labels),
     }
+
+
+# ---- reader confidence ----------------------------------------------------------------------
+
+def reader_features(question: str, history: Sequence[str], index: Any, settings: Settings) -> tuple[float, ...]:
+    """`ReaderConfidenceModel`'s inputs for one question, as `qa.answer` computes them."""
+    ranking, scored = _ranked(question, history, index, settings)
+    if not scored:
+        return (0.0, 0.0, 0.0, -10.0)
+    pick = read_answer(ranking.query, scored, index, settings)
+    return (*confidence_features(scored, ranking, index), pick.margin if pick else -10.0)
+
+
+def fit_reader_confidence(qa_set: Path, calibration: Path, settings: Settings, squad_sample: int = 1500,
+                          data: Path | None = None, c: float = 30.0) -> dict[str, Any]:
+    """Fit `ReaderConfidenceModel` (see the module docstring); returns the refit and shipped
+    models, their ROC AUCs on each set and the threshold trade-off on the seed sets."""
+    from sklearn.linear_model import LogisticRegression
+
+    from qa.bench.common import prepare_index, sample_items
+    from qa.bench.squad import squad_docs
+    from qa.reader.data import load_squad
+
+    squad = load_squad(data)
+    titles = squad.split.train | squad.split.valid
+    paragraphs = [p for p in _v2_paragraphs(data) if p["title"] in titles]
+    sq_index, _, _ = prepare_index("squad-v2.0-train-articles", squad_docs(paragraphs), settings)
+    items = sample_items(list(squad.part(2, titles)), squad_sample)
+    sq_x = np.array([reader_features(q.question, (), sq_index, settings) for q in items])
+    sq_y = np.array([q.answerable for q in items])
+    pairs = load_qa_set(qa_set)
+    short = [json.loads(line) for line in calibration.read_text(encoding="utf-8").splitlines() if line.strip()]
+    with tempfile.TemporaryDirectory() as tmp:
+        seeds = _index(settings, settings.corpus, Path(tmp))
+        cal_x = np.array([reader_features(r["question"], (), seeds, settings) for r in short])
+        cal_y = np.array([bool(r["answerable"]) for r in short])
+        qa_x = np.array([reader_features(p.question, p.history, seeds, settings) for p in pairs])
+        qa_y = np.array([p.answerable for p in pairs])
+
+    def balanced(y: np.ndarray) -> np.ndarray:
+        return np.where(y, 0.5 / max(1, y.sum()), 0.5 / max(1, (~y).sum()))
+
+    x = np.vstack([sq_x, cal_x])
+    y = np.concatenate([sq_y, cal_y])
+    weight = np.concatenate([balanced(sq_y), balanced(cal_y)])
+    x_fit = x.copy()
+    x_fit[:, 3] = np.clip(x_fit[:, 3], -10, 10)
+    fitted = LogisticRegression(C=c, max_iter=10_000).fit(x_fit, y, sample_weight=weight * len(y))
+    w = [float(v) for v in fitted.coef_[0]]
+    seed_x, seed_y = np.vstack([qa_x, cal_x]), np.concatenate([qa_y, cal_y])
+    coef = {"cosine": w[0], "coverage": w[1], "lexical": w[2], "margin": w[3], "bias": float(fitted.intercept_[0])}
+    draft = ReaderConfidenceModel(**coef)
+    seed_conf = np.array([draft(*row) for row in seed_x])
+    grid = [round(t, 3) for t in np.arange(0.05, 0.951, 0.025)]
+
+    def errors(t: float) -> tuple[int, int]:
+        return int(((seed_conf < t) & seed_y).sum()), int(((seed_conf >= t) & ~seed_y).sum())
+
+    threshold = min(grid, key=lambda t: (sum(errors(t)), abs(t - 0.5)))
+    refit = ReaderConfidenceModel(**coef, threshold=threshold)
+    sq_conf = np.array([refit(*row) for row in sq_x])
+
+    def auc(model: Any, rows: np.ndarray, labels: np.ndarray) -> float:
+        return roc_auc([model(*r) for r in rows], labels)
+
+    return {
+        "squad_questions": len(items), "squad_answerable": int(sq_y.sum()),
+        "seed_questions": len(seed_y), "seed_answerable": int(seed_y.sum()),
+        "refit": refit, "shipped": READER_CONFIDENCE,
+        "auc": {name: {"refit": auc(refit, rows, labels), "shipped": auc(READER_CONFIDENCE, rows, labels)}
+                for name, rows, labels in (("squad-v2.0 training articles", sq_x, sq_y),
+                                           ("calibration.jsonl", cal_x, cal_y), ("qa_pairs.jsonl", qa_x, qa_y))},
+        "trade_off": [{"threshold": t, "seed_refused_answerable": errors(t)[0],
+                       "seed_answered_unanswerable": errors(t)[1],
+                       "squad_refused_answerable": int(((sq_conf < t) & sq_y).sum()),
+                       "squad_answered_unanswerable": int(((sq_conf >= t) & ~sq_y).sum())}
+                      for t in grid],
+    }
+
+
+def _v2_paragraphs(data: Path | None) -> list[dict[str, Any]]:
+    from qa.bench.common import data_folder, read_jsonl
+
+    folder = data_folder("squad2", None if data is None else Path(data) / "squad-v2.0-dev")
+    return read_jsonl(folder / "paragraphs.jsonl")
 
 
 # ---- sentence weights -----------------------------------------------------------------------
@@ -190,12 +286,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     from qa.runtime import configure_process
 
     parser = argparse.ArgumentParser(prog="python -m qa.fitting", description=__doc__.split("\n\n")[0])
-    parser.add_argument("what", choices=("confidence", "sentences"))
+    parser.add_argument("what", choices=("confidence", "sentences", "reader-confidence"))
     parser.add_argument("--set", type=Path, default=ROOT / "eval" / "qa_pairs.jsonl")
     parser.add_argument("--calibration", type=Path, default=ROOT / "eval" / "calibration.jsonl")
     parser.add_argument("--corpus", type=Path, default=ROOT / "seeds")
     parser.add_argument("--squad", type=int, default=400, help="SQuAD v1.1 dev questions in the sentence fit (0: none)")
-    parser.add_argument("--data", type=Path, help="the SQuAD v1.1 dev folder (default: ../shared/benchmarks)")
+    parser.add_argument("--data", type=Path, help="the SQuAD v1.1 dev folder, or for reader-confidence the folder "
+                        "holding squad-v1.1-dev and squad-v2.0-dev (default: ../shared/benchmarks)")
     parser.add_argument("--C", type=float, default=30.0, dest="c",
                         help="inverse L2 strength of the confidence fit (default 30)")
     args = parser.parse_args(argv)
@@ -209,6 +306,20 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"  {label:8} cosine {m.cosine:6.2f}  coverage {m.coverage:6.2f}  lexical {m.lexical:6.2f}  "
                   f"bias {m.bias:6.2f}  ROC AUC {r[key + '_auc']:.3f}")
         print(f"  leave-one-out ROC AUC of the refit: {r['refit_leave_one_out_auc']:.3f}")
+    elif args.what == "reader-confidence":
+        r = fit_reader_confidence(args.set, args.calibration, settings, args.squad or 1500, args.data, args.c)
+        print(f"{r['squad_questions']} SQuAD v2.0 training-article questions ({r['squad_answerable']} answerable) "
+              f"+ calibration.jsonl; threshold on {r['seed_questions']} seed questions:")
+        for label in ("refit", "shipped"):
+            m = r[label]
+            print(f"  {label:8} " + "  ".join(f"{f.name} {getattr(m, f.name):.3f}" for f in fields(m)))
+        for name, aucs in r["auc"].items():
+            print(f"  ROC AUC on {name}: refit {aucs['refit']:.3f}, shipped {aucs['shipped']:.3f}")
+        print("  threshold  seeds: refused answerable / answered unanswerable   SQuAD: the same")
+        for row in r["trade_off"]:
+            print(f"  {row['threshold']:9.3f}  {row['seed_refused_answerable']:>14} / "
+                  f"{row['seed_answered_unanswerable']:<24}"
+                  f"  {row['squad_refused_answerable']:>5} / {row['squad_answered_unanswerable']}")
     else:
         r = fit_sentences(args.set, settings, args.squad, args.data)
         print(f"{r['questions']} questions with an answer among their candidates ({r['seed_questions']} seed, "
