@@ -77,6 +77,18 @@ def _markdown(r: EvalResult, plots: Sequence[str]) -> str:
         "Accuracy: a gold answer is contained (normalized) in the answer text. EM/F1: SQuAD v1.1, on the "
         "short answer when the citation marks one.",
         "",
+        "## Reader vs sentence scorer (same questions, same run)",
+        "",
+        _table(("answerer", "accuracy", "short answer EM", "short answer F1", "overall", "wrong",
+                "answered unanswerable", "false abstentions",
+                "citation precision", "citation recall", "abstention precision", "abstention recall",
+                "sentences per answer", "short answer marked", "p50 ms"),
+               [(x.name, x.answers.accuracy, x.answers.exact_match, x.answers.f1, x.answers.overall_accuracy,
+                 x.answers.wrong_answers,
+                 x.answers.answered_unanswerable, x.answers.false_abstentions, x.citations.precision,
+                 x.citations.recall, x.abstention.precision, x.abstention.recall, x.sentences_per_answer,
+                 x.marked_spans, x.latency.p50) for x in r.answerers]),
+        "",
         "## Citations",
         "",
         _table(("precision", "recall", "verbatim", "per answer"), [(c.precision, c.recall, c.verbatim, c.per_answer)]),
@@ -165,6 +177,12 @@ def summary(r: EvalResult, report_dir: Path | None = None) -> str:
         f"abstain   precision {b.precision:.3f}  recall {b.recall:.3f}  F1 {b.f1:.3f}",
         f"latency   answer p50 {lat.p50:.1f} ms  p95 {lat.p95:.1f} ms",
     ]
+    for x in r.answerers:
+        lines.append(f"{x.name:<16} accuracy {x.answers.accuracy:.3f}  EM/F1 {x.answers.exact_match:.3f}/"
+                     f"{x.answers.f1:.3f}  abstain precision "
+                     f"{x.abstention.precision:.3f} recall {x.abstention.recall:.3f}  false-abstentions "
+                     f"{x.answers.false_abstentions}  sentences/answer {x.sentences_per_answer:.2f}  "
+                     f"marked {x.marked_spans:.2f}  p50 {x.latency.p50:.1f} ms")
     if report_dir is not None:
         lines.append(f"report    {Path(report_dir) / 'report.md'}")
     return "\n".join(lines)

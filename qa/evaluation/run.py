@@ -78,6 +78,7 @@ class AnswerRecord:
     golds: tuple[str, ...] = ()
     query: str = ""
     status: str = ""
+    marked: bool = False           # a citation marks a short answer
     retrieval: dict[str, RetrievalScores] = field(default_factory=dict)
 
 
@@ -157,6 +158,19 @@ class KindScores:
 
 
 @dataclass(frozen=True)
+class Answerer:
+    """One way of composing answers, scored on the same questions in the same run."""
+
+    name: str
+    answers: AnswerMetrics
+    citations: CitationMetrics
+    abstention: AbstentionMetrics
+    sentences_per_answer: float    # citations per answer given (one citation per quoted sentence)
+    marked_spans: float            # answers given whose citation marks a short answer
+    latency: LatencySummary
+
+
+@dataclass(frozen=True)
 class EvalResult:
     """Everything `qa eval` measured; `report.py` writes it, the CLI prints its summary."""
 
@@ -174,6 +188,8 @@ class EvalResult:
     by_kind: dict[str, KindScores]
     sweep: AbstentionCalibration
     records: tuple[AnswerRecord, ...]
+    # The settings' answerer first, then the other one (reader vs sentence scorer).
+    answerers: tuple[Answerer, ...] = ()
 
     def failures(self, kind: str) -> list[AnswerRecord]:
         """The records of one kind of failure: "answered_unanswerable", "wrong_answers" or
@@ -230,6 +246,7 @@ def score_answer(pair: QAPair, reply: Answer, sources: Mapping[str, str], latenc
         citations=len(reply.citations), citations_correct=right, citations_verbatim=verbatim,
         confidence=float(reply.confidence), latency_ms=latency_ms, text=reply.text, short_answer=short,
         golds=pair.answers, query=reply.query, status=reply.status,
+        marked=any(c.answer_start is not None for c in reply.citations),
     )
 
 
@@ -352,6 +369,7 @@ def run_eval(qa_set: Path, settings: Settings, log: Callable[[str], None] | None
         QASetError: the set is missing or malformed, or cites documents the index lacks.
         QAError: the index cannot be built or read.
     """
+    from qa.answers import effective_threshold
     from qa.runtime import thread_report
 
     pairs = load_qa_set(qa_set)
@@ -369,19 +387,39 @@ def run_eval(qa_set: Path, settings: Settings, log: Callable[[str], None] | None
         hits = [r.retrieval[settings.mode].hit_5 for r in group if r.answerable]
         by_kind[kind] = KindScores(len(group), sum(r.correct for r in group) / len(group),
                                    float(np.mean(hits)) if hits else None)
-    sweep = calibrate_abstention(records, sorted({settings.abstain_threshold} | {
-        round(float(t), 2) for t in np.arange(0.0, 1.0001, 0.05) if t >= settings.abstain_threshold}))
+    threshold = effective_threshold(settings)
+    sweep = calibrate_abstention(records, sorted({threshold} | {
+        round(float(t), 2) for t in np.arange(0.0, 1.0001, 0.05) if t >= threshold}))
+    other = settings.replace(reader=not settings.reader)
+    other_records = _run(pairs, index, sources, other, retrieval=False)
+    answerers = tuple(answerer_scores(name, recs) for name, recs in (
+        (answerer_name(settings), records), (answerer_name(other), other_records)))
     return EvalResult(
         qa_set=str(qa_set), questions=len(pairs), kinds=dict(Counter(p.kind for p in pairs)),
         settings={k: getattr(settings, k) for k in (
             "mode", "model", "chunk_tokens", "chunk_overlap_tokens", "top_k", "candidates", "dense_weight",
-            "sentence_weight", "max_answer_sentences", "abstain_threshold", "threads")},
+            "sentence_weight", "max_answer_sentences", "reader", "abstain_threshold", "threads")}
+        | {"abstain_threshold": threshold},
         threads=thread_report(), retrieval=retrieval, answers=answer_metrics(records),
         citations=citation_metrics(records), abstention=abstention_metrics(records),
         answer_latency=latency_summary([r.latency_ms for r in records]),
         retrieval_latency={m: latency_summary([r.retrieval[m].latency_ms for r in records]) for m in MODES},
-        by_kind=by_kind, sweep=sweep, records=tuple(records),
+        by_kind=by_kind, sweep=sweep, records=tuple(records), answerers=answerers,
     )
+
+
+def answerer_name(settings: Settings) -> str:
+    return "reader" if settings.reader else "sentence scorer"
+
+
+def answerer_scores(name: str, records: Sequence[AnswerRecord]) -> Answerer:
+    answered = [r for r in records if not r.abstained]
+    return Answerer(
+        name=name, answers=answer_metrics(records), citations=citation_metrics(records),
+        abstention=abstention_metrics(records),
+        sentences_per_answer=float(np.mean([r.citations for r in answered])) if answered else 0.0,
+        marked_spans=float(np.mean([r.marked for r in answered])) if answered else 0.0,
+        latency=latency_summary([r.latency_ms for r in records]))
 
 
 def _mean_scores(scores: Sequence[RetrievalScores]) -> RetrievalScores:
@@ -429,7 +467,8 @@ def _check_against_index(pairs: Sequence[QAPair], index: Index, qa_set: Path, se
     return sources
 
 
-def _run(pairs: Sequence[QAPair], index: Index, sources: Mapping[str, str], settings: Settings) -> list[AnswerRecord]:
+def _run(pairs: Sequence[QAPair], index: Index, sources: Mapping[str, str], settings: Settings,
+         retrieval: bool = True) -> list[AnswerRecord]:
     from qa.answers import answer
     from qa.chat import standalone_query
     from qa.retrieval import retrieve
@@ -450,11 +489,12 @@ def _run(pairs: Sequence[QAPair], index: Index, sources: Mapping[str, str], sett
     answer(pairs[0].question, history=[], index=index, settings=settings)
 
     records = []
-    for pair in tqdm(pairs, desc="qa eval", unit="question", disable=not settings.show_progress):
+    for pair in tqdm(pairs, desc=f"qa eval ({answerer_name(settings)})", unit="question",
+                     disable=not settings.show_progress):
         query = standalone_query(pair.question, pair.history[-settings.history_turns:])
         n_relevant = sum(any(overlaps(c, s) for s in pair.evidence) for c in index.chunks)
         per_mode: dict[str, RetrievalScores] = {}
-        for mode in MODES:
+        for mode in MODES if retrieval else ():
             started = time.perf_counter()
             passages = retrieve(query, k=RETRIEVAL_K, index=index, mode=mode, settings=settings)
             elapsed = (time.perf_counter() - started) * 1000
