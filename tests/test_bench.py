@@ -139,9 +139,15 @@ def test_squad_end_to_end_on_a_tiny_fixture(
     printed = "\n".join(lines)
     assert "R@5" in printed and "ROC AUC" in printed and "all 2." in printed
     results = json.loads((tmp_path / "report" / "results.json").read_text(encoding="utf-8"))
+    # Only the held-out article (Warsaw, the second title) is scored: one v1.1 question, two v2.0 ones.
+    assert results["held_out_articles"] == ["Warsaw"] and results["questions"] == 1
     assert results["retrieval"]["hybrid"]["recall@1"] == 1.0
-    assert 0.0 <= results["answers"]["answer_contains_gold"] <= 1.0
-    assert (tmp_path / "report" / "squad2_abstention.png").exists()
+    assert results["gold_paragraph"]["1.1"]["reader"]["total"] == 1
+    assert results["gold_paragraph"]["1.1"]["reader"]["f1"] == 100.0   # "Vistula River", read from the paragraph
+    for answerer in ("reader", "sentence scorer"):
+        assert 0.0 <= results["answers"][answerer]["answer_contains_gold"] <= 1.0
+        assert 0.0 <= results["abstention"][answerer]["v2_accuracy"] <= 1.0
+        assert (tmp_path / "report" / f"squad2_abstention_{answerer.replace(' ', '_')}.png").exists()
 
 
 @pytest.mark.slow

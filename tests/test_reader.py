@@ -1,0 +1,206 @@
+"""The reading model: it loads (checked) and reads; spans are verbatim and inside their quotes;
+a corrupt or missing weights file is one clear error; training runs end to end on a tiny slice."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from qa.answers import answer
+from qa.config import Settings
+from qa.errors import QAError
+from qa.reader.model import CONFIG_FILE, WEIGHTS_DIR, WEIGHTS_FILE, ReaderError, load_reader, sha256_file
+
+from .conftest import BENCHMARKS, ROOT, SEEDS
+
+FIXTURE = ("The Eiffel Tower was completed in 1889. It was designed by the engineering company of "
+           "Gustave Eiffel. The tower is 330 metres tall and stands in Paris.")
+
+
+def test_shipped_reader_is_small_checked_and_reads() -> None:
+    weights = WEIGHTS_DIR / WEIGHTS_FILE
+    assert weights.stat().st_size <= 25 * 1024 * 1024
+    config = json.loads((WEIGHTS_DIR / CONFIG_FILE).read_text(encoding="utf-8"))
+    assert config["sha256"] == sha256_file(weights)
+    assert (WEIGHTS_DIR / "MODEL_CARD.md").is_file()
+    reader = load_reader()
+    assert load_reader() is reader  # once per process
+    when, who, height = reader.read("When was the Eiffel Tower completed?", [FIXTURE])[0], \
+        reader.read("Who designed the Eiffel Tower?", [FIXTURE])[0], \
+        reader.read("How tall is the tower?", [FIXTURE])[0]
+    assert FIXTURE[when.start:when.end] == "1889"
+    assert "Gustave Eiffel" in FIXTURE[who.start:who.end]
+    assert "330 metres" in FIXTURE[height.start:height.end]
+    # The reader prefers "no answer" for a window that does not hold one.
+    silent = reader.read("Who is the president of Brazil?", [FIXTURE])[0]
+    assert silent.margin < when.margin and silent.margin < 0
+
+
+def test_reader_reads_many_windows_and_odd_text() -> None:
+    reader = load_reader()
+    assert reader.read("anything?", []) == []
+    readings = reader.read("When was it completed?", ["", "   ", FIXTURE, FIXTURE * 8])
+    assert readings[0].start is None and readings[1].start is None
+    assert FIXTURE[readings[2].start:readings[2].end] == "1889"
+    long = FIXTURE * 8   # longer than one window: cut into several, the best span wins
+    assert long[readings[3].start:readings[3].end] == "1889"
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(text=st.text(st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=300),
+       question=st.text(min_size=1, max_size=80))
+def test_reader_spans_lie_inside_the_text(text: str, question: str) -> None:
+    reading = load_reader().read(question, [text])[0]
+    if reading.start is not None:
+        assert reading.end is not None and 0 <= reading.start < reading.end <= len(text)
+
+
+QUESTIONS = st.sampled_from([
+    "Which US agency said it has started reaching out to TikTok?", "Where is TikTok's US user data stored?",
+    "How many accounts did TikTok remove?", "Who is the CEO of TikTok?", "What did the FCC commissioner ask?",
+    "When did the Senate vote on the TikTok ban?", "What is Douyin?", "Who owns TikTok?",
+    "Why do lawmakers worry about TikTok?", "What did TikTok say about data access?",
+])
+
+
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(question=QUESTIONS, suffix=st.sampled_from(["", "?", " please", " exactly", " in the articles"]))
+def test_every_marked_span_is_verbatim_inside_its_quote(seeds_index: Path, question: str, suffix: str) -> None:
+    reply = answer(question + suffix, index=seeds_index, settings=Settings(abstain_threshold=0.0))
+    assert reply.citations, reply.text
+    for c in reply.citations:
+        source = (SEEDS / c.doc_id).read_text(encoding="utf-8")
+        assert source[c.start:c.end] == c.quote
+        if c.answer_start is not None:
+            assert c.answer_end is not None and c.start <= c.answer_start < c.answer_end <= c.end
+            span = source[c.answer_start:c.answer_end]
+            assert span == c.quote[c.answer_start - c.start:c.answer_end - c.start] and span.strip() == span
+    # With the reader on, the first quote carries the marked span.
+    assert reply.citations[0].answer_start is not None or any(c.answer_start is not None for c in reply.citations)
+
+
+def test_reader_off_uses_the_sentence_scorer(seeds_index: Path) -> None:
+    question = "Who is TikTok's chief information and security officer?"
+    on = answer(question, index=seeds_index)
+    off = answer(question, index=seeds_index, settings=Settings(reader=False))
+    assert not on.abstained and "Roland Cloutier" in on.text
+    marked = [c for c in on.citations if c.answer_start is not None]
+    source = (SEEDS / marked[0].doc_id).read_text(encoding="utf-8")
+    assert "Cloutier" in source[marked[0].answer_start:marked[0].answer_end]
+    assert all(c.answer_start is None for c in off.citations)  # the scorer marks numbers and dates only
+
+
+def _copy_weights(tmp_path: Path) -> Path:
+    folder = tmp_path / "reader"
+    shutil.copytree(WEIGHTS_DIR, folder)
+    return folder
+
+
+def test_corrupt_or_missing_weights_are_one_clear_error(tmp_path: Path, seeds_index: Path) -> None:
+    folder = _copy_weights(tmp_path)
+    data = bytearray((folder / WEIGHTS_FILE).read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    (folder / WEIGHTS_FILE).write_bytes(bytes(data))
+    with pytest.raises(ReaderError, match=r"reader.onnx has sha256 .* \(corrupt or replaced\)"):
+        load_reader(folder)
+    with pytest.raises(QAError, match="cannot be used"):
+        answer("Who owns TikTok?", index=seeds_index, settings=Settings(reader_model=folder))
+    (folder / WEIGHTS_FILE).unlink()
+    with pytest.raises(ReaderError, match="reader.onnx is missing"):
+        load_reader(folder)
+    (folder / CONFIG_FILE).write_text("{not json", encoding="utf-8")
+    with pytest.raises(ReaderError, match="reader.json is unreadable"):
+        load_reader(folder)
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(ReaderError, match="reader.json is missing"):
+        load_reader(empty)
+
+
+def test_cli_says_one_line_for_a_corrupt_reader(tmp_path: Path, seeds_index: Path) -> None:
+    folder = _copy_weights(tmp_path)
+    (folder / WEIGHTS_FILE).write_bytes(b"not a model")
+    config = tmp_path / "qa.toml"
+    config.write_text(f'reader_model = "{folder}"\n', encoding="utf-8")
+    run = subprocess.run([sys.executable, "-m", "qa.cli", "--config", str(config), "ask", "Who owns TikTok?",
+                          "--index", str(seeds_index)], capture_output=True, text=True, cwd=ROOT, timeout=300)
+    assert run.returncode == 2
+    lines = run.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("qa: error: The reading model in") and "sha256" in lines[0]
+
+
+def _tiny_squad(root: Path) -> Path:
+    """Both SQuAD layouts with 14 one-paragraph articles: 7 held out, 1 for validation, 6 to train."""
+    facts = [("Avalon", "Avalon was founded in 1820 by Mary Stone.", "Who founded Avalon?", "Mary Stone"),
+             ("Brill", "Brill has a population of 4,000 people.", "What is the population of Brill?", "4,000"),
+             ("Corin", "The river Corin flows into the Dane at Mellow.", "Where does the Corin flow?", "the Dane"),
+             ("Dale", "Dale's main export is copper ore.", "What does Dale export?", "copper ore")]
+    for version in ("v1.1", "v2.0"):
+        folder = root / f"squad-{version}-dev"
+        folder.mkdir(parents=True)
+        paragraphs, questions = [], []
+        for i in range(14):
+            title, context, question, gold = facts[i % len(facts)]
+            title = f"{title}_{i}"
+            pid = f"{title}#0"
+            paragraphs.append({"pid": pid, "title": title, "para_index": 0, "context": context})
+            questions.append({"id": f"{version}-{i}", "pid": pid, "title": title, "question": question,
+                              "answers": [gold], "is_impossible": False})
+            if version == "v2.0":
+                questions.append({"id": f"{version}-{i}-no", "pid": pid, "title": title,
+                                  "question": "What colour is the moon over " + title + "?", "answers": [],
+                                  "is_impossible": True})
+        for name, rows in (("paragraphs.jsonl", paragraphs), ("questions.jsonl", questions)):
+            (folder / name).write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    return root
+
+
+@pytest.mark.slow
+def test_train_reader_runs_end_to_end_on_a_tiny_slice(tmp_path: Path) -> None:
+    data = _tiny_squad(tmp_path / "data")
+    out = tmp_path / "model"
+    run = subprocess.run([sys.executable, "-m", "qa.cli", "train-reader", "--data", str(data), "--out", str(out),
+                          "--epochs", "1", "--quiet"], capture_output=True, text=True, cwd=ROOT, timeout=600)
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert "training on 12 questions of 6 articles (6 unanswerable)" in run.stdout
+    assert "held-out v1.1 (gold paragraph)" in run.stdout
+    card = (out / "MODEL_CARD.md").read_text(encoding="utf-8")
+    for needed in ("Apache-2.0", "CC BY-SA 4.0", "Held out", "Hyperparameters", "Training time and hardware",
+                   "Held-out figures"):
+        assert needed in card
+    reader = load_reader(out)   # what it wrote loads, checked against its own sha256
+    assert reader.config.sha256 == sha256_file(out / WEIGHTS_FILE)
+    assert len(reader.read("Who founded Avalon?", [FIXTURE])) == 1
+
+
+def test_train_reader_says_what_is_missing(tmp_path: Path) -> None:
+    run = subprocess.run([sys.executable, "-m", "qa.cli", "train-reader", "--data", str(tmp_path / "nowhere")],
+                         capture_output=True, text=True, cwd=ROOT, timeout=300)
+    assert run.returncode == 2
+    assert run.stderr.startswith("qa: error: Benchmark data for squad not found at") and "--data" in run.stderr
+
+
+def test_the_split_holds_out_the_named_articles() -> None:
+    if not (BENCHMARKS / "squad-v2.0-dev").is_dir():
+        pytest.skip(f"SQuAD data not found at {BENCHMARKS} (it lies beside the repository in CI)")
+    from qa.reader.data import load_squad
+
+    squad = load_squad()
+    split = squad.split
+    assert sorted(split.held_out) == [
+        "Civil_disobedience", "Computational_complexity_theory", "Ctenophora", "European_Union_law",
+        "French_and_Indian_War", "Geology", "Huguenot", "Immune_system", "Imperialism", "Jacksonville,_Florida",
+        "Oxygen", "Packet_switching", "Prime_number", "Private_school", "Scottish_Parliament",
+        "Sky_(United_Kingdom)", "University_of_Chicago"]
+    assert len(squad.part(1, split.held_out)) == 2937
+    held_v2 = squad.part(2, split.held_out)
+    assert len(held_v2) == 5952 and sum(not q.answerable for q in held_v2) == 3070
+    assert not (split.train | split.valid) & split.held_out and not split.train & split.valid
+    assert all(q.title not in split.held_out for q in squad.training(split.train))
