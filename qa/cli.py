@@ -157,6 +157,9 @@ def _cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
         for c in reply.citations:
             print(f"[{c.n}] {c.title} ({c.doc_id}, chars {c.start}-{c.end})")
             print(textwrap.indent(textwrap.fill(f"“{c.quote}”", 96), "    "))
+            if c.answer_start is not None and c.answer_end is not None and c.start <= c.answer_start < c.answer_end:
+                # The short answer the reader marked inside this quote (the chat shows it in bold).
+                print(f"    answer: {c.quote[c.answer_start - c.start:c.answer_end - c.start]}")
     if reply.related:
         print("\nRelated reading (the closest passages; they do not answer the question):")
         for p in reply.related:

@@ -94,6 +94,9 @@ def test_console_example(sandbox: Path, command: str, shown: str) -> None:
     out = result.stdout
     for name in _FILE.findall(shown):
         assert name in out, (name, out)
+    for line in shown.splitlines():
+        if line.startswith("    answer: "):   # the short answer the reader marked
+            assert line in out.splitlines(), (line, out)
     for phrase in ("The documents don't say", "The documents may not answer this directly", "Singapore",
                    "3,000", "up to date"):
         assert (phrase in shown) == (phrase in out), (phrase, out)
