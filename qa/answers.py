@@ -257,14 +257,9 @@ class ExtractiveAnswerer:
             if (ADD_SCORER_TOP and top.row not in rows and len(rows) < settings.max_answer_sentences
                     and not top.short_or_title):
                 rows.append(top.row)
-            order = {d: i for i, d in reversed(list(enumerate(index.sentences[r].doc_id for r in rows)))}
-            quoted = sorted((index.sentences[r] for r in set(rows)), key=lambda x: (order[x.doc_id], x.start))
         else:
-            chosen = select_sentences(scored, index, settings.max_answer_sentences)
-            # Read in document order: documents by their best sentence, sentences by position.
-            doc_order = {d: i for i, d in reversed(list(enumerate(s.sentence.doc_id for s in chosen)))}
-            chosen.sort(key=lambda s: (doc_order[s.sentence.doc_id], s.sentence.start))
-            quoted = [s.sentence for s in chosen]
+            rows = [s.row for s in select_sentences(scored, index, settings.max_answer_sentences)]
+        quoted = _reading_order([index.sentences[r] for r in rows])
         citations: list[Citation] = []
         parts: list[str] = []
         for sentence in quoted:
@@ -283,11 +278,18 @@ class ExtractiveAnswerer:
         return Answer(text, tuple(citations), False, tuple(passages), ranking.query, confidence, status=status)
 
 
-def _span_inside(pick: ReaderSpan, sentence: Sentence) -> tuple[int, int] | None:
+def _reading_order(sentences: Sequence[Sentence]) -> list[Sentence]:
+    """`sentences` (best first) in document order: documents by their best sentence, sentences
+    by position; each once."""
+    doc_rank = {d: i for i, d in reversed(list(enumerate(s.doc_id for s in sentences)))}
+    return sorted(set(sentences), key=lambda s: (doc_rank[s.doc_id], s.start))
+
+
+def _span_inside(span: ReaderSpan, sentence: Sentence) -> tuple[int, int] | None:
     """The part of the reader's span inside `sentence` (offsets into the document), if any."""
-    if sentence.doc_id != pick.doc_id:
+    if sentence.doc_id != span.doc_id:
         return None
-    start, end = max(pick.answer_start, sentence.start), min(pick.answer_end, sentence.end)
+    start, end = max(span.answer_start, sentence.start), min(span.answer_end, sentence.end)
     if end <= start:
         return None
     # Trim what a sentence boundary or the tokenizer left at the edges.
@@ -350,16 +352,12 @@ def read_answer(question: str, scored: Sequence[ScoredSentence], index: Index,
     found = [(r, w) for r, w in zip(readings, windows, strict=True) if r.start is not None]
     if not found:
         return None
-    spans = sorted((_located(r, w, index) for r, w in found), key=lambda x: -x.score)
-    chosen = [spans[0]]
-    for span in spans[1:]:
-        used = sum(len(c.rows) for c in chosen)
-        if span.score < spans[0].score - READER_SECOND_GAP or used + len(span.rows) > settings.max_answer_sentences:
-            continue
-        if not any(set(span.rows) & set(c.rows) for c in chosen):
-            chosen.append(span)
-        break
-    return ReaderPick(spans=tuple(chosen), margin=max(r.margin for r, _ in found))
+    best, *others = sorted((_located(r, w, index) for r, w in found), key=lambda x: -x.score)
+    # The best runner-up that is close enough and leaves room joins, unless it shares a sentence.
+    runner = next((x for x in others if x.score >= best.score - READER_SECOND_GAP
+                   and len(best.rows) + len(x.rows) <= settings.max_answer_sentences), None)
+    spans = (best,) if runner is None or set(runner.rows) & set(best.rows) else (best, runner)
+    return ReaderPick(spans=spans, margin=max(r.margin for r, _ in found))
 
 
 def _located(reading: Reading, window: Window, index: Index) -> ReaderSpan:

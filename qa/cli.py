@@ -187,10 +187,9 @@ def _cmd_bench(args: argparse.Namespace, settings: Settings) -> int:
 def _cmd_train_reader(args: argparse.Namespace, settings: Settings) -> int:
     from qa.reader.train import TrainConfig, train_reader
 
-    for name in ("epochs", "batch", "max_len"):
+    for name in ("epochs", "batch"):
         if getattr(args, name) < 1:
-            flag = name.replace("_", "-")
-            raise SettingsError(f"Invalid --{flag} value: {getattr(args, name)}. It must be 1 or more.")
+            raise SettingsError(f"Invalid --{name} value: {getattr(args, name)}. It must be 1 or more.")
     if args.max_len < 96 or args.max_len > 512:
         raise SettingsError(f"Invalid --max-len value: {args.max_len}. It must lie in 96..512 (the model reads 512).")
     if not 0 < args.lr < 1:

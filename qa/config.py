@@ -8,7 +8,7 @@ import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Any, get_type_hints
+from typing import Any, get_args, get_type_hints
 
 from qa.errors import SettingsError
 
@@ -99,37 +99,29 @@ class Settings:
         hints = get_type_hints(type(self))
         for f in fields(self):
             value, kind = getattr(self, f.name), hints[f.name]
+            # `X | None`: left out (None) is fine; anything else must be an X.
+            optional = type(None) in get_args(kind)
+            if optional:
+                if value is None:
+                    continue
+                kind = next(k for k in get_args(kind) if k is not type(None))
+            left_out = ", or left out" if optional else ""
             if kind is Path:
                 if not isinstance(value, str | Path) or not str(value):
-                    raise SettingsError(f"Invalid {f.name} value: {value!r}. It must be a path (text).")
+                    raise SettingsError(f"Invalid {f.name} value: {value!r}. It must be a path (text){left_out}.")
                 object.__setattr__(self, f.name, Path(value))
             elif kind is int:
                 if isinstance(value, bool) or not isinstance(value, int):
-                    raise SettingsError(f"Invalid {f.name} value: {value!r}. It must be a whole number.")
+                    raise SettingsError(f"Invalid {f.name} value: {value!r}. It must be a whole number{left_out}.")
             elif kind is float:
                 if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-                    raise SettingsError(f"Invalid {f.name} value: {value!r}. It must be a number.")
+                    raise SettingsError(f"Invalid {f.name} value: {value!r}. It must be a number{left_out}.")
                 object.__setattr__(self, f.name, float(value))
             elif kind is bool:
                 if not isinstance(value, bool):
-                    raise SettingsError(f"Invalid {f.name} value: {value!r}. It must be true or false.")
-            elif kind is str:
-                if not isinstance(value, str):
-                    raise SettingsError(f"Invalid {f.name} value: {value!r}. It must be text.")
-            elif kind == Path | None:
-                if value is not None:
-                    if not isinstance(value, str | Path) or not str(value):
-                        raise SettingsError(
-                            f"Invalid {f.name} value: {value!r}. It must be a path (text), or left out.")
-                    object.__setattr__(self, f.name, Path(value))
-            elif kind == float | None:
-                if value is not None and (isinstance(value, bool) or not isinstance(value, int | float)
-                                          or not math.isfinite(value)):
-                    raise SettingsError(f"Invalid {f.name} value: {value!r}. It must be a number, or left out.")
-                if value is not None:
-                    object.__setattr__(self, f.name, float(value))
-            elif value is not None and not isinstance(value, str):  # str | None
-                raise SettingsError(f"Invalid {f.name} value: {value!r}. It must be text, or left out.")
+                    raise SettingsError(f"Invalid {f.name} value: {value!r}. It must be true or false{left_out}.")
+            elif kind is str and not isinstance(value, str):
+                raise SettingsError(f"Invalid {f.name} value: {value!r}. It must be text{left_out}.")
 
     @classmethod
     def from_mapping(cls, values: Mapping[str, Any]) -> Settings:

@@ -141,7 +141,7 @@ def fit_reader_confidence(qa_set: Path, calibration: Path, settings: Settings, s
 
     squad = load_squad(data)
     titles = squad.split.train | squad.split.valid
-    paragraphs = [p for p in _v2_paragraphs(data) if p["title"] in titles]
+    paragraphs = [p for p in squad.v2_paragraphs if p["title"] in titles]
     sq_index, _, _ = prepare_index("squad-v2.0-train-articles", squad_docs(paragraphs), settings)
     items = sample_items(list(squad.part(2, titles)), squad_sample)
     sq_x = np.array([reader_features(q.question, (), sq_index, settings) for q in items])
@@ -194,13 +194,6 @@ def fit_reader_confidence(qa_set: Path, calibration: Path, settings: Settings, s
                        "squad_answered_unanswerable": int(((sq_conf >= t) & ~sq_y).sum())}
                       for t in grid],
     }
-
-
-def _v2_paragraphs(data: Path | None) -> list[dict[str, Any]]:
-    from qa.bench.common import data_folder, read_jsonl
-
-    folder = data_folder("squad2", None if data is None else Path(data) / "squad-v2.0-dev")
-    return read_jsonl(folder / "paragraphs.jsonl")
 
 
 # ---- sentence weights -----------------------------------------------------------------------

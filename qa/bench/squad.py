@@ -60,6 +60,7 @@ def bench_squad(folder: Path, folder_v2: Path, settings: Settings, report_dir: P
     split = make_split(paragraphs, paragraphs_v2)
     held = split.held_out
     paragraphs = [p for p in paragraphs if p["title"] in held]
+    paragraphs_v2 = [p for p in paragraphs_v2 if p["title"] in held]
     questions = [q for q in read_jsonl(folder / "questions.jsonl") if q["title"] in held]
     questions_v2 = [q for q in read_jsonl(folder_v2 / "questions.jsonl") if q["title"] in held]
     chosen = sample_items(questions, sample)
@@ -76,16 +77,15 @@ def bench_squad(folder: Path, folder_v2: Path, settings: Settings, report_dir: P
                      "questions_v2": len(chosen_v2), "sample": sample,
                      "sample_seed": SAMPLE_SEED if sample else None})
     if settings.reader:
-        out.data["gold_paragraph"] = _gold_paragraph(out, folder, folder_v2, chosen, chosen_v2, paragraphs_v2,
-                                                     settings)
+        out.data["gold_paragraph"] = _gold_paragraph(out, folder, folder_v2, chosen, chosen_v2, paragraphs,
+                                                     paragraphs_v2, settings)
     index, keys, build = prepare_index("squad-v1.1-held-out", squad_docs(paragraphs), settings, log=out.echo)
     out.text(f"\nOpen corpus: {CACHE / 'squad-v1.1-held-out' / 'index'} ({build.documents} paragraphs as "
              f"documents, titled by article; {build.chunks} chunks, {build.sentences} sentences).")
     out.data["retrieval"] = _squad_retrieval(out, index, keys, chosen, settings)
     out.data["answers"] = _squad_answers(out, index, keys, chosen, settings)
-    index_v2, keys_v2, _ = prepare_index("squad-v2.0-held-out",
-                                         squad_docs([p for p in paragraphs_v2 if p["title"] in held]),
-                                         settings, log=out.echo)
+    index_v2, keys_v2, _ = prepare_index("squad-v2.0-held-out", squad_docs(paragraphs_v2), settings,
+                                         log=out.echo)
     out.data["abstention"] = _squad_abstention(out, index_v2, keys_v2, chosen_v2, len(questions_v2), settings)
     out.data["seconds"] = round(time.perf_counter() - started, 1)
     out.text(f"\nSQuAD benchmark finished in {time.perf_counter() - started:.0f} s.")
@@ -105,8 +105,8 @@ def _references(folder: Path) -> dict[str, dict[str, str]]:
 
 
 def _gold_paragraph(out: Report, folder: Path, folder_v2: Path, questions: Sequence[dict[str, Any]],
-                    questions_v2: Sequence[dict[str, Any]], paragraphs_v2: Sequence[dict[str, Any]],
-                    settings: Settings) -> dict[str, Any]:
+                    questions_v2: Sequence[dict[str, Any]], paragraphs: Sequence[dict[str, Any]],
+                    paragraphs_v2: Sequence[dict[str, Any]], settings: Settings) -> dict[str, Any]:
     """The reader alone, given each question's own paragraph, beside the reference systems'
     predictions scored on exactly the same questions."""
     from qa.reader.model import WEIGHTS_DIR, load_reader, read_pairs
@@ -114,7 +114,7 @@ def _gold_paragraph(out: Report, folder: Path, folder_v2: Path, questions: Seque
     reader = load_reader(settings.reader_model or WEIGHTS_DIR, settings.threads)
     threshold = float(reader.config.details.get("threshold", 0.0))
     # Paragraph ids are "<title>#<position>" in each version's own order: v2.0 numbers them anew.
-    contexts_v1 = {p["pid"]: p["context"] for p in read_jsonl(folder / "paragraphs.jsonl")}
+    contexts_v1 = {p["pid"]: p["context"] for p in paragraphs}
     contexts_v2 = {p["pid"]: p["context"] for p in paragraphs_v2}
     results: dict[str, Any] = {}
     for version, items, refs, contexts in (("1.1", questions, _references(folder), contexts_v1),

@@ -30,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from qa.metrics import exact_match, roc_auc, token_f1
+from qa.metrics import roc_auc, squad_scores
 from qa.reader.data import QAItem, SquadData, load_squad
 from qa.reader.model import (
     CONFIG_FILE,
@@ -296,35 +296,27 @@ def prediction(item: QAItem, reading: Reading) -> str:
 
 def score(items: Sequence[QAItem], readings: Sequence[Reading],
           threshold: float | None = None) -> Scores:
-    """EM/F1 (x100). With `threshold`, the reader abstains when margin < threshold (SQuAD 2.0
-    scoring: an abstention is right exactly when the question is unanswerable)."""
-    em: list[float] = []
-    f1: list[float] = []
-    has_em: list[float] = []
-    has_f1: list[float] = []
-    no_ok: list[float] = []
-    for item, reading in zip(items, readings, strict=True):
-        text = prediction(item, reading)
-        if threshold is not None and reading.margin < threshold:
-            text = ""
-        if item.answerable:
-            e, f = exact_match(text, item.answers), token_f1(text, item.answers)
-            has_em.append(e)
-            has_f1.append(f)
-        else:
-            e = f = float(text == "")
-            no_ok.append(e)
-        em.append(e)
-        f1.append(f)
+    """EM/F1 (x100) by the official SQuAD rules (`qa.metrics.squad_scores`, as `qa bench
+    squad` scores). With `threshold`, the reader abstains when margin < threshold: an abstention
+    is right exactly when the question is unanswerable."""
+    if not items:
+        return Scores(questions=0, em=float("nan"), f1=float("nan"))
+    predictions = {q.qid: "" if threshold is not None and r.margin < threshold else prediction(q, r)
+                   for q, r in zip(items, readings, strict=True)}
+    rows = [{"id": q.qid, "answers": list(q.answers)} for q in items]
+    has_no_answer = any(not q.answerable for q in items)
+    official = squad_scores(predictions, rows, "2.0" if has_no_answer else "1.1")
 
-    def pct(values: list[float]) -> float:
-        return round(100 * float(np.mean(values)), 2) if values else float("nan")
+    def pct(key: str) -> float:
+        return round(official[key], 2) if key in official else float("nan")
 
     auc = float("nan")
-    if has_em and no_ok:
+    if has_no_answer and any(q.answerable for q in items):
         auc = round(roc_auc([r.margin for r in readings], [q.answerable for q in items]), 4)
-    return Scores(questions=len(items), em=pct(em), f1=pct(f1), has_ans_em=pct(has_em),
-                  has_ans_f1=pct(has_f1), no_ans_acc=pct(no_ok), auc=auc,
+    return Scores(questions=len(items), em=pct("exact"), f1=pct("f1"),
+                  has_ans_em=pct("HasAns_exact") if has_no_answer else pct("exact"),
+                  has_ans_f1=pct("HasAns_f1") if has_no_answer else pct("f1"),
+                  no_ans_acc=pct("NoAns_exact"), auc=auc,
                   threshold=round(threshold, 3) if threshold is not None else 0.0)
 
 
@@ -368,7 +360,7 @@ def train_reader(data: Path | None = None, out: Path = WEIGHTS_DIR,
     squad: SquadData = load_squad(data)
     split = squad.split
     train_items = _limit(squad.training(split.train), config.limit, rng)
-    valid_v1 = _limit([q for q in squad.part(1, split.valid)], config.limit, rng)
+    valid_v1 = _limit(squad.part(1, split.valid), config.limit, rng)
     valid_v2 = _limit(squad.part(2, split.valid), config.limit, rng)
     held_v1 = _limit(squad.part(1, split.held_out), config.limit, rng)
     held_v2 = _limit(squad.part(2, split.held_out), config.limit, rng)
