@@ -199,13 +199,17 @@ def build_app(settings: Settings, index: Index | None = None) -> gr.Blocks:
             yield gr.skip(), gr.skip(), gr.skip(), gr.skip()
             return
         pending = [*chat_messages(turns), {"role": "user", "content": question_html(question)}]
+        # The box is emptied once, when the question is taken. The later yields leave it alone:
+        # the final output is applied again when the event completes, and clearing the box then
+        # would wipe a next question the user has already begun to type.
         yield pending, "", gr.skip(), gr.skip()
         reply, problem = next_reply(question, turns, loaded, settings)
         if reply is None:
-            yield [*pending, {"role": "assistant", "content": error_html(problem)}], "", gr.skip(), turns
+            yield ([*pending, {"role": "assistant", "content": error_html(problem)}], gr.skip(), gr.skip(),
+                   turns)
             return
         turns = [*turns, Turn(question, reply)]
-        yield chat_messages(turns), "", sources_html(turns, loaded, source_text), turns
+        yield chat_messages(turns), gr.skip(), sources_html(turns, loaded, source_text), turns
 
     def respond_example(turns: list[Turn], evt: gr.SelectData) -> Iterator[tuple[Any, ...]]:
         value = evt.value
@@ -266,8 +270,11 @@ def build_app(settings: Settings, index: Index | None = None) -> gr.Blocks:
                                   padding=False)
 
         outputs = [chatbot, box, sources, turns_state]
+        # A question sent while the last one is still finishing runs after it ("always_last"),
+        # rather than being dropped as Gradio's default ("once") would.
         gr.on([box.submit, send.click], respond, inputs=[box, turns_state], outputs=outputs,
-              api_visibility="private", show_progress="minimal", show_progress_on=[chatbot])
+              api_visibility="private", show_progress="minimal", show_progress_on=[chatbot],
+              trigger_mode="always_last")
         chatbot.example_select(respond_example, inputs=[turns_state], outputs=outputs,
                                api_visibility="private", show_progress="minimal",
                                show_progress_on=[chatbot])

@@ -293,6 +293,42 @@ def test_thumbs_up_and_down_append_feedback_lines(seeds_app: Running, browser: A
     assert up["timestamp"].endswith("+00:00")
 
 
+@pytest.mark.browser
+def test_a_question_typed_while_an_answer_comes_is_kept(seeds_app: Running, browser: Any,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    import qa.web
+
+    answer_now = qa.web.next_reply
+
+    def slow_reply(*args: Any, **kwargs: Any) -> Any:  # as on a loaded machine
+        time.sleep(1.0)
+        return answer_now(*args, **kwargs)
+
+    monkeypatch.setattr(qa.web, "next_reply", slow_reply)
+    page = _open(browser, seeds_app.url)
+    try:
+        page.fill("#qa-question textarea", "Where is TikTok's US user data stored?")
+        page.keyboard.press("Enter")
+        page.wait_for_selector("#qa-chat .qa-q")  # the question is taken; its answer is coming
+        typed = "How many times has TikTok been downloaded?"
+        page.fill("#qa-question textarea", typed)
+        assert page.locator(REPLIES).count() == 0
+        page.wait_for_selector(REPLIES)
+        page.wait_for_timeout(500)  # the event's completion may arrive after the reply is shown
+        assert page.input_value("#qa-question textarea") == typed  # not wiped by the first answer
+        # Sent while an answer is on its way, a question is answered after it, not dropped.
+        page.keyboard.press("Enter")
+        page.wait_for_selector("#qa-chat .qa-q >> nth=1")
+        page.fill("#qa-question textarea", "Who is TikTok's chief information and security officer?")
+        page.keyboard.press("Enter")
+        page.wait_for_function("() => document.querySelectorAll('#qa-chat .qa-reply').length === 3")
+        assert "1.5 billion" in page.locator(REPLIES).nth(1).inner_text()
+        assert "Cloutier" in page.locator(REPLIES).nth(2).inner_text()
+        assert page.input_value("#qa-question textarea") == ""
+    finally:
+        page.close()
+
+
 def _wait_for_lines(path: Path, count: int, timeout_s: float = 10.0) -> list[str]:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
