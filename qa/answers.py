@@ -22,6 +22,7 @@ import numpy as np
 from qa.chat import Message, standalone_query, user_turns
 from qa.clean import model_text
 from qa.config import Settings
+from qa.encoder import resolve_device
 from qa.index import Index, load_index
 from qa.lexical import bm25_terms, idf
 from qa.retrieval import Ranking, clean_query, passages_for, rank
@@ -347,7 +348,8 @@ def read_answer(question: str, scored: Sequence[ScoredSentence], index: Index,
     windows = reader_windows(scored, index)
     if not windows:
         return None
-    reader = load_reader(settings.reader_model or WEIGHTS_DIR, threads=settings.threads)
+    reader = load_reader(settings.reader_model or WEIGHTS_DIR, threads=settings.threads,
+                         device=resolve_device(settings.device))
     readings = reader.read(question, [w.text for w in windows])
     found = [(r, w) for r, w in zip(readings, windows, strict=True) if r.start is not None]
     if not found:

@@ -13,6 +13,12 @@ from typing import Any, get_args, get_type_hints
 from qa.errors import SettingsError
 
 MODES = ("hybrid", "dense", "bm25")
+CHOICES = {
+    "encoder_backend": ("onnx", "torch", "sentence-transformers"),
+    "encoder_precision": ("fp32", "int8"),
+    "device": ("cpu", "cuda", "auto"),
+    "sentence_vectors": ("pooled", "separate"),
+}
 
 
 @dataclass(frozen=True)
@@ -46,6 +52,22 @@ class Settings:
     # Below this answer confidence the reply abstains. Left out: the threshold fitted with the
     # confidence model in use (eval/README.md, "Fitted constants").
     abstain_threshold: float | None = None
+    # The encoder: "onnx" (default: the model exported once to ONNX and run by onnxruntime),
+    # "torch" (the same model in torch; the reference), or "sentence-transformers" (qa's
+    # pre-0.3 path, SentenceTransformer.encode; kept to compare against).
+    encoder_backend: str = "onnx"
+    # "fp32", or "int8" (onnx only; its retrieval cost is measured in README "Speed").
+    encoder_precision: str = "fp32"
+    # Where encoders and the reader run: "cpu", "cuda", or "auto" (a GPU when there is one).
+    device: str = "cpu"
+    # Sentence vectors: "separate" (each sentence embedded on its own; the fitted answer and
+    # confidence constants assume these), or "pooled" from the tokens of the chunk pass (one
+    # encoder pass: full SciFact builds 1.8x faster again, same SciFact nDCG@10, but seed hit@1
+    # 0.843 against 0.873 and abstention not refitted). See README "Speed".
+    sentence_vectors: str = "separate"
+    # Where ONNX exports of the encoder are cached (made on first use, checked by sha256).
+    cache_dir: Path = Path("~/.cache/qa")
+    # Texts per encoder batch at most (batches are also capped by padded word pieces).
     embed_batch_size: int = 64
     threads: int = 2
     # Progress bars while embedding. Off for library calls; the CLI and the app turn it on.
@@ -69,6 +91,13 @@ class Settings:
         self._check_types()
         if self.mode not in MODES:
             raise SettingsError(f"Invalid mode value: {self.mode!r}. Choose from {', '.join(MODES)}.")
+        for name, allowed in CHOICES.items():
+            if getattr(self, name) not in allowed:
+                raise SettingsError(f"Invalid {name} value: {getattr(self, name)!r}. "
+                                    f"Choose from {', '.join(allowed)}.")
+        if self.encoder_precision == "int8" and self.encoder_backend != "onnx":
+            raise SettingsError("encoder_precision = \"int8\" needs encoder_backend = \"onnx\" "
+                                "(the int8 encoder is an onnxruntime quantization).")
         positive = ("chunk_tokens", "top_k", "candidates", "embed_batch_size", "threads",
                     "max_answer_sentences", "concurrency", "max_question_chars", "history_turns")
         for name in positive:

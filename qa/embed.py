@@ -1,8 +1,15 @@
-"""The offline sentence-transformers encoder: loaded lazily, once per process, then shared."""
+"""The offline encoders: loaded lazily, once per process, then shared.
+
+`load_embedder` gives the encoder the settings ask for: `qa.encoder.Encoder` (onnxruntime or
+torch, batched by word-piece length; the default) or `SentenceTransformerEmbedder`, the plain
+`SentenceTransformer.encode` path that qa used before (kept for comparisons: `encoder_backend =
+"sentence-transformers"`).
+"""
 
 from __future__ import annotations
 
 import contextlib
+import logging
 import threading
 from collections.abc import Sequence
 from functools import lru_cache
@@ -11,12 +18,12 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from qa.encoder import MAX_MODEL_CHARS, Progress, make_encoder
 from qa.errors import ModelMissingError
+from qa.runtime import set_threads
 
 DEFAULT_MODEL = "all-MiniLM-L6-v2"
-# Characters past this never reach the model (it reads 256 word pieces, about 1,000 characters);
-# cutting early keeps a 100,000-character query from costing a full tokenization.
-MAX_MODEL_CHARS = 4000
+_log = logging.getLogger("qa.embed")
 
 
 class Embedder(Protocol):
@@ -25,19 +32,24 @@ class Embedder(Protocol):
     name: str
     dimension: int
 
-    def embed(self, texts: Sequence[str], *, batch_size: int = 64, progress: bool = False) -> np.ndarray:
-        """An `(len(texts), dimension)` float32 array of unit vectors."""
+    def embed(self, texts: Sequence[str], *, batch_size: int = 64,
+              progress: bool | Progress = False) -> np.ndarray:
+        """An `(len(texts), dimension)` float32 array of unit vectors. `progress` is True (a bar
+        of its own), False, or a shared bar that is advanced by the number of texts done."""
         ...
 
 
 class SentenceTransformerEmbedder:
     """A sentence-transformers model read from a local folder, never from a model hub."""
 
+    backend = "sentence-transformers"
+    precision = "fp32"
+    device = "cpu"
+
     def __init__(self, name: str, path: Path, threads: int) -> None:
-        import torch
         from sentence_transformers import SentenceTransformer
 
-        torch.set_num_threads(threads)
+        set_threads(threads)
         with contextlib.suppress(ImportError):
             from transformers.utils import logging as hf_logging
 
@@ -59,8 +71,11 @@ class SentenceTransformerEmbedder:
         # torch modules are not re-entrant across threads for inference state; the web app's
         # worker threads share one model, so calls are serialized (each is a few milliseconds).
         self._lock = threading.Lock()
+        self.threads = threads
+        self.description = f"{name}, SentenceTransformer.encode (torch, {threads} threads)"
 
-    def embed(self, texts: Sequence[str], *, batch_size: int = 64, progress: bool = False) -> np.ndarray:
+    def embed(self, texts: Sequence[str], *, batch_size: int = 64,
+              progress: bool | Progress = False) -> np.ndarray:
         if not texts:
             return np.zeros((0, self.dimension), dtype=np.float32)
         clipped = [t[:MAX_MODEL_CHARS] for t in texts]
@@ -72,10 +87,11 @@ class SentenceTransformerEmbedder:
                 batch_size=batch_size,
                 normalize_embeddings=True,
                 convert_to_numpy=True,
-                show_progress_bar=progress,
+                show_progress_bar=progress is True,
             )
+        if progress is not True and progress is not False:
+            progress.update(len(clipped))
         return np.ascontiguousarray(vectors, dtype=np.float32)
-
 
     def _embed_one(self, text: str) -> np.ndarray:
         import torch
@@ -115,7 +131,26 @@ def model_path(name: str) -> Path:
     return path
 
 
-@lru_cache(maxsize=4)
-def load_embedder(name: str = DEFAULT_MODEL, threads: int = 2) -> SentenceTransformerEmbedder:
-    """The shared encoder for `name`, loaded on first use and reused after."""
-    return SentenceTransformerEmbedder(name, model_path(name), threads)
+@lru_cache(maxsize=8)
+def load_embedder(name: str = DEFAULT_MODEL, threads: int = 2, backend: str = "onnx", precision: str = "fp32",
+                  device: str = "cpu", cache: Path | None = None) -> Embedder:
+    """The shared encoder for `name`, loaded on first use and reused after.
+
+    Args:
+        backend: "onnx" (default; exported once into `cache`), "torch", or "sentence-transformers"
+            (`SentenceTransformer.encode` as qa used it before; comparisons only).
+        precision: "fp32", or "int8" (onnx only).
+        device: "cpu", "cuda" or "auto".
+        cache: where ONNX exports are kept (default ~/.cache/qa).
+    """
+    path = model_path(name)
+    if backend == "sentence-transformers":
+        return SentenceTransformerEmbedder(name, path, threads)
+    return make_encoder(name, path, backend=backend, precision=precision, device=device, threads=threads,
+                        cache=cache, log=_log.warning)
+
+
+def embedder_for(settings: Any, name: str | None = None) -> Embedder:
+    """The shared encoder the settings ask for (`name` overrides the model, e.g. an index's)."""
+    return load_embedder(name or settings.model, settings.threads, settings.encoder_backend,
+                         settings.encoder_precision, settings.device, settings.cache_dir.expanduser())

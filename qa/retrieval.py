@@ -17,7 +17,7 @@ from typing import Protocol
 import numpy as np
 
 from qa.config import MODES, Settings
-from qa.embed import Embedder, load_embedder
+from qa.embed import Embedder, embedder_for
 from qa.errors import QueryError, SettingsError
 from qa.index import Index, load_index
 from qa.lexical import bm25_scores
@@ -125,7 +125,7 @@ def rank(
         raise SettingsError(f"Invalid mode value: {mode!r}. Choose from {', '.join(MODES)}.")
     text = clean_query(query)
     n = len(index.chunks)
-    embedder = embedder or load_embedder(index.model, settings.threads)
+    embedder = embedder or embedder_for(settings, index.model)
     qvec = embedder.embed([text])[0]
     pool = min(settings.candidates, n)
 

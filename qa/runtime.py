@@ -45,6 +45,28 @@ def configure_process(threads: int = 2) -> dict[str, str]:
     return thread_report()
 
 
+_INTRA_OP: dict[str, int] = {}
+
+
+def set_threads(threads: int) -> None:
+    """The one place that sets intra-op threads: torch's pool, FAISS's OpenMP pool, and the
+    number every onnxruntime session of qa (encoder, reader) is created with."""
+    import faiss
+
+    if "torch" in sys.modules:
+        import torch
+
+        torch.set_num_threads(threads)
+    faiss.omp_set_num_threads(threads)
+    _INTRA_OP["threads"] = threads
+
+
+def intra_op_threads(threads: int) -> int:
+    """Threads for a new onnxruntime session (recorded for `thread_report`)."""
+    set_threads(threads)
+    return threads
+
+
 def thread_report() -> dict[str, str]:
     """The thread settings that shape timings, as printed beside every benchmark figure."""
     keys = ("OMP_NUM_THREADS", "OMP_WAIT_POLICY", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
@@ -53,6 +75,12 @@ def thread_report() -> dict[str, str]:
         import torch
 
         report["torch.get_num_threads"] = str(torch.get_num_threads())
+    if "faiss" in sys.modules:
+        import faiss
+
+        report["faiss.omp_get_max_threads"] = str(faiss.omp_get_max_threads())
+    if "threads" in _INTRA_OP:
+        report["onnxruntime intra_op_num_threads"] = str(_INTRA_OP["threads"])
     report["cpus"] = str(os.cpu_count())
     return report
 

@@ -13,6 +13,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import asdict
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -40,14 +41,14 @@ def run_latency(report_dir: Path | None = None, settings: Settings | None = None
     """Time index build, embedding throughput, retrieval and answers; write report.md and
     results.json into `report_dir` and return the figures (`echo` shows the table)."""
     from qa.answers import answer
-    from qa.embed import load_embedder
+    from qa.embed import embedder_for
     from qa.index import build_index, load_index
     from qa.retrieval import retrieve
 
     settings = (settings or Settings()).replace(show_progress=False)
     report_dir = report_dir or Path("eval/reports/latency")
     started = time.perf_counter()
-    embedder = load_embedder(settings.model, settings.threads)
+    embedder = embedder_for(settings)
     model_load_s = time.perf_counter() - started
     with tempfile.TemporaryDirectory() as tmp:
         index_path = Path(tmp) / "index"
@@ -63,32 +64,32 @@ def run_latency(report_dir: Path | None = None, settings: Settings | None = None
         started = time.perf_counter()
         embedder.embed(sentences, batch_size=settings.embed_batch_size)
         sentences_per_s = len(sentences) / (time.perf_counter() - started)
-        started = time.perf_counter()
-        for q in QUESTIONS:
-            embedder.embed([q])
-        timings: dict[str, list[float]] = {"query embedding": []}
-        for _ in range(REPEATS):
-            for q in QUESTIONS:
-                t = time.perf_counter()
-                embedder.embed([q])
-                timings["query embedding"].append((time.perf_counter() - t) * 1000)
-        for mode in MODES:
-            retrieve(QUESTIONS[0], k=settings.top_k, index=index, mode=mode, settings=settings)
-            timings[f"retrieve ({mode})"] = []
-            for _ in range(REPEATS):
-                for q in QUESTIONS:
-                    t = time.perf_counter()
-                    retrieve(q, k=settings.top_k, index=index, mode=mode, settings=settings)
-                    timings[f"retrieve ({mode})"].append((time.perf_counter() - t) * 1000)
-        for label, s in (("answer (hybrid, reader)", settings.replace(reader=True)),
-                         ("answer (hybrid, sentence scorer: reader off)", settings.replace(reader=False))):
-            answer(QUESTIONS[0], index=index, settings=s)  # warm-up: the reader loads on first use
+        timings: dict[str, list[float]] = {}
+
+        def measure(label: str, run: Callable[[str], Any]) -> None:
+            run(QUESTIONS[0])  # warm-up: models load and caches fill on first use
             timings[label] = []
             for _ in range(REPEATS):
                 for q in QUESTIONS:
                     t = time.perf_counter()
-                    answer(q, index=index, settings=s)
+                    run(q)
                     timings[label].append((time.perf_counter() - t) * 1000)
+
+        # The encoder the settings use, then the torch paths beside it, in the same run.
+        paths = {_path_name(settings): settings}
+        for backend in ("torch", "sentence-transformers"):
+            if backend != settings.encoder_backend:
+                paths[_path_name(settings.replace(encoder_backend=backend, encoder_precision="fp32"))] = \
+                    settings.replace(encoder_backend=backend, encoder_precision="fp32")
+        for name, s in paths.items():
+            measure(f"question embedding, {name}", partial(_embed_one, embedder_for(s)))
+        for mode in MODES:
+            measure(f"retrieve ({mode})", partial(retrieve, k=settings.top_k, index=index, mode=mode,
+                                                  settings=settings))
+        for name, s in paths.items():
+            measure(f"answer, sentence scorer (reader off), {name}",
+                    partial(answer, index=index, settings=s.replace(reader=False)))
+        measure("answer, with the reader", partial(answer, index=index, settings=settings.replace(reader=True)))
 
     results: dict[str, Any] = {
         "corpus": str(settings.corpus),
@@ -99,6 +100,7 @@ def run_latency(report_dir: Path | None = None, settings: Settings | None = None
         "sentences_embedded_per_s": round(sentences_per_s, 1),
         "latency_ms": {name: {k: round(v, 2) for k, v in asdict(latency_summary(values)).items()}
                        for name, values in timings.items()},
+        "encoder": getattr(embedder, "description", settings.encoder_backend),
         "threads": thread_report(),
         "machine": f"{platform.machine()}, {platform.processor() or platform.system()}",
     }
@@ -112,11 +114,22 @@ def run_latency(report_dir: Path | None = None, settings: Settings | None = None
     return results
 
 
+def _embed_one(embedder: Any, question: str) -> Any:
+    return embedder.embed([question])
+
+
+def _path_name(settings: Settings) -> str:
+    if settings.encoder_backend == "sentence-transformers":
+        return "SentenceTransformer (torch, as before)"
+    return f"{settings.encoder_backend} {settings.encoder_precision}"
+
+
 def _render(r: dict[str, Any]) -> str:
     lines = [
         "# Speed on this machine",
         "",
         f"Corpus `{r['corpus']}`: {r['documents']} documents, {r['chunks']} chunks, {r['sentences']} sentences.",
+        f"Encoder: {r['encoder']}.",
         f"Threads: {', '.join(f'{k}={v}' for k, v in r['threads'].items())}.",
         "",
         "| what | value |",

@@ -26,9 +26,9 @@ def settings() -> Settings:
 
 @pytest.fixture(scope="session")
 def embedder(settings: Settings):
-    from qa.embed import load_embedder
+    from qa.embed import embedder_for
 
-    return load_embedder(settings.model, settings.threads)
+    return embedder_for(settings)
 
 
 @pytest.fixture(scope="session")

@@ -102,6 +102,30 @@ def test_scifact_end_to_end_on_a_tiny_fixture(
     assert (tmp_path / ".qa_cache" / "bench" / "scifact" / "corpus" / "101.txt").exists()
 
 
+@pytest.mark.slow
+def test_indexing_bench_end_to_end_on_a_tiny_fixture(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, settings, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = _tiny_scifact(tmp_path / "scifact")
+    monkeypatch.chdir(tmp_path)
+    lines: list[str] = []
+    results = bench.run_bench("indexing", data=data, report_dir=tmp_path / "report", settings=settings,
+                              full=True, echo=lines.append)
+    printed = "\n".join(lines)
+    assert "LangChain split + SentenceTransformer.encode" in printed and "Threads:" in printed
+    assert capsys.readouterr().out == ""
+    against = results["against_langchain"]
+    assert against["documents"] == len(SCIFACT_DOCS) and against["langchain_chunks"] == len(SCIFACT_DOCS)
+    assert set(against["median_ratio"]) == {"qa, sentences pooled", "qa, sentences separate"}
+    assert all(ratio > 0 for ratio in against["median_ratio"].values())
+    full = results["full"]
+    assert list(full)[0].startswith("before") and len(full) == 4
+    for figures in full.values():
+        assert figures["chunks"] == len(SCIFACT_DOCS) and figures["seconds"] > 0
+        assert figures["ndcg@10"] == 1.0  # two test claims, each naming its one abstract
+    assert (tmp_path / "report" / "report.md").exists()
+
+
 def _tiny_squad(root: Path) -> Path:
     paragraphs = [
         {"pid": "Super_Bowl_50#0", "title": "Super_Bowl_50", "para_index": 0,

@@ -30,16 +30,19 @@ def run_bench(
     report_dir: Path | None = None,
     sample: int | None = None,
     settings: Settings,
+    full: bool = False,
     echo: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
     """Run one benchmark, print its table and write its report.
 
     Args:
-        name: "scifact", "squad", "latency" or "fairness".
+        name: "scifact", "squad", "indexing", "latency" or "fairness".
         data: the benchmark's data folder (default: `../shared/benchmarks/<folder>`); for
             "squad", the SQuAD v1.1 folder, with v2.0 looked for beside it.
         report_dir: where report.md, results.json and plots go (default: eval/reports/<name>).
         sample: score a fixed, seeded sample of this many questions instead of all of them.
+        full: for "indexing", also build the whole SciFact corpus before/now (about 45 minutes
+            on 2 cores).
         settings: the pipeline's settings (fusion weights, model, threads...).
         echo: shows each line and table as it is made (the CLI passes `print`).
 
@@ -58,10 +61,15 @@ def run_bench(
         from qa.bench.fairness import run_fairness
 
         return run_fairness(report_dir=report_dir, settings=settings, echo=echo)
-    if name not in ("scifact", "squad"):
-        raise BenchmarkDataError(f"Unknown benchmark {name!r}. Choose from scifact, squad, latency, fairness.")
+    if name not in ("scifact", "squad", "indexing"):
+        raise BenchmarkDataError(
+            f"Unknown benchmark {name!r}. Choose from scifact, squad, indexing, latency, fairness.")
     report_dir.mkdir(parents=True, exist_ok=True)
-    if name == "scifact":
+    if name == "indexing":
+        from qa.bench.indexing import bench_indexing
+
+        report = bench_indexing(data_folder("scifact", data), settings, report_dir, full=full, echo=echo)
+    elif name == "scifact":
         report = bench_scifact(data_folder("scifact", data), settings, report_dir, sample=sample, echo=echo)
     else:
         folder = data_folder("squad", data)

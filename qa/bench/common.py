@@ -16,6 +16,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from qa.config import Settings
+from qa.encoder import Progress
 from qa.errors import BenchmarkDataError
 from qa.types import IndexReport
 
@@ -170,7 +171,8 @@ class QueryVectors:
                                  progress=settings.show_progress)
         self._vectors = dict(zip(unique, vectors, strict=True))
 
-    def embed(self, texts: Sequence[str], *, batch_size: int = 64, progress: bool = False) -> np.ndarray:
+    def embed(self, texts: Sequence[str], *, batch_size: int = 64,
+              progress: bool | Progress = False) -> np.ndarray:
         if all(t in self._vectors for t in texts):
             return np.stack([self._vectors[t] for t in texts]) if texts else np.zeros((0, self.dimension))
         return np.asarray(self._embedder.embed(texts, batch_size=batch_size, progress=progress))

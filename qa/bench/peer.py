@@ -1,25 +1,23 @@
 """The peer comparison on SciFact: LangChain's FAISS vector store over the same chunk texts and
-model as qa, for build time, query latency and nDCG@10.
+model as qa, for query latency and nDCG@10 (build time: `qa bench indexing`).
 """
 
 from __future__ import annotations
 
 import json
-import tempfile
 import time
 import warnings
 from collections.abc import Callable, Iterable, Sequence
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from qa.bench.common import CACHE, Doc, progress, write_corpus
+from qa.bench.common import CACHE, Doc, progress
 from qa.bench.report import Report
 from qa.config import Settings
+from qa.encoder import Progress
 from qa.metrics import mean, ndcg10, percentile
 
-PEER_DOCS = 500   # documents both systems index from scratch for the build-time comparison
 PEER_K = 30       # chunks asked of each system per query in the peer comparison
 
 
@@ -36,7 +34,8 @@ class _TimedEmbedder:
     def seconds(self) -> float:
         return sum(seconds for _, seconds in self.calls)
 
-    def embed(self, texts: Sequence[str], *, batch_size: int = 64, progress: bool = False) -> np.ndarray:
+    def embed(self, texts: Sequence[str], *, batch_size: int = 64,
+              progress: bool | Progress = False) -> np.ndarray:
         started = time.perf_counter()
         try:
             return np.asarray(self._embedder.embed(texts, batch_size=batch_size, progress=progress))
@@ -47,8 +46,8 @@ class _TimedEmbedder:
 def peer_comparison(out: Report, docs: Sequence[Doc], index: Any, keys: dict[str, str], codes: np.ndarray,
           number: dict[str, int], test: list[tuple[str, set[str]]], settings: Settings) -> None:
     """LangChain's FAISS store over the same chunk texts and model, against qa's retrieve()."""
-    from qa.embed import load_embedder
-    from qa.index import build_index, chunk_model_text, load_index
+    from qa.embed import embedder_for
+    from qa.index import chunk_model_text
     from qa.retrieval import retrieve
 
     out.section("Peer comparison: LangChain FAISS vector store (same model, same chunk texts)")
@@ -60,7 +59,7 @@ def peer_comparison(out: Report, docs: Sequence[Doc], index: Any, keys: dict[str
     except ImportError:
         out.text("Skipped: LangChain is not installed (pip install langchain-community).")
         return
-    model = load_embedder(index.model, settings.threads)
+    model = embedder_for(settings, index.model)
 
     class QAEmbeddings(Embeddings):
         """LangChain's embeddings interface over qa's offline encoder (nothing is downloaded)."""
@@ -75,41 +74,13 @@ def peer_comparison(out: Report, docs: Sequence[Doc], index: Any, keys: dict[str
         def embed_query(self, text: str) -> list[float]:
             return self.timed.embed([text])[0].tolist()
 
-    # Build time: both index the same documents from scratch (a subset: embedding all of SciFact
-    # takes many minutes per system on a laptop CPU, and it scales linearly).
-    subset = list(docs)[:PEER_DOCS]
-    write_corpus(subset, CACHE / "scifact-peer" / "corpus")
-    with tempfile.TemporaryDirectory(dir=CACHE) as tmp:
-        timed = _TimedEmbedder(model)
-        built = build_index(CACHE / "scifact-peer" / "corpus", Path(tmp) / "index", settings=settings,
-                            embedder=timed, rebuild=True, log=lambda _line: None)
-        small = load_index(Path(tmp) / "index")
-        texts = [chunk_model_text(c, small.documents[c.doc_id].title) for c in small.chunks]
-        lc_embeddings = QAEmbeddings()
-        started = time.perf_counter()
-        FAISS.from_texts(texts, lc_embeddings, metadatas=[{"doc_id": c.doc_id} for c in small.chunks])
-        lc_seconds = time.perf_counter() - started
-    # build_index embeds all chunks in one call, then all sentences in another.
-    qa_chunk_s, qa_sentence_s = (timed.calls[0][1], timed.calls[1][1]) if len(timed.calls) == 2 else (
-        timed.seconds, float("nan"))
-    out.text(f"Build from scratch, the first {len(subset)} abstracts ({built.chunks} chunks):")
-    out.table(["system", "build s", "chunk embedding s", "sentence embedding s", "what it builds"], [
-        ["qa build_index", built.seconds, qa_chunk_s, qa_sentence_s,
-         f"chunk + {built.sentences} sentence vectors, BM25, FAISS, fsynced atomic swap"],
-        ["LangChain FAISS.from_texts", lc_seconds, lc_embeddings.timed.seconds, None,
-         "chunk vectors, FAISS (in memory)"],
-    ])
-    out.threads()
+    # Build time against LangChain is `qa bench indexing` (its own, interleaved runs).
     recorded = CACHE / "scifact" / "build.json"
     if recorded.exists():
         full = json.loads(recorded.read_text(encoding="utf-8"))
         out.text(f"The full qa SciFact index ({full['chunks']} chunks, {full['sentences']} sentences) took "
-                 f"{full['seconds']:.0f} s from scratch when it was built ({full['when']}).")
-    out.data["peer_build"] = {"documents": len(subset), "chunks": built.chunks,
-                              "sentences": built.sentences, "qa_seconds": built.seconds,
-                              "qa_chunk_embedding_seconds": qa_chunk_s,
-                              "qa_sentence_embedding_seconds": qa_sentence_s, "langchain_seconds": lc_seconds,
-                              "langchain_embedding_seconds": lc_embeddings.timed.seconds}
+                 f"{full['seconds']:.0f} s from scratch when it was built ({full['when']}); build times against "
+                 "LangChain: `qa bench indexing`.")
 
     # Quality and latency on the whole corpus. The LangChain store gets the very vectors the
     # model gives for these chunk texts (from_embeddings), which from_texts would compute again.

@@ -65,7 +65,7 @@ def bench_scifact(folder: Path, settings: Settings, report_dir: Path, *, sample:
     Returns:
         The report, with every table already printed.
     """
-    from qa.embed import load_embedder
+    from qa.embed import embedder_for
 
     started = time.perf_counter()
     out = Report("BEIR SciFact (claim -> abstract retrieval)", report_dir, echo)
@@ -84,7 +84,7 @@ def bench_scifact(folder: Path, settings: Settings, report_dir: Path, *, sample:
              f"{settings.chunk_overlap_tokens} overlap; model {index.model}).")
     codes, names = chunk_doc_codes(index, keys)
     number = {name: i for i, name in enumerate(names)}
-    embedder = QueryVectors(load_embedder(index.model, settings.threads),
+    embedder = QueryVectors(embedder_for(settings, index.model),
                             [queries[q] for q in (*train, *test)], settings)
 
     def items(qrels: dict[str, set[str]]) -> list[tuple[str, set[int]]]:

@@ -27,6 +27,7 @@ from qa.bench.common import (
 )
 from qa.bench.report import Report
 from qa.config import MODES, Settings
+from qa.encoder import resolve_device
 from qa.evaluation.run import short_answer
 from qa.metrics import average_precision, contains_answer, mean, percentile, roc_auc, squad_scores, strip_markers
 
@@ -111,7 +112,8 @@ def _gold_paragraph(out: Report, folder: Path, folder_v2: Path, questions: Seque
     predictions scored on exactly the same questions."""
     from qa.reader.model import WEIGHTS_DIR, load_reader, read_pairs
 
-    reader = load_reader(settings.reader_model or WEIGHTS_DIR, settings.threads)
+    reader = load_reader(settings.reader_model or WEIGHTS_DIR, settings.threads,
+                         resolve_device(settings.device))
     threshold = float(reader.config.details.get("threshold", 0.0))
     # Paragraph ids are "<title>#<position>" in each version's own order: v2.0 numbers them anew.
     contexts_v1 = {p["pid"]: p["context"] for p in paragraphs}
@@ -167,13 +169,13 @@ def squad_docs(paragraphs: Sequence[dict[str, Any]]) -> list[Doc]:
 def _squad_retrieval(out: Report, index: Any, keys: dict[str, str], questions: Sequence[dict[str, Any]],
                      settings: Settings) -> dict[str, Any]:
     """Is the question's own paragraph among the first k documents, for each retriever?"""
-    from qa.embed import load_embedder
+    from qa.embed import embedder_for
     from qa.retrieval import rank
 
     out.section("Retrieval: is the gold paragraph in the top k?")
     codes, names = chunk_doc_codes(index, keys)
     number = {name: i for i, name in enumerate(names)}
-    embedder = QueryVectors(load_embedder(index.model, settings.threads),
+    embedder = QueryVectors(embedder_for(settings, index.model),
                             [q["question"] for q in questions], settings)
     depth = max(SQUAD_RECALL_AT)
     results: dict[str, Any] = {}

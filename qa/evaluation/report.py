@@ -82,12 +82,12 @@ def _markdown(r: EvalResult, plots: Sequence[str]) -> str:
         _table(("answerer", "accuracy", "short answer EM", "short answer F1", "overall", "wrong",
                 "answered unanswerable", "false abstentions",
                 "citation precision", "citation recall", "abstention precision", "abstention recall",
-                "sentences per answer", "short answer marked", "p50 ms"),
+                "sentences per answer", "short answer marked", "gold sentence first", "p50 ms"),
                [(x.name, x.answers.accuracy, x.answers.exact_match, x.answers.f1, x.answers.overall_accuracy,
                  x.answers.wrong_answers,
                  x.answers.answered_unanswerable, x.answers.false_abstentions, x.citations.precision,
                  x.citations.recall, x.abstention.precision, x.abstention.recall, x.sentences_per_answer,
-                 x.marked_spans, x.latency.p50) for x in r.answerers]),
+                 x.marked_spans, x.gold_sentence_first, x.latency.p50) for x in r.answerers]),
         "",
         "## Citations",
         "",
@@ -182,7 +182,8 @@ def summary(r: EvalResult, report_dir: Path | None = None) -> str:
                      f"{x.answers.f1:.3f}  abstain precision "
                      f"{x.abstention.precision:.3f} recall {x.abstention.recall:.3f}  false-abstentions "
                      f"{x.answers.false_abstentions}  sentences/answer {x.sentences_per_answer:.2f}  "
-                     f"marked {x.marked_spans:.2f}  p50 {x.latency.p50:.1f} ms")
+                     f"marked {x.marked_spans:.2f}  gold-first {x.gold_sentence_first:.3f}  "
+                     f"p50 {x.latency.p50:.1f} ms")
     if report_dir is not None:
         lines.append(f"report    {Path(report_dir) / 'report.md'}")
     return "\n".join(lines)

@@ -79,6 +79,7 @@ class AnswerRecord:
     query: str = ""
     status: str = ""
     marked: bool = False           # a citation marks a short answer
+    first_right: bool = False      # the first quoted sentence holds the answer (answerable only)
     retrieval: dict[str, RetrievalScores] = field(default_factory=dict)
 
 
@@ -168,6 +169,9 @@ class Answerer:
     sentences_per_answer: float    # citations per answer given (one citation per quoted sentence)
     marked_spans: float            # answers given whose citation marks a short answer
     latency: LatencySummary
+    # Answerable questions answered whose first quote holds the answer (overlaps the evidence or
+    # contains a gold answer): is the right sentence the one read first?
+    gold_sentence_first: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -247,6 +251,8 @@ def score_answer(pair: QAPair, reply: Answer, sources: Mapping[str, str], latenc
         confidence=float(reply.confidence), latency_ms=latency_ms, text=reply.text, short_answer=short,
         golds=pair.answers, query=reply.query, status=reply.status,
         marked=any(c.answer_start is not None for c in reply.citations),
+        first_right=bool(pair.answerable and answered and reply.citations
+                         and citation_is_correct(reply.citations[0], pair.evidence, pair.answers)),
     )
 
 
@@ -419,7 +425,9 @@ def answerer_scores(name: str, records: Sequence[AnswerRecord]) -> Answerer:
         abstention=abstention_metrics(records),
         sentences_per_answer=float(np.mean([r.citations for r in answered])) if answered else 0.0,
         marked_spans=float(np.mean([r.marked for r in answered])) if answered else 0.0,
-        latency=latency_summary([r.latency_ms for r in records]))
+        latency=latency_summary([r.latency_ms for r in records]),
+        gold_sentence_first=float(np.mean([r.first_right for r in answered if r.answerable]))
+        if any(r.answerable for r in answered) else 0.0)
 
 
 def _mean_scores(scores: Sequence[RetrievalScores]) -> RetrievalScores:

@@ -17,13 +17,15 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from qa.chunk import chunk_document
 from qa.clean import model_text
 from qa.config import Settings
-from qa.embed import Embedder, load_embedder
+from qa.embed import Embedder, embedder_for
+from qa.encoder import Progress
 from qa.errors import CorpusError, QAError
 from qa.index.atomic import MANIFEST, build_lock, check_index_target, new_build_folder, remove_leftovers, swap_in
 from qa.index.store import Index, Manifest, forget_loaded, load_index, write_index_files
@@ -84,13 +86,15 @@ def build_index(
             kept = " The existing index was left as it was." if (index_path / MANIFEST).exists() else ""
             raise CorpusError(
                 f"No readable documents in {corpus_path} (supported: {', '.join(sorted(SUFFIXES))}).{kept}")
-        embedder = embedder or load_embedder(settings.model, settings.threads)
+        embedder = embedder or embedder_for(settings)
         # What this build makes; its counts are filled in once the rows are merged.
         manifest = Manifest(
             model=embedder.name, dimension=embedder.dimension, chunk_tokens=settings.chunk_tokens,
             chunk_overlap_tokens=settings.chunk_overlap_tokens, corpus=str(corpus_path.resolve()),
             created=datetime.now(UTC).isoformat(timespec="seconds"), files={d.doc_id: d.sha256 for d in documents},
-            versions=_versions(),
+            versions=_versions(), encoder_precision=getattr(embedder, "precision", "fp32"),
+            sentence_vectors=settings.sentence_vectors if hasattr(embedder, "embed_spans") else "separate",
+            encoder=getattr(embedder, "description", embedder.name),
         )
         old, reason = _previous(index_path, manifest, rebuild)
         old_docs = old.documents if old else {}
@@ -110,10 +114,8 @@ def build_index(
         if new_chunks:
             say(f"Embedding {len(new_chunks)} chunks and {len(new_sentences)} sentences from {len(fresh)} file(s)...")
         titles = {d.doc_id: d.title for d in fresh}
-        chunk_vecs = embedder.embed([chunk_model_text(c, titles[c.doc_id]) for c in new_chunks],
-                                    batch_size=settings.embed_batch_size, progress=settings.show_progress)
-        sent_vecs = embedder.embed([model_text(s.text) for s in new_sentences],
-                                   batch_size=settings.embed_batch_size, progress=settings.show_progress)
+        chunk_vecs, sent_vecs = embed_rows(embedder, new_chunks, new_sentences, titles, settings,
+                                           pooled=manifest.sentence_vectors == "pooled")
         infos, chunks, cvec, sentences, svec = _merge(documents, old, fresh, new_chunks, chunk_vecs,
                                                       new_sentences, sent_vecs)
         manifest = replace(manifest, counts={"documents": len(documents), "chunks": len(chunks),
@@ -146,6 +148,85 @@ def chunk_model_text(chunk: Chunk, title: str) -> str:
     The title gives every chunk its document's topic ("contextual chunk header").
     """
     return f"{title}\n{model_text(chunk.text)}" if title else model_text(chunk.text)
+
+
+def embed_rows(embedder: Embedder, chunks: Sequence[Chunk], sentences: Sequence[Sentence],
+               titles: dict[str, str], settings: Settings, *, pooled: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Vectors for new chunks and sentences, under one progress bar (texts done of all texts).
+
+    `pooled`: each sentence's vector is the mean of its tokens in the chunk pass (the chunk that
+    holds it with the most context on both sides), so the encoder reads every token once.
+    Sentences no chunk holds whole, or that fall past the model's 256 word pieces, are embedded
+    on their own. Otherwise every sentence is embedded again on its own ("separate").
+    """
+    chunk_texts = [chunk_model_text(c, titles[c.doc_id]) for c in chunks]
+    bar = _progress_bar(settings.show_progress, len(chunks) + len(sentences))
+    shown: Progress | bool = bar if bar is not None else False
+    batch = settings.embed_batch_size
+    try:
+        embed_spans = getattr(embedder, "embed_spans", None)
+        if not pooled or embed_spans is None:
+            chunk_vecs = embedder.embed(chunk_texts, batch_size=batch, progress=shown)
+            return chunk_vecs, embedder.embed([model_text(s.text) for s in sentences], batch_size=batch,
+                                              progress=shown)
+        spans, hosts = sentence_spans(chunks, sentences, chunk_texts)
+        chunk_vecs, span_vecs = embed_spans(chunk_texts, spans, batch_size=batch, progress=shown)
+        sent_vecs = np.full((len(sentences), embedder.dimension), np.nan, dtype=np.float32)
+        for ci, rows in enumerate(hosts):
+            for j, si in enumerate(rows):
+                sent_vecs[si] = span_vecs[ci][j]
+        alone = np.flatnonzero(np.isnan(sent_vecs[:, 0])) if len(sentences) else np.zeros(0, dtype=np.int64)
+        if bar is not None:
+            bar.update(len(sentences) - len(alone))
+        if len(alone):
+            sent_vecs[alone] = embedder.embed([model_text(sentences[int(i)].text) for i in alone], batch_size=batch,
+                                              progress=shown)
+        return chunk_vecs, sent_vecs
+    finally:
+        if bar is not None:
+            bar.close()
+
+
+def sentence_spans(chunks: Sequence[Chunk], sentences: Sequence[Sentence],
+                   chunk_texts: Sequence[str]) -> tuple[list[list[tuple[int, int]]], list[list[int]]]:
+    """For each chunk, the character spans, in its model text, of the sentences it hosts, and
+    those sentences' rows. A sentence is hosted by the chunk that holds it whole with the most
+    text on its shorter side; a sentence no chunk holds whole, or whose cleaned text cannot be
+    found where it should be, is hosted by none."""
+    ranges = _chunk_sentence_ranges(chunks, sentences)
+    best: dict[int, tuple[int, int]] = {}   # sentence row -> (margin, chunk row)
+    for ci, (lo, hi) in enumerate(ranges):
+        c = chunks[ci]
+        for si in range(int(lo), int(hi)):
+            s = sentences[si]
+            if c.start <= s.start and s.end <= c.end:
+                margin = min(s.start - c.start, c.end - s.end)
+                if si not in best or margin > best[si][0]:
+                    best[si] = (margin, ci)
+    spans: list[list[tuple[int, int]]] = [[] for _ in chunks]
+    hosts: list[list[int]] = [[] for _ in chunks]
+    for si, (_, ci) in sorted(best.items()):
+        c, s = chunks[ci], sentences[si]
+        text = chunk_texts[ci]
+        header = len(text) - len(model_text(c.text))   # the title line in front
+        start = header + len(model_text(c.text[:s.start - c.start]))
+        cleaned = model_text(s.text).strip()
+        if not cleaned:
+            continue
+        found = text.find(cleaned, max(header, start - 8))
+        if found < 0 or found > start + 8:
+            continue
+        spans[ci].append((found, found + len(cleaned)))
+        hosts[ci].append(si)
+    return spans, hosts
+
+
+def _progress_bar(show: bool, total: int) -> Any:
+    if not show or total == 0:
+        return None
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, desc="Embedding chunks and sentences", unit="text", dynamic_ncols=True)
 
 
 def _split(documents: Sequence[Document], settings: Settings) -> tuple[list[Chunk], list[Sentence]]:

@@ -58,11 +58,18 @@ class Manifest:
     format_version: int = FORMAT_VERSION
     pipeline_version: int = PIPELINE_VERSION
     tokenizer: str = TOKENIZER
+    # How the vectors were made: the encoder's precision ("fp32" vectors are the same, to 1e-4,
+    # in every backend) and where sentence vectors come from ("pooled" from the chunk pass, or
+    # "separate"; indexes from before this field embedded sentences separately).
+    encoder_precision: str = "fp32"
+    sentence_vectors: str = "separate"
+    encoder: str = ""   # the encoder that built it, for people (not compared)
 
     def signature(self) -> dict[str, Any]:
         """The fields that must match for an index to be updated rather than rebuilt."""
         return {k: getattr(self, k) for k in ("format_version", "pipeline_version", "model", "dimension",
-                                              "chunk_tokens", "chunk_overlap_tokens", "tokenizer")}
+                                              "chunk_tokens", "chunk_overlap_tokens", "tokenizer",
+                                              "encoder_precision", "sentence_vectors")}
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -90,6 +97,9 @@ class Manifest:
                 versions={str(k): str(v) for k, v in dict(data.get("versions") or {}).items()},
                 format_version=int(found), pipeline_version=int(data.get("pipeline_version", 0)),
                 tokenizer=str(data.get("tokenizer", "")),
+                encoder_precision=str(data.get("encoder_precision", "fp32")),
+                sentence_vectors=str(data.get("sentence_vectors", "separate")),
+                encoder=str(data.get("encoder", "")),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise IndexCorruptError(f"The index manifest {where / MANIFEST} is incomplete ({exc!r}). {rebuild}") \

@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from qa.errors import ModelMissingError
+from qa.runtime import intra_op_threads
 
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
 WEIGHTS_FILE = "reader.onnx"
@@ -216,7 +217,7 @@ def sha256_file(path: Path) -> str:
 class Reader:
     """The shipped reader, run by onnxruntime."""
 
-    def __init__(self, folder: Path = WEIGHTS_DIR, threads: int = 2) -> None:
+    def __init__(self, folder: Path = WEIGHTS_DIR, threads: int = 2, device: str = "cpu") -> None:
         self.folder = Path(folder)
         self.config = ReaderConfig.read(self.folder)
         weights = self.folder / WEIGHTS_FILE
@@ -230,12 +231,15 @@ class Reader:
         import onnxruntime as ort
 
         options = ort.SessionOptions()
-        options.intra_op_num_threads = threads
+        options.intra_op_num_threads = intra_op_threads(threads)
         options.inter_op_num_threads = 1
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")  # see qa/encoder.py
         options.log_severity_level = 3
+        # On a GPU (device "cuda", or "auto" with one) where onnxruntime has its CUDA provider.
+        gpu = device == "cuda" and "CUDAExecutionProvider" in ort.get_available_providers()
+        providers = ["CUDAExecutionProvider", "CPUExecutionProvider"] if gpu else ["CPUExecutionProvider"]
         try:
-            self.session = ort.InferenceSession(str(weights), sess_options=options,
-                                                providers=["CPUExecutionProvider"])
+            self.session = ort.InferenceSession(str(weights), sess_options=options, providers=providers)
         except Exception as exc:  # onnxruntime raises its own untyped errors
             raise ReaderError(_problem(self.folder, f"onnxruntime cannot load it ({exc})")) from None
         self._lock = threading.Lock()
@@ -253,14 +257,15 @@ class Reader:
         return read_pairs([(question, t) for t in texts], self.logits, self.config.max_len)
 
 
-_LOADED: dict[tuple[Path, int], Reader] = {}
+_LOADED: dict[tuple[Path, int, str], Reader] = {}
 _LOAD_LOCK = threading.Lock()
 
 
-def load_reader(folder: Path = WEIGHTS_DIR, threads: int = 2) -> Reader:
-    """The reader in `folder`, loaded (and checked) once per process."""
-    key = (Path(folder).resolve(), threads)
+def load_reader(folder: Path = WEIGHTS_DIR, threads: int = 2, device: str = "cpu") -> Reader:
+    """The reader in `folder`, loaded (and checked) once per process. `device` is "cpu" or
+    "cuda" (a resolved device: see `qa.encoder.resolve_device`)."""
+    key = (Path(folder).resolve(), threads, device)
     with _LOAD_LOCK:
         if key not in _LOADED:
-            _LOADED[key] = Reader(Path(folder), threads)
+            _LOADED[key] = Reader(Path(folder), threads, device)
         return _LOADED[key]
