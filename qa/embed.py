@@ -18,7 +18,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from qa.encoder import MAX_MODEL_CHARS, Progress, make_encoder
+from qa.encoder import MAX_MODEL_CHARS, Progress, make_encoder, quiet_loading
 from qa.errors import ModelMissingError
 from qa.runtime import set_threads
 
@@ -56,7 +56,8 @@ class SentenceTransformerEmbedder:
             hf_logging.disable_progress_bar()
         self.name = name
         self.path = path
-        self._model = SentenceTransformer(str(path), device="cpu", local_files_only=True)
+        with quiet_loading():
+            self._model = SentenceTransformer(str(path), device="cpu", local_files_only=True)
         get_dimension = getattr(self._model, "get_embedding_dimension", None)
         dimension = get_dimension() if get_dimension else self._model.get_sentence_embedding_dimension()
         self.dimension = int(dimension) if dimension else 0

@@ -158,3 +158,10 @@ def test_a_build_shows_one_progress_bar_for_all_its_texts(tmp_path: Path, settin
         assert err.count(f"/{total} ") >= 2, err[-500:]        # one bar over chunks and sentences...
         assert f" {total}/{total} " in err                       # ...that ends full
         assert "Batches" not in err and err.count(f" 0/{total} ") == 1  # no bar per call or per batch
+
+
+def test_an_unwritable_export_cache_is_one_clear_error(tmp_path: Path) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder", encoding="utf-8")
+    with pytest.raises(SettingsError, match="Cannot write the ONNX encoder into .*Set cache_dir"):
+        make_encoder(MODEL, model_path(MODEL), cache=blocker / "cache")

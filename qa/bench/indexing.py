@@ -54,6 +54,7 @@ def _against_langchain(out: Report, docs: list[Doc], settings: Settings) -> None
     from sentence_transformers import SentenceTransformer
 
     from qa.embed import model_path
+    from qa.encoder import quiet_loading
     from qa.index import build_index
 
     out.section(f"qa.build_index against LangChain split + SentenceTransformer.encode, {len(docs)} abstracts")
@@ -62,7 +63,8 @@ def _against_langchain(out: Report, docs: list[Doc], settings: Settings) -> None
     files = sorted(corpus.glob("*.txt"))
     splitter = RecursiveCharacterTextSplitter.from_tiktoken_encoder(
         encoding_name="cl100k_base", chunk_size=200, chunk_overlap=40)
-    st = SentenceTransformer(str(model_path(settings.model)), device="cpu", local_files_only=True)
+    with quiet_loading():
+        st = SentenceTransformer(str(model_path(settings.model)), device="cpu", local_files_only=True)
     encoder = _encoder(settings)
     encoder.embed(["warm up the encoder", "and its runtime"])
     st.encode(["warm up the encoder", "and its runtime"])
