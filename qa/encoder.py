@@ -302,8 +302,10 @@ def onnx_model(model: Path, cache: Path, precision: str, log: Callable[[str], No
     problem = _check_export(target, record, fingerprint)
     if problem is None:
         return target
-    if problem != "missing" and log is not None:
-        log(f"The cached ONNX encoder {target} {problem}; exporting it again from {model.name}.")
+    if log is not None:
+        log(f"Exporting the encoder to ONNX ({precision}) into {folder}, once; it takes a few seconds."
+            if problem == "missing" else
+            f"The cached ONNX encoder {target} {problem}; exporting it again.")
     try:
         folder.mkdir(parents=True, exist_ok=True)
         return _export(model, folder, target, record, precision, fingerprint)
