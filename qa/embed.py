@@ -8,7 +8,6 @@ torch, batched by word-piece length; the default) or `SentenceTransformerEmbedde
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import threading
 from collections.abc import Sequence
@@ -50,10 +49,6 @@ class SentenceTransformerEmbedder:
         from sentence_transformers import SentenceTransformer
 
         set_threads(threads)
-        with contextlib.suppress(ImportError):
-            from transformers.utils import logging as hf_logging
-
-            hf_logging.disable_progress_bar()
         self.name = name
         self.path = path
         with quiet_loading():

@@ -21,13 +21,13 @@ import contextlib
 import hashlib
 import json
 import os
-import shutil
 import tempfile
 import threading
 import time
 import warnings
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -112,10 +112,11 @@ class OnnxRuntime:
     def __init__(self, path: Path, threads: int, device: str) -> None:
         import onnxruntime as ort
 
-        from qa.runtime import intra_op_threads
+        from qa.runtime import set_threads
 
+        set_threads(threads)
         options = ort.SessionOptions()
-        options.intra_op_num_threads = intra_op_threads(threads)
+        options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1
         options.log_severity_level = 3
         # Idle intra-op threads sleep instead of spinning: the encoder and the reader each have a
@@ -267,11 +268,12 @@ def _progress_bar(progress: bool | Progress, total: int) -> tuple[Progress | Non
 
 
 def _fingerprint(path: Path) -> str:
-    """sha256 over the model folder's weight and config files (what the export is made from)."""
+    """Names, sizes and modification times of the model folder's weight and config files (what
+    the export is made from): a replaced model is noticed without hashing 90 MB at every start."""
     digest = hashlib.sha256()
     for name in sorted(p.name for p in path.iterdir() if p.suffix in {".safetensors", ".bin", ".json"}):
-        digest.update(name.encode())
-        digest.update(_sha256(path / name).encode())
+        stat = (path / name).stat()
+        digest.update(f"{name}|{stat.st_size}|{stat.st_mtime_ns};".encode())
     return digest.hexdigest()
 
 
@@ -402,6 +404,7 @@ def quiet_loading() -> Iterator[None]:
 # ---- choosing and loading ----------------------------------------------------------------------
 
 
+@lru_cache(maxsize=4)
 def resolve_device(device: str) -> str:
     """`auto` -> `cuda` when torch sees a GPU, else `cpu`; `cuda` without one is an error."""
     if device not in DEVICES:
@@ -455,7 +458,7 @@ def make_encoder(name: str, path: Path, *, backend: str = "onnx", precision: str
             if log is not None:
                 log(f"The cached ONNX encoder {exported} could not be loaded ({str(exc).splitlines()[0][:200]}); "
                     "exporting it again.")
-            shutil.rmtree(exported.parent, ignore_errors=True)
+            exported.unlink(missing_ok=True)  # made again below
             runtime = OnnxRuntime(onnx_model(path, cache or default_cache(), precision, None), threads, where)
     else:
         runtime = TorchRuntime(path, threads, where)

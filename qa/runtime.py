@@ -61,12 +61,6 @@ def set_threads(threads: int) -> None:
     _INTRA_OP["threads"] = threads
 
 
-def intra_op_threads(threads: int) -> int:
-    """Threads for a new onnxruntime session (recorded for `thread_report`)."""
-    set_threads(threads)
-    return threads
-
-
 def thread_report() -> dict[str, str]:
     """The thread settings that shape timings, as printed beside every benchmark figure."""
     keys = ("OMP_NUM_THREADS", "OMP_WAIT_POLICY", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")

@@ -205,10 +205,13 @@ def sentence_spans(chunks: Sequence[Chunk], sentences: Sequence[Sentence],
                     best[si] = (margin, ci)
     spans: list[list[tuple[int, int]]] = [[] for _ in chunks]
     hosts: list[list[int]] = [[] for _ in chunks]
+    headers: dict[int, int] = {}   # chunk row -> length of the title line in front of its text
     for si, (_, ci) in sorted(best.items()):
         c, s = chunks[ci], sentences[si]
         text = chunk_texts[ci]
-        header = len(text) - len(model_text(c.text))   # the title line in front
+        if ci not in headers:
+            headers[ci] = len(text) - len(model_text(c.text))
+        header = headers[ci]
         start = header + len(model_text(c.text[:s.start - c.start]))
         cleaned = model_text(s.text).strip()
         if not cleaned:

@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from qa.errors import ModelMissingError
-from qa.runtime import intra_op_threads
+from qa.runtime import set_threads
 
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
 WEIGHTS_FILE = "reader.onnx"
@@ -230,8 +230,9 @@ class Reader:
                              f"{self.config.sha256[:12]}... (corrupt or replaced)"))
         import onnxruntime as ort
 
+        set_threads(threads)
         options = ort.SessionOptions()
-        options.intra_op_num_threads = intra_op_threads(threads)
+        options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")  # see qa/encoder.py
         options.log_severity_level = 3
