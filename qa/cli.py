@@ -51,6 +51,13 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--corpus", type=Path, help="corpus folder (default: seeds)")
     p.add_argument("--rebuild", action="store_true", help="embed every file again")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.add_argument("--engine", choices=("local", "ray"),
+                   help="where chunking and embedding run: this process (local, the default) or a Ray "
+                        "cluster through Ray Data (needs `pip install 'qa[ray]'`)")
+    p.add_argument("--ray-address", help="Ray cluster to use with --engine ray (e.g. auto or ray://HOST:10001; "
+                                         "default: start a local Ray)")
+    p.add_argument("--dense-index", choices=("auto", "flat", "ivf", "hnsw"),
+                   help="dense layer: auto (exact Flat below 50,000 chunks, IVF at or above), or one of them")
     p.set_defaults(func=_cmd_index)
 
     p = command("search", "show the passages retrieved for a query")
@@ -73,13 +80,16 @@ def _parser() -> argparse.ArgumentParser:
 
     p = command("bench", "public benchmarks (scifact, squad), speed (indexing, latency) and fairness under "
                          "hostile load")
-    p.add_argument("name", choices=("scifact", "squad", "indexing", "latency", "fairness"))
+    p.add_argument("name", choices=("scifact", "squad", "indexing", "latency", "fairness", "scale"))
     p.add_argument("--data", type=Path, help="benchmark data folder (default: ../shared/benchmarks/...)")
     p.add_argument("--report", type=Path, help="report folder (default: eval/reports/<name>)")
     p.add_argument("--sample", type=int, help="score a fixed, seeded sample of this many questions")
     p.add_argument("--corpus", type=Path, help="corpus for the latency benchmark (default: seeds)")
     p.add_argument("--full", action="store_true",
                    help="indexing: also build all of SciFact before/now (about 45 min on 2 cores)")
+    p.add_argument("--sizes", default="100000,1000000",
+                   help="scale: index sizes in chunks, comma-separated (default 100000,1000000; about "
+                        "25 min and 12 GiB of disk on 2 cores)")
     p.set_defaults(func=_cmd_bench)
 
     p = sub.add_parser("train-reader", help="train the reading model on SQuAD (held-out articles fixed)",
@@ -113,7 +123,7 @@ def _settings(args: argparse.Namespace) -> Settings:
     """Settings from --config and the options; the command line shows progress bars unless
     --quiet is given or the config file says otherwise."""
     overrides: dict[str, Any] = {}
-    for name in ("corpus", "index", "host", "port"):
+    for name in ("corpus", "index", "host", "port", "engine", "ray_address", "dense_index"):
         value = getattr(args, name, None)
         if value is not None:
             overrides[name] = value
@@ -183,8 +193,18 @@ def _cmd_bench(args: argparse.Namespace, settings: Settings) -> int:
     from qa.bench import run_bench
 
     run_bench(args.name, data=args.data, report_dir=args.report, sample=args.sample, settings=settings,
-              full=args.full, echo=print)
+              full=args.full, sizes=_sizes(args.sizes), echo=print)
     return 0
+
+
+def _sizes(text: str) -> tuple[int, ...]:
+    try:
+        sizes = tuple(int(part.replace("_", "")) for part in text.split(",") if part.strip())
+    except ValueError:
+        raise SettingsError(f"Invalid --sizes value: {text!r}. Give chunk counts, e.g. 100000,1000000.") from None
+    if not sizes or min(sizes) < 1000:
+        raise SettingsError(f"Invalid --sizes value: {text!r}. Each size must be 1000 chunks or more.")
+    return sizes
 
 
 def _cmd_train_reader(args: argparse.Namespace, settings: Settings) -> int:

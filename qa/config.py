@@ -18,6 +18,9 @@ CHOICES = {
     "encoder_precision": ("fp32", "int8"),
     "device": ("cpu", "cuda", "auto"),
     "sentence_vectors": ("pooled", "separate"),
+    "dense_index": ("auto", "flat", "ivf", "hnsw"),
+    "ivf_codec": ("sq8", "pq", "flat"),
+    "engine": ("local", "ray"),
 }
 
 
@@ -67,6 +70,23 @@ class Settings:
     sentence_vectors: str = "separate"
     # Where ONNX exports of the encoder are cached (made on first use, checked by sha256).
     cache_dir: Path = Path("~/.cache/qa")
+    # The dense layer (qa/index/dense.py): "auto" is exact "flat" below ann_threshold chunks and
+    # "ivf" at or above it; "hnsw" on request. Changing it rebuilds only that layer, from the
+    # stored vectors. 0 for ivf_nlist / ivf_nprobe: chosen from the corpus size (README "Scale").
+    dense_index: str = "auto"
+    ann_threshold: int = 50_000
+    ivf_nlist: int = 0
+    ivf_nprobe: int = 0
+    ivf_codec: str = "sq8"
+    hnsw_m: int = 32
+    hnsw_ef_search: int = 64
+    # Where a build chunks and embeds: "local" (this process) or "ray" (a Ray cluster through
+    # Ray Data; `pip install 'qa[ray]'`). ray_address None starts a local Ray on this machine.
+    engine: str = "local"
+    ray_address: str | None = None
+    ray_actors: int = 2               # encoder actors (each loads the encoder once)
+    ray_cpus_per_actor: float = 1.0
+    ray_gpus_per_actor: float = 0.0
     # Texts per encoder batch at most (batches are also capped by padded word pieces).
     embed_batch_size: int = 64
     threads: int = 2
@@ -98,11 +118,18 @@ class Settings:
         if self.encoder_precision == "int8" and self.encoder_backend != "onnx":
             raise SettingsError("encoder_precision = \"int8\" needs encoder_backend = \"onnx\" "
                                 "(the int8 encoder is an onnxruntime quantization).")
-        positive = ("chunk_tokens", "top_k", "candidates", "embed_batch_size", "threads",
+        positive = ("chunk_tokens", "top_k", "candidates", "embed_batch_size", "threads", "ann_threshold",
+                    "hnsw_m", "hnsw_ef_search", "ray_actors",
                     "max_answer_sentences", "concurrency", "max_question_chars", "history_turns")
         for name in positive:
             if getattr(self, name) < 1:
                 raise SettingsError(f"Invalid {name} value: {getattr(self, name)!r}. It must be 1 or more.")
+        for name in ("ivf_nlist", "ivf_nprobe"):
+            if getattr(self, name) < 0:
+                raise SettingsError(f"Invalid {name} value: {getattr(self, name)!r}. It must be 0 (chosen "
+                                    "from the corpus size) or more.")
+        if self.ray_cpus_per_actor < 0 or self.ray_gpus_per_actor < 0:
+            raise SettingsError("ray_cpus_per_actor and ray_gpus_per_actor must be 0 or more.")
         if not 1 <= self.port <= 65535:
             raise SettingsError(f"Invalid port value: {self.port!r}. It must lie in 1-65535.")
         if not self.max_file_mb > 0:

@@ -39,12 +39,35 @@ def build_bm25(texts: Sequence[str]) -> bm25s.BM25:
     return model
 
 
+# A query's cost grows with the postings of its terms. Past these caps only its rarest terms are
+# scored (the most selective ones, which carry most of BM25's weight): at most 32 distinct terms,
+# and no more postings than this in all, but always the rarest term.
+MAX_QUERY_TERMS = 32
+MAX_POSTINGS = 4_000_000
+
+
 def bm25_scores(model: bm25s.BM25, query: str) -> np.ndarray:
     """BM25 scores of `query` against every indexed text (zeros when no term is known)."""
     ids = model.get_tokens_ids(bm25_terms(query))
     if not ids:
         return np.zeros(document_count(model), dtype=np.float32)
-    return np.asarray(model.get_scores_from_ids(ids), dtype=np.float32)
+    return np.asarray(model.get_scores_from_ids(capped_terms(model, ids)), dtype=np.float32)
+
+
+def capped_terms(model: bm25s.BM25, ids: list[int]) -> list[int]:
+    """`ids` without their most common terms where the query passes `MAX_QUERY_TERMS` distinct
+    terms or `MAX_POSTINGS` postings (order and repeats kept)."""
+    indptr = model.scores["indptr"]
+    unique = sorted(set(ids), key=lambda t: (int(indptr[t + 1] - indptr[t]), t))
+    kept: set[int] = set()
+    postings = 0
+    for t in unique:
+        size = int(indptr[t + 1] - indptr[t])
+        if kept and (len(kept) >= MAX_QUERY_TERMS or postings + size > MAX_POSTINGS):
+            break
+        kept.add(t)
+        postings += size
+    return ids if len(kept) == len(unique) else [t for t in ids if t in kept]
 
 
 def document_frequencies(model: bm25s.BM25, terms: Sequence[str]) -> dict[str, int]:

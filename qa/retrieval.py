@@ -20,6 +20,7 @@ from qa.config import MODES, Settings
 from qa.embed import Embedder, embedder_for
 from qa.errors import QueryError, SettingsError
 from qa.index import Index, load_index
+from qa.index.dense import search_params
 from qa.lexical import bm25_scores
 from qa.types import Passage
 
@@ -134,7 +135,8 @@ def rank(
     if mode == "bm25":
         rows = _top(lexical, pool)
     else:
-        _, found = index.dense.search(qvec[None, :], pool)
+        params = search_params(index.dense_spec, settings.ivf_nprobe, settings.hnsw_ef_search)
+        _, found = index.dense.search(qvec[None, :], pool, params=params)
         rows = found[0][found[0] >= 0]
         if mode == "hybrid":
             rows = np.union1d(rows, _top(lexical, pool))

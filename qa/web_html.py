@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from qa.index import Index
-from qa.types import Answer, Chunk, Citation, Passage
+from qa.types import Answer, Citation, Passage
 
 # Characters of source text shown on each side of a quote, before snapping to sentence ends.
 CONTEXT_CHARS = 360
@@ -153,16 +153,15 @@ class SourceText:
     """
 
     def __init__(self, index: Index) -> None:
-        self._chunks: dict[str, list[Chunk]] = {}
-        for chunk in index.chunks:
-            self._chunks.setdefault(chunk.doc_id, []).append(chunk)
+        # A document's chunks are looked up when first shown (not all at start: 10^6 chunks).
+        self._index = index
         self._runs: dict[str, list[tuple[int, str]]] = {}
 
     def runs(self, doc_id: str) -> list[tuple[int, str]]:
         """`(start, text)` runs of `doc_id`'s indexed text, in order; `text == source[start:...]`."""
         if doc_id not in self._runs:
             runs: list[tuple[int, str]] = []
-            for c in sorted(self._chunks.get(doc_id, ()), key=lambda c: (c.start, c.end)):
+            for c in sorted(self._index.chunks_of(doc_id), key=lambda c: (c.start, c.end)):
                 if runs and c.start <= runs[-1][0] + len(runs[-1][1]):
                     start, text = runs[-1]
                     end = start + len(text)
@@ -320,14 +319,15 @@ def header_html(index: Index) -> str:
 
 def corpus_html(index: Index, limit: int = 25) -> str:
     """The sources panel before any question: how it works, and the documents in the corpus."""
-    docs = sorted(index.documents.values(), key=lambda d: d.doc_id)
+    names = sorted(index.documents)
+    docs = [index.documents[name] for name in names[:limit]]
     rows = "".join(
         f'<li><span class="qa-doc-title">{escape(d.title or d.doc_id)}</span>'
         f'<span class="qa-doc-meta">{escape(d.date) if d.date else "undated"} · '
         f'<span class="qa-file">{escape(d.doc_id)}</span></span></li>'
         for d in docs[:limit]
     )
-    more = f'<li class="qa-more">and {len(docs) - limit:,} more</li>' if len(docs) > limit else ""
+    more = f'<li class="qa-more">and {len(names) - limit:,} more</li>' if len(names) > limit else ""
     return (
         '<div class="qa-panel"><div class="qa-panel-title">Sources</div>'
         '<p class="qa-note">Each answer quotes the documents word for word. Its sources appear here: '

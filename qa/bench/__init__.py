@@ -31,16 +31,18 @@ def run_bench(
     sample: int | None = None,
     settings: Settings,
     full: bool = False,
+    sizes: tuple[int, ...] | None = None,
     echo: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
     """Run one benchmark, print its table and write its report.
 
     Args:
-        name: "scifact", "squad", "indexing", "latency" or "fairness".
+        name: "scifact", "squad", "indexing", "scale", "latency" or "fairness".
         data: the benchmark's data folder (default: `../shared/benchmarks/<folder>`); for
             "squad", the SQuAD v1.1 folder, with v2.0 looked for beside it.
         report_dir: where report.md, results.json and plots go (default: eval/reports/<name>).
         sample: score a fixed, seeded sample of this many questions instead of all of them.
+        sizes: for "scale", the index sizes in chunks (default 10^5 and 10^6).
         full: for "indexing", also build the whole SciFact corpus before/now (about 45 minutes
             on 2 cores).
         settings: the pipeline's settings (fusion weights, model, threads...).
@@ -61,11 +63,15 @@ def run_bench(
         from qa.bench.fairness import run_fairness
 
         return run_fairness(report_dir=report_dir, settings=settings, echo=echo)
-    if name not in ("scifact", "squad", "indexing"):
+    if name not in ("scifact", "squad", "indexing", "scale"):
         raise BenchmarkDataError(
-            f"Unknown benchmark {name!r}. Choose from scifact, squad, indexing, latency, fairness.")
+            f"Unknown benchmark {name!r}. Choose from scifact, squad, indexing, latency, fairness, scale.")
     report_dir.mkdir(parents=True, exist_ok=True)
-    if name == "indexing":
+    if name == "scale":
+        from qa.bench.scale import SIZES, bench_scale
+
+        report = bench_scale(data_folder("scifact", data), settings, report_dir, sizes=sizes or SIZES, echo=echo)
+    elif name == "indexing":
         from qa.bench.indexing import bench_indexing
 
         report = bench_indexing(data_folder("scifact", data), settings, report_dir, full=full, echo=echo)

@@ -97,7 +97,7 @@ def new_build_folder(index: Path) -> Path:
     tmp = index.parent / f"{index.name}.tmp-{uuid.uuid4().hex[:8]}"
     tmp.mkdir(parents=True)
     # The marker goes first: a build killed a moment later leaves a folder we recognise.
-    (tmp / MARKER).write_text(_MARKER_TEXT, encoding="utf-8")
+    mark_index_folder(tmp)
     return tmp
 
 
@@ -209,3 +209,8 @@ def tidy_if_idle(index: Path) -> None:
             remove_leftovers(index)
     except (QAError, OSError):
         pass
+
+
+def mark_index_folder(folder: Path) -> None:
+    """Write the marker that says `folder` is a qa index (before anything else goes in)."""
+    (folder / MARKER).write_text(_MARKER_TEXT, encoding="utf-8")

@@ -28,7 +28,8 @@ from qa.embed import Embedder, embedder_for
 from qa.encoder import Progress
 from qa.errors import CorpusError, QAError
 from qa.index.atomic import MANIFEST, build_lock, check_index_target, new_build_folder, remove_leftovers, swap_in
-from qa.index.store import Index, Manifest, forget_loaded, load_index, write_index_files
+from qa.index.dense import build_dense, probe_vectors, wanted_spec
+from qa.index.store import FORMAT_VERSION, Index, Manifest, forget_loaded, load_index, write_index_files
 from qa.lexical import build_bm25
 from qa.load import SUFFIXES, check_corpus_folder, load_corpus
 from qa.sentences import split_sentences
@@ -78,6 +79,10 @@ def build_index(
     started = time.perf_counter()
     check_corpus_folder(corpus_path)
     check_index_target(index_path, corpus_path)
+    if settings.engine == "ray":
+        from qa.index.distributed import require_ray
+
+        require_ray()
     with build_lock(index_path):
         remove_leftovers(index_path)
         documents, skipped = load_corpus(corpus_path, on_skip=lambda d, r: say(f"skipped {d}: {r}"),
@@ -105,27 +110,45 @@ def build_index(
         unchanged = tuple(d for d in current if d in old_docs and d not in changed)
         fresh = [current[d] for d in (*added, *changed)]
         if old is not None and not fresh and not removed:
-            say(f"Index {index_path} is up to date ({len(current)} documents).")
-            return IndexReport(len(current), len(old.chunks), len(old.sentences), (), (), (), unchanged,
-                               tuple(skipped), 0, 0, None, time.perf_counter() - started)
+            have, want = old.dense_spec, wanted_spec(settings, len(old.chunks))
+            if old.manifest.format_version == FORMAT_VERSION and have.same_layer(want):
+                say(f"Index {index_path} is up to date ({len(current)} documents).")
+                return IndexReport(len(current), len(old.chunks), len(old.sentences), (), (), (), unchanged,
+                                   tuple(skipped), 0, 0, None, time.perf_counter() - started)
+            say(f"Rewriting {index_path} from its stored vectors (nothing is embedded again): "
+                + (f"format {old.manifest.format_version} -> {FORMAT_VERSION}"
+                   if old.manifest.format_version != FORMAT_VERSION
+                   else f"dense layer {have.describe()} -> {want.describe()}") + ".")
         if reason:
             say(f"Full rebuild: {reason}.")
-        new_chunks, new_sentences = _split(fresh, settings)
-        if new_chunks:
-            say(f"Embedding {len(new_chunks)} chunks and {len(new_sentences)} sentences from {len(fresh)} file(s)...")
-        titles = {d.doc_id: d.title for d in fresh}
-        chunk_vecs, sent_vecs = embed_rows(embedder, new_chunks, new_sentences, titles, settings,
-                                           pooled=manifest.sentence_vectors == "pooled")
+        pooled = manifest.sentence_vectors == "pooled"
+        if settings.engine == "ray" and fresh:
+            from qa.index.distributed import ray_split_and_embed
+
+            say(f"Chunking and embedding {len(fresh)} file(s) on Ray...")
+            new_chunks, new_sentences, chunk_vecs, sent_vecs = ray_split_and_embed(
+                fresh, settings, dimension=embedder.dimension, pooled=pooled, log=say)
+        else:
+            new_chunks, new_sentences = split_documents(fresh, settings)
+            if new_chunks:
+                say(f"Embedding {len(new_chunks)} chunks and {len(new_sentences)} sentences from "
+                    f"{len(fresh)} file(s)...")
+            titles = {d.doc_id: d.title for d in fresh}
+            chunk_vecs, sent_vecs = embed_rows(embedder, new_chunks, new_sentences, titles, settings, pooled=pooled)
         infos, chunks, cvec, sentences, svec = _merge(documents, old, fresh, new_chunks, chunk_vecs,
                                                       new_sentences, sent_vecs)
         manifest = replace(manifest, counts={"documents": len(documents), "chunks": len(chunks),
                                              "sentences": len(sentences)})
         all_titles = {d.doc_id: d.title for d in infos}
         bm25 = build_bm25([chunk_model_text(c, all_titles[c.doc_id]) for c in chunks])
+        spec = wanted_spec(settings, len(chunks))
+        dense, spec = build_dense(cvec, spec, probes=probe_vectors(svec, cvec) if spec.kind != "flat" else None,
+                                  log=say if spec.kind != "flat" else None, progress=settings.show_progress)
+        manifest = replace(manifest, dense=spec.to_json())
         tmp = new_build_folder(index_path)
         try:
             write_index_files(tmp, manifest, infos, chunks, _chunk_sentence_ranges(chunks, sentences), cvec,
-                              sentences, svec, bm25)
+                              sentences, svec, bm25, dense)
             swap_in(tmp, index_path, corpus_path)
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
@@ -232,7 +255,8 @@ def _progress_bar(show: bool, total: int) -> Any:
     return tqdm(total=total, desc="Embedding chunks and sentences", unit="text", dynamic_ncols=True)
 
 
-def _split(documents: Sequence[Document], settings: Settings) -> tuple[list[Chunk], list[Sentence]]:
+def split_documents(documents: Sequence[Document], settings: Settings) -> tuple[list[Chunk], list[Sentence]]:
+    """The chunks and sentences of `documents`, in their order (the same on every engine)."""
     chunks: list[Chunk] = []
     sentences: list[Sentence] = []
     for doc in documents:
@@ -254,7 +278,11 @@ def _previous(path: Path, wanted: Manifest, rebuild: bool) -> tuple[Index | None
         return None, f"the previous index could not be read ({exc})"
     if rebuild:
         return None, "--rebuild was asked for"
+    # The format version is not compared: a format 1 index's vectors are reused, and the build
+    # rewrites it in the current format.
     have, want = old.manifest.signature(), wanted.signature()
+    have.pop("format_version")
+    want.pop("format_version")
     if have != want:
         diffs = ", ".join(f"{k} {have[k]!r} -> {want[k]!r}" for k in want if have[k] != want[k])
         return None, f"settings changed ({diffs})"

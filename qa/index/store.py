@@ -1,45 +1,59 @@
 """The index on disk: its layout, the typed `Manifest`, and `load_index`.
 
-Layout of an index folder (no pickle anywhere; arrays are .npy, tables are JSON lines):
+Layout of an index folder (format 2; no pickle anywhere). Opening one reads the manifest, the
+document table and the document ids; everything else is memory-mapped and read when a query
+touches it, so opening 10^6 chunks takes well under a second (README "Scale"):
 
     .qa-index              marker: this folder is a qa index (see qa/index/atomic.py)
-    manifest.json          model, dimension, chunking, pipeline version, sha256 per source file
-    documents.jsonl        doc_id, title, date, tags, sha256, chars
-    chunks.jsonl           doc_id, start, end, text, first/last overlapping sentence
+    manifest.json          model, dimension, chunking, dense layer, sha256 per source file
+    documents.jsonl        one line per document: doc_id, title, date, tags, sha256, chars
+    chunks.npy             int64 (chunks x 5): document row, start, end, [first, last) sentence rows
+    chunk_text.bin         the chunks' texts, UTF-8, back to back; chunk_text.offsets.npy (chunks + 1)
     chunk_vectors.npy      float32 (chunks x dimension), unit length
-    dense.faiss            faiss.IndexFlatIP over chunk_vectors (exact inner product = cosine)
-    sentences.jsonl        doc_id, start, end, text
+    dense.faiss            the dense layer (qa/index/dense.py): Flat, IVF or HNSW over chunk_vectors
+    sentences.npy          int64 (sentences x 3): document row, start, end
+    sentence_text.bin      the sentences' texts; sentence_text.offsets.npy
     sentence_vectors.npy   float32 (sentences x dimension), embedded once, never per question
-    bm25/                  bm25s arrays and vocabulary
+    bm25/                  bm25s arrays and vocabulary (memory-mapped)
+
+Format 1 (qa 0.3: chunks.jsonl and sentences.jsonl read whole into Python objects) still loads;
+`qa index --update` rewrites it as format 2 (its vectors are reused, nothing is embedded again).
 """
 
 from __future__ import annotations
 
 import json
+import mmap
 import os
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, overload
 
 import faiss
 import numpy as np
 
 from qa.errors import IndexCorruptError, IndexMissingError
 from qa.index.atomic import MANIFEST, recover, tidy_if_idle
+from qa.index.dense import DenseSpec, read_dense
 from qa.lexical import document_count, load_bm25, save_bm25
 from qa.types import Chunk, DocumentInfo, Sentence
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+READABLE_FORMATS = (1, 2)
 # Bump when loading, cleaning, chunking or sentence splitting changes what gets indexed:
 # an index built by another pipeline version is rebuilt in full, with that reason given.
 # 2: byte-order marks trimmed from bodies and titles, broken front matter read loosely,
 #    symbolic links that leave the corpus skipped.
 PIPELINE_VERSION = 2
 TOKENIZER = "cl100k_base"
-_FILES = ("documents.jsonl", "chunks.jsonl", "chunk_vectors.npy", "dense.faiss",
-          "sentences.jsonl", "sentence_vectors.npy")
+_FILES = {
+    1: ("documents.jsonl", "chunks.jsonl", "chunk_vectors.npy", "dense.faiss", "sentences.jsonl",
+        "sentence_vectors.npy"),
+    2: ("documents.jsonl", "chunks.npy", "chunk_text.bin", "chunk_text.offsets.npy", "chunk_vectors.npy",
+        "dense.faiss", "sentences.npy", "sentence_text.bin", "sentence_text.offsets.npy", "sentence_vectors.npy"),
+}
 
 
 @dataclass(frozen=True)
@@ -64,6 +78,8 @@ class Manifest:
     encoder_precision: str = "fp32"
     sentence_vectors: str = "separate"
     encoder: str = ""   # the encoder that built it, for people (not compared)
+    # The dense layer (qa/index/dense.py DenseSpec as JSON; format 1 indexes are Flat).
+    dense: dict[str, Any] = field(default_factory=dict)
 
     def signature(self) -> dict[str, Any]:
         """The fields that must match for an index to be updated rather than rebuilt."""
@@ -83,10 +99,10 @@ class Manifest:
         """
         rebuild = f"Rebuild it with `qa index --rebuild --index {where}`."
         found = data.get("format_version")
-        if found != FORMAT_VERSION:
+        if found not in READABLE_FORMATS:
             raise IndexCorruptError(
-                f"The index at {where} has format version {found!r}; this qa reads version "
-                f"{FORMAT_VERSION}. {rebuild}")
+                f"The index at {where} has format version {found!r}; this qa reads versions "
+                f"{', '.join(map(str, READABLE_FORMATS))}. {rebuild}")
         try:
             manifest = cls(
                 model=str(data["model"]), dimension=int(data["dimension"]),
@@ -100,6 +116,7 @@ class Manifest:
                 encoder_precision=str(data.get("encoder_precision", "fp32")),
                 sentence_vectors=str(data.get("sentence_vectors", "separate")),
                 encoder=str(data.get("encoder", "")),
+                dense=dict(data.get("dense") or {}),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise IndexCorruptError(f"The index manifest {where / MANIFEST} is incomplete ({exc!r}). {rebuild}") \
@@ -113,12 +130,12 @@ class Index:
 
     path: Path
     manifest: Manifest
-    documents: dict[str, DocumentInfo]
-    chunks: tuple[Chunk, ...]
+    documents: Mapping[str, DocumentInfo]
+    chunks: Sequence[Chunk]
     chunk_sentences: np.ndarray  # (chunks, 2): [first, last) sentence rows overlapping each chunk
     chunk_vectors: np.ndarray
     dense: faiss.Index
-    sentences: tuple[Sentence, ...]
+    sentences: Sequence[Sentence]
     sentence_vectors: np.ndarray
     bm25: Any
 
@@ -126,26 +143,188 @@ class Index:
     def model(self) -> str:
         return self.manifest.model
 
+    @property
+    def dense_spec(self) -> DenseSpec:
+        return DenseSpec.from_json(self.manifest.dense)
 
-def write_index_files(folder: Path, manifest: Manifest, infos: Iterable[DocumentInfo], chunks: list[Chunk],
-                      chunk_sentences: np.ndarray, chunk_vectors: np.ndarray, sentences: list[Sentence],
-                      sentence_vectors: np.ndarray, bm25: Any) -> None:
-    """Write every file of an index into `folder`, the manifest last, and fsync them."""
+    def chunks_of(self, doc_id: str) -> list[Chunk]:
+        """The chunks of one document, in order (a binary search in format 2, not a scan)."""
+        if isinstance(self.chunks, _Rows) and isinstance(self.documents, _Documents):
+            if doc_id not in self.documents:
+                return []
+            lo, hi = self.chunks.rows_of(self.documents.row(doc_id))
+            return [self.chunks[i] for i in range(lo, hi)]
+        return [c for c in self.chunks if c.doc_id == doc_id]
+
+
+def write_index_files(folder: Path, manifest: Manifest, infos: Sequence[DocumentInfo], chunks: Sequence[Chunk],
+                      chunk_sentences: np.ndarray, chunk_vectors: np.ndarray, sentences: Sequence[Sentence],
+                      sentence_vectors: np.ndarray, bm25: Any, dense: faiss.Index) -> None:
+    """Write every file of an index (format 2) into `folder`, the manifest last, and fsync them."""
+    row_of = {d.doc_id: i for i, d in enumerate(infos)}
+    table = np.zeros((len(chunks), 5), dtype=np.int64)
+    for i, c in enumerate(chunks):
+        table[i, :3] = (row_of[c.doc_id], c.start, c.end)
+    table[:, 3:5] = np.asarray(chunk_sentences, dtype=np.int64).reshape(-1, 2)
+    sentence_table = np.array([(row_of[s.doc_id], s.start, s.end) for s in sentences], dtype=np.int64)
+    write_columns(folder, manifest, infos, table, (c.text for c in chunks), sentence_table.reshape(-1, 3),
+                  (s.text for s in sentences), chunk_vectors, sentence_vectors, bm25, dense)
+
+
+def write_columns(folder: Path, manifest: Manifest, infos: Iterable[DocumentInfo], chunk_table: np.ndarray,
+                  chunk_texts: Iterable[str], sentence_table: np.ndarray, sentence_texts: Iterable[str],
+                  chunk_vectors: np.ndarray, sentence_vectors: np.ndarray, bm25: Any, dense: faiss.Index) -> None:
+    """Write an index from its columns (tables as arrays, texts streamed), the manifest last.
+
+    `chunk_table` is int64 (chunks x 5): document row, start, end, [first, last) sentence rows;
+    `sentence_table` is int64 (sentences x 3): document row, start, end.
+    """
     _write_jsonl(folder / "documents.jsonl", (asdict(d) for d in infos))
-    _write_jsonl(folder / "chunks.jsonl", (
-        {"doc_id": c.doc_id, "start": c.start, "end": c.end, "text": c.text, "sentences": [int(r[0]), int(r[1])]}
-        for c, r in zip(chunks, chunk_sentences, strict=True)))
-    _write_jsonl(folder / "sentences.jsonl", (asdict(s) for s in sentences))
-    np.save(folder / "chunk_vectors.npy", chunk_vectors)
-    np.save(folder / "sentence_vectors.npy", sentence_vectors)
-    dense = faiss.IndexFlatIP(chunk_vectors.shape[1])
-    dense.add(chunk_vectors)
+    np.save(folder / "chunks.npy", np.asarray(chunk_table, dtype=np.int64))
+    write_texts(folder / "chunk_text", chunk_texts, len(chunk_table))
+    np.save(folder / "sentences.npy", np.asarray(sentence_table, dtype=np.int64))
+    write_texts(folder / "sentence_text", sentence_texts, len(sentence_table))
+    _save_vectors(folder / "chunk_vectors.npy", chunk_vectors)
+    _save_vectors(folder / "sentence_vectors.npy", sentence_vectors)
     faiss.write_index(dense, str(folder / "dense.faiss"))
     (folder / "bm25").mkdir()
     save_bm25(bm25, folder / "bm25")
-    # The manifest goes last: a folder without one is never loaded as an index.
+    write_manifest(folder, manifest)
+
+
+def _save_vectors(path: Path, vectors: np.ndarray) -> None:
+    """Save float32 vectors, unless they already are that file (a memory map made in place)."""
+    if isinstance(vectors, np.memmap) and vectors.filename and Path(vectors.filename).resolve() == path.resolve():
+        vectors.flush()
+        return
+    np.save(path, np.asarray(vectors, dtype=np.float32))
+
+
+def write_manifest(folder: Path, manifest: Manifest) -> None:
+    """The manifest goes last (a folder without one is never loaded as an index); then fsync all."""
     (folder / MANIFEST).write_text(json.dumps(manifest.to_json(), indent=2, ensure_ascii=False), encoding="utf-8")
     _fsync_tree(folder)
+
+
+def write_texts(stem: Path, texts: Iterable[str], count: int) -> None:
+    """`stem`.bin (UTF-8 texts back to back) and `stem`.offsets.npy (count + 1 byte offsets)."""
+    offsets = np.zeros(count + 1, dtype=np.int64)
+    with open(stem.with_name(stem.name + ".bin"), "wb") as fh:
+        at = 0
+        for i, text in enumerate(texts):
+            data = text.encode("utf-8")
+            fh.write(data)
+            at += len(data)
+            offsets[i + 1] = at
+    np.save(stem.with_name(stem.name + ".offsets.npy"), offsets)
+
+
+class _Texts:
+    """Texts stored by `write_texts`, memory-mapped; `texts[i]` decodes one."""
+
+    def __init__(self, stem: Path) -> None:
+        self.offsets = np.load(stem.with_name(stem.name + ".offsets.npy"), mmap_mode="r", allow_pickle=False)
+        path = stem.with_name(stem.name + ".bin")
+        self._blob: mmap.mmap | bytes
+        if path.stat().st_size:
+            with open(path, "rb") as fh:
+                self._blob = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
+        else:
+            self._blob = b""
+        if len(self.offsets) < 1 or int(self.offsets[-1]) != len(self._blob):
+            raise ValueError(f"{path.name} does not match its offsets")
+
+    def __len__(self) -> int:
+        return len(self.offsets) - 1
+
+    def __getitem__(self, i: int) -> str:
+        return bytes(self._blob[int(self.offsets[i]):int(self.offsets[i + 1])]).decode("utf-8")
+
+
+class _Rows(Sequence[Any]):
+    """A lazy, read-only sequence over a memory-mapped table: rows are built when asked for."""
+
+    def __init__(self, table: np.ndarray, texts: _Texts, doc_ids: Sequence[str], make: Any) -> None:
+        if len(texts) != len(table):
+            raise ValueError("a table and its texts disagree on length")
+        self._table, self._texts, self._doc_ids, self._make = table, texts, doc_ids, make
+
+    def __len__(self) -> int:
+        return len(self._table)
+
+    def rows_of(self, doc_row: int) -> tuple[int, int]:
+        """[first, last) rows of one document: rows are written in document order."""
+        column = self._table[:, 0]
+        lo = int(np.searchsorted(column, doc_row, side="left"))
+        return lo, int(np.searchsorted(column, doc_row, side="right"))
+
+    @overload
+    def __getitem__(self, i: int) -> Any: ...
+    @overload
+    def __getitem__(self, i: slice) -> list[Any]: ...
+
+    def __getitem__(self, i: int | slice) -> Any:
+        if isinstance(i, slice):
+            return [self[j] for j in range(*i.indices(len(self)))]
+        n = len(self._table)
+        if not -n <= i < n:
+            raise IndexError(i)
+        i = int(i) % n if n else int(i)
+        row = self._table[i]
+        return self._make(self._doc_ids[int(row[0])], int(row[1]), int(row[2]), self._texts[i])
+
+    def __iter__(self) -> Iterator[Any]:
+        for i in range(len(self)):
+            yield self[i]
+
+
+class _Documents(Mapping[str, DocumentInfo]):
+    """doc_id -> DocumentInfo; each line of documents.jsonl is parsed when first asked for."""
+
+    def __init__(self, path: Path) -> None:
+        data = path.read_bytes()
+        self._data = data
+        self._starts: list[int] = []
+        self._ids: dict[str, int] = {}
+        self.order: list[str] = []
+        at = 0
+        for line in data.split(b"\n"):
+            if line.strip():
+                doc_id = json.loads(line)["doc_id"] if b'"doc_id": "' not in line[:12] else _first_id(line)
+                self._ids[doc_id] = len(self.order)
+                self.order.append(doc_id)
+                self._starts.append(at)
+            at += len(line) + 1
+        self._cache: dict[str, DocumentInfo] = {}
+
+    def __len__(self) -> int:
+        return len(self.order)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.order)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._ids
+
+    def row(self, key: str) -> int:
+        return self._ids[key]
+
+    def __getitem__(self, key: str) -> DocumentInfo:
+        found = self._cache.get(key)
+        if found is None:
+            start = self._starts[self._ids[key]]
+            end = self._data.find(b"\n", start)
+            row = json.loads(self._data[start:end if end >= 0 else len(self._data)])
+            row["tags"] = tuple(row.get("tags") or ())
+            found = self._cache[key] = DocumentInfo(**row)
+        return found
+
+
+def _first_id(line: bytes) -> str:
+    """The doc_id of a documents.jsonl line written by `asdict` (doc_id is its first field)."""
+    decoder = json.JSONDecoder()
+    value, _ = decoder.raw_decode(line.decode("utf-8"), line.index(b'"doc_id": ') + len(b'"doc_id": '))
+    return str(value)
 
 
 def _write_jsonl(path: Path, rows: Iterable[dict[str, Any]]) -> None:
@@ -220,34 +399,66 @@ def _read(path: Path) -> Index:
     if not isinstance(data, dict):
         raise IndexCorruptError(f"The index manifest {path / MANIFEST} is not a JSON object. {rebuild}")
     manifest = Manifest.from_json(data, path)
-    missing = [name for name in (*_FILES, "bm25") if not (path / name).exists()]
+    missing = [name for name in (*_FILES[manifest.format_version], "bm25") if not (path / name).exists()]
     if missing:
         raise IndexCorruptError(f"The index at {path} is incomplete (missing {', '.join(missing)}). {rebuild}")
+    spec = DenseSpec.from_json(manifest.dense)
     try:
-        documents = {}
-        for row in _read_jsonl(path / "documents.jsonl"):
-            row["tags"] = tuple(row.get("tags") or ())
-            documents[row["doc_id"]] = DocumentInfo(**row)
-        chunk_rows = _read_jsonl(path / "chunks.jsonl")
-        chunks = tuple(Chunk(r["doc_id"], r["start"], r["end"], r["text"]) for r in chunk_rows)
-        ranges = np.array([r["sentences"] for r in chunk_rows], dtype=np.int64).reshape(-1, 2)
-        sentences = tuple(Sentence(**r) for r in _read_jsonl(path / "sentences.jsonl"))
+        documents: Mapping[str, DocumentInfo]
+        chunks: Sequence[Chunk]
+        sentences: Sequence[Sentence]
+        if manifest.format_version == 1:
+            documents, chunks, ranges, sentences = _read_v1_tables(path)
+        else:
+            docs = _Documents(path / "documents.jsonl")
+            table = np.load(path / "chunks.npy", mmap_mode="r", allow_pickle=False)
+            sentence_table = np.load(path / "sentences.npy", mmap_mode="r", allow_pickle=False)
+            if table.ndim != 2 or table.shape[1] != 5 or sentence_table.ndim != 2 or sentence_table.shape[1] != 3:
+                raise ValueError("chunks.npy or sentences.npy has the wrong shape")
+            _check_doc_rows(table, len(docs))
+            _check_doc_rows(sentence_table, len(docs))
+            documents = docs
+            chunks = _Rows(table, _Texts(path / "chunk_text"), docs.order, Chunk)
+            sentences = _Rows(sentence_table, _Texts(path / "sentence_text"), docs.order, Sentence)
+            ranges = table[:, 3:5]
         chunk_vectors = np.load(path / "chunk_vectors.npy", mmap_mode="r", allow_pickle=False)
         sentence_vectors = np.load(path / "sentence_vectors.npy", mmap_mode="r", allow_pickle=False)
-        dense = faiss.read_index(str(path / "dense.faiss"))
+        dense = read_dense(path / "dense.faiss", spec)
         bm25 = load_bm25(path / "bm25")
     except (OSError, ValueError, KeyError, TypeError, RuntimeError, json.JSONDecodeError) as exc:
         raise IndexCorruptError(f"The index at {path} cannot be read ({type(exc).__name__}: {exc}). {rebuild}") \
             from exc
     consistent = (
-        len(chunks) == chunk_vectors.shape[0] == dense.ntotal == document_count(bm25)
+        len(chunks) == chunk_vectors.shape[0] == dense.ntotal == document_count(bm25) == len(ranges)
         and len(sentences) == sentence_vectors.shape[0]
         and chunk_vectors.shape[1] == dense.d == manifest.dimension
-        and all(c.doc_id in documents for c in chunks)
+        and (manifest.format_version == 2 or all(c.doc_id in documents for c in chunks))
     )
     if not consistent:
         raise IndexCorruptError(f"The index at {path} is inconsistent (its files disagree on sizes). {rebuild}")
     return Index(path, manifest, documents, chunks, ranges, chunk_vectors, dense, sentences, sentence_vectors, bm25)
+
+
+def _check_doc_rows(table: np.ndarray, documents: int) -> None:
+    """Every row names a document that exists (checked in blocks: the table stays on disk)."""
+    for lo in range(0, len(table), 1 << 20):
+        rows = table[lo:lo + (1 << 20), 0]
+        if len(rows) and (int(rows.min()) < 0 or int(rows.max()) >= documents):
+            raise ValueError("a table row names a document that is not in documents.jsonl")
+
+
+def _read_v1_tables(path: Path) -> tuple[dict[str, DocumentInfo], tuple[Chunk, ...], np.ndarray,
+                                          tuple[Sentence, ...]]:
+    """Format 1 (qa 0.3): JSON-lines tables read whole."""
+    documents = {}
+    for row in _read_jsonl(path / "documents.jsonl"):
+        row["tags"] = tuple(row.get("tags") or ())
+        documents[row["doc_id"]] = DocumentInfo(**row)
+    chunk_rows = _read_jsonl(path / "chunks.jsonl")
+    chunks = tuple(Chunk(r["doc_id"], r["start"], r["end"], r["text"]) for r in chunk_rows)
+    ranges = np.array([r["sentences"] for r in chunk_rows], dtype=np.int64).reshape(-1, 2)
+    sentences = tuple(Sentence(**r) for r in _read_jsonl(path / "sentences.jsonl"))
+    return documents, chunks, ranges, sentences
 
 
 def _read_jsonl(path: Path) -> list[dict[str, Any]]:
