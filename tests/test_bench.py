@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+import qa
 from qa import bench
 from qa.cli import main
 from qa.errors import BenchmarkDataError
@@ -124,6 +125,35 @@ def test_indexing_bench_end_to_end_on_a_tiny_fixture(
         assert figures["chunks"] == len(SCIFACT_DOCS) and figures["seconds"] > 0
         assert figures["ndcg@10"] == 1.0  # two test claims, each naming its one abstract
     assert (tmp_path / "report" / "report.md").exists()
+
+
+@pytest.mark.slow
+def test_scale_bench_end_to_end_on_a_tiny_fixture(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, settings, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from dataclasses import replace
+
+    data = _tiny_scifact(tmp_path / "scifact")
+    monkeypatch.chdir(tmp_path)
+    lines: list[str] = []
+    results = bench.run_bench("scale", data=data, report_dir=tmp_path / "report",
+                              settings=replace(settings, ann_threshold=1500), sizes=(1000, 2000), echo=lines.append)
+    printed = "\n".join(lines)
+    assert "synthetic vectors to the same statistics" in printed and "Threads:" in printed
+    assert capsys.readouterr().out == ""
+    small, large = results["sizes"]["1000"], results["sizes"]["2000"]
+    assert small["dense"].startswith("Flat") and large["dense"].startswith("IVF")
+    assert small["recall_at_10"] == 1.0 and large["recall_at_10"] >= 0.8
+    for figures in (small, large):
+        assert figures["open_s"] > 0 and figures["rss_after_open_bytes"] > figures["rss_before_open_bytes"]
+        assert figures["dense_p50_ms"] > 0 and figures["retrieve_p50_ms"] > 0
+    assert small["synthetic_chunks"] == 1000 - len(SCIFACT_DOCS)
+    built = qa.load_index(tmp_path / ".qa_cache" / "bench" / "scale" / "2000")
+    assert len(built.chunks) == 2000 and built.dense.ntotal == 2000
+    doc = built.documents["synthetic/0000000.txt"]
+    first = built.chunks_of(doc.doc_id)
+    assert len(first) == 4 and first[0].start == 0 and first[-1].end == doc.chars
+    assert {"scale.png", "report.md"} <= {p.name for p in (tmp_path / "report").iterdir()}
 
 
 def _tiny_squad(root: Path) -> Path:

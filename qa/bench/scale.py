@@ -120,7 +120,7 @@ class Generator:
 
         real = np.ascontiguousarray(np.concatenate([chunk_vectors, sentence_vectors]), dtype=np.float32)
         self.dim = real.shape[1]
-        kmeans = faiss.Kmeans(self.dim, min(CENTRES, len(real) // 40), niter=15, seed=SEED, spherical=True)
+        kmeans = faiss.Kmeans(self.dim, max(1, min(CENTRES, len(real) // 40)), niter=15, seed=SEED, spherical=True)
         kmeans.train(real)
         assert kmeans.centroids is not None
         self.centres = kmeans.centroids.astype(np.float32)
@@ -154,8 +154,8 @@ def build_synthetic(real: Any, generator: Generator, n: int, folder: Path, setti
                     log: Callable[[str], None]) -> dict[str, Any]:
     """Write an index of `n` chunks into `folder`: the real SciFact rows first, synthetic after."""
     from qa.index.atomic import mark_index_folder
-    from qa.index.build import chunk_model_text
     from qa.index.dense import build_dense, probe_vectors, wanted_spec
+    from qa.index.rows import chunk_model_text
     from qa.index.store import Manifest, write_columns
     from qa.lexical import build_bm25
     from qa.types import DocumentInfo

@@ -17,22 +17,18 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
-from qa.chunk import chunk_document
-from qa.clean import model_text
 from qa.config import Settings
 from qa.embed import Embedder, embedder_for
-from qa.encoder import Progress
 from qa.errors import CorpusError, QAError
 from qa.index.atomic import MANIFEST, build_lock, check_index_target, new_build_folder, remove_leftovers, swap_in
 from qa.index.dense import build_dense, probe_vectors, wanted_spec
+from qa.index.rows import chunk_model_text, chunk_sentence_ranges, embed_rows, split_documents
 from qa.index.store import FORMAT_VERSION, Index, Manifest, forget_loaded, load_index, write_index_files
 from qa.lexical import build_bm25
 from qa.load import SUFFIXES, check_corpus_folder, load_corpus
-from qa.sentences import split_sentences
 from qa.types import Chunk, Document, DocumentInfo, IndexReport, Sentence
 
 _log = logging.getLogger("qa.index")
@@ -147,7 +143,7 @@ def build_index(
         manifest = replace(manifest, dense=spec.to_json())
         tmp = new_build_folder(index_path)
         try:
-            write_index_files(tmp, manifest, infos, chunks, _chunk_sentence_ranges(chunks, sentences), cvec,
+            write_index_files(tmp, manifest, infos, chunks, chunk_sentence_ranges(chunks, sentences), cvec,
                               sentences, svec, bm25, dense)
             swap_in(tmp, index_path, corpus_path)
         finally:
@@ -163,108 +159,6 @@ def build_index(
         f"into {index_path}: {len(added)} added, {len(changed)} changed, {len(removed)} removed, "
         f"{len(unchanged)} unchanged, {len(skipped)} skipped, in {report.seconds:.1f} s.")
     return report
-
-
-def chunk_model_text(chunk: Chunk, title: str) -> str:
-    """What the encoder and BM25 read for a chunk: its document's title, then its cleaned text.
-
-    The title gives every chunk its document's topic ("contextual chunk header").
-    """
-    return f"{title}\n{model_text(chunk.text)}" if title else model_text(chunk.text)
-
-
-def embed_rows(embedder: Embedder, chunks: Sequence[Chunk], sentences: Sequence[Sentence],
-               titles: dict[str, str], settings: Settings, *, pooled: bool) -> tuple[np.ndarray, np.ndarray]:
-    """Vectors for new chunks and sentences, under one progress bar (texts done of all texts).
-
-    `pooled`: each sentence's vector is the mean of its tokens in the chunk pass (the chunk that
-    holds it with the most context on both sides), so the encoder reads every token once.
-    Sentences no chunk holds whole, or that fall past the model's 256 word pieces, are embedded
-    on their own. Otherwise every sentence is embedded again on its own ("separate").
-    """
-    chunk_texts = [chunk_model_text(c, titles[c.doc_id]) for c in chunks]
-    bar = _progress_bar(settings.show_progress, len(chunks) + len(sentences))
-    shown: Progress | bool = bar if bar is not None else False
-    batch = settings.embed_batch_size
-    try:
-        embed_spans = getattr(embedder, "embed_spans", None)
-        if not pooled or embed_spans is None:
-            chunk_vecs = embedder.embed(chunk_texts, batch_size=batch, progress=shown)
-            return chunk_vecs, embedder.embed([model_text(s.text) for s in sentences], batch_size=batch,
-                                              progress=shown)
-        spans, hosts = sentence_spans(chunks, sentences, chunk_texts)
-        chunk_vecs, span_vecs = embed_spans(chunk_texts, spans, batch_size=batch, progress=shown)
-        sent_vecs = np.full((len(sentences), embedder.dimension), np.nan, dtype=np.float32)
-        for ci, rows in enumerate(hosts):
-            for j, si in enumerate(rows):
-                sent_vecs[si] = span_vecs[ci][j]
-        alone = np.flatnonzero(np.isnan(sent_vecs[:, 0])) if len(sentences) else np.zeros(0, dtype=np.int64)
-        if bar is not None:
-            bar.update(len(sentences) - len(alone))
-        if len(alone):
-            sent_vecs[alone] = embedder.embed([model_text(sentences[int(i)].text) for i in alone], batch_size=batch,
-                                              progress=shown)
-        return chunk_vecs, sent_vecs
-    finally:
-        if bar is not None:
-            bar.close()
-
-
-def sentence_spans(chunks: Sequence[Chunk], sentences: Sequence[Sentence],
-                   chunk_texts: Sequence[str]) -> tuple[list[list[tuple[int, int]]], list[list[int]]]:
-    """For each chunk, the character spans, in its model text, of the sentences it hosts, and
-    those sentences' rows. A sentence is hosted by the chunk that holds it whole with the most
-    text on its shorter side; a sentence no chunk holds whole, or whose cleaned text cannot be
-    found where it should be, is hosted by none."""
-    ranges = _chunk_sentence_ranges(chunks, sentences)
-    best: dict[int, tuple[int, int]] = {}   # sentence row -> (margin, chunk row)
-    for ci, (lo, hi) in enumerate(ranges):
-        c = chunks[ci]
-        for si in range(int(lo), int(hi)):
-            s = sentences[si]
-            if c.start <= s.start and s.end <= c.end:
-                margin = min(s.start - c.start, c.end - s.end)
-                if si not in best or margin > best[si][0]:
-                    best[si] = (margin, ci)
-    spans: list[list[tuple[int, int]]] = [[] for _ in chunks]
-    hosts: list[list[int]] = [[] for _ in chunks]
-    headers: dict[int, int] = {}   # chunk row -> length of the title line in front of its text
-    for si, (_, ci) in sorted(best.items()):
-        c, s = chunks[ci], sentences[si]
-        text = chunk_texts[ci]
-        if ci not in headers:
-            headers[ci] = len(text) - len(model_text(c.text))
-        header = headers[ci]
-        start = header + len(model_text(c.text[:s.start - c.start]))
-        cleaned = model_text(s.text).strip()
-        if not cleaned:
-            continue
-        found = text.find(cleaned, max(header, start - 8))
-        if found < 0 or found > start + 8:
-            continue
-        spans[ci].append((found, found + len(cleaned)))
-        hosts[ci].append(si)
-    return spans, hosts
-
-
-def _progress_bar(show: bool, total: int) -> Any:
-    if not show or total == 0:
-        return None
-    from tqdm.auto import tqdm
-
-    return tqdm(total=total, desc="Embedding chunks and sentences", unit="text", dynamic_ncols=True)
-
-
-def split_documents(documents: Sequence[Document], settings: Settings) -> tuple[list[Chunk], list[Sentence]]:
-    """The chunks and sentences of `documents`, in their order (the same on every engine)."""
-    chunks: list[Chunk] = []
-    sentences: list[Sentence] = []
-    for doc in documents:
-        chunks.extend(chunk_document(doc, settings.chunk_tokens, settings.chunk_overlap_tokens))
-        for seg_start, seg_end in doc.segments:
-            sentences.extend(Sentence(doc.doc_id, s, e, doc.text[s:e])
-                             for s, e in split_sentences(doc.text, seg_start, seg_end))
-    return chunks, sentences
 
 
 def _previous(path: Path, wanted: Manifest, rebuild: bool) -> tuple[Index | None, str | None]:
@@ -319,26 +213,6 @@ def _merge(
     cvec = np.array([v for d in documents for _, v in chunk_rows.get(d.doc_id, [])], dtype=np.float32)
     svec = np.array([v for d in documents for _, v in sent_rows.get(d.doc_id, [])], dtype=np.float32)
     return (infos, chunks, cvec.reshape(-1, dim), sentences, svec.reshape(-1, dim))
-
-
-def _chunk_sentence_ranges(chunks: Sequence[Chunk], sentences: Sequence[Sentence]) -> np.ndarray:
-    """For each chunk, the [first, last) rows of the sentences that overlap it.
-
-    Both lists are in document order, so one forward sweep finds every range.
-    """
-    ranges = np.zeros((len(chunks), 2), dtype=np.int64)
-    first_of_doc: dict[str, int] = {}
-    for i, s in enumerate(sentences):
-        first_of_doc.setdefault(s.doc_id, i)
-    for ci, c in enumerate(chunks):
-        lo = first_of_doc.get(c.doc_id, 0)
-        while lo < len(sentences) and sentences[lo].doc_id == c.doc_id and sentences[lo].end <= c.start:
-            lo += 1
-        hi = lo
-        while hi < len(sentences) and sentences[hi].doc_id == c.doc_id and sentences[hi].start < c.end:
-            hi += 1
-        ranges[ci] = (lo, hi)
-    return ranges
 
 
 def _versions() -> dict[str, str]:

@@ -5,7 +5,7 @@ sha256 to know what changed, and reading is cheap next to embedding. The new or 
 then go to Ray Data as a dataset; `map_batches` runs them through a fixed pool of actors, each of
 which loads the encoder once (`ray_actors` actors of `ray_cpus_per_actor` CPUs and
 `ray_gpus_per_actor` GPUs) and chunks, splits sentences and embeds exactly as the local build
-does (qa/index/build.py `split_documents` and `embed_rows`). Results come back through Ray's
+does (qa/index/rows.py `split_documents` and `embed_rows`). Results come back through Ray's
 object store as one row per document (offsets as JSON, vectors as float32 bytes); the driver
 puts them back in corpus order and writes the same index a local build writes (BM25, the dense
 layer, the atomic swap and the manifest are unchanged).
@@ -86,7 +86,7 @@ class _ChunkAndEmbed:
         self.embedder = embedder_for(self.settings)
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, list[Any]]:
-        from qa.index.build import embed_rows, split_documents
+        from qa.index.rows import embed_rows, split_documents
 
         docs = [Document(str(d), str(t), None, str(text), tuple(tuple(s) for s in json.loads(str(seg))))
                 for d, t, text, seg in zip(batch["doc_id"], batch["title"], batch["text"], batch["segments"],
