@@ -30,17 +30,19 @@ from qa.types import Answer, AnswerStatus, Chunk, Citation, Document, IndexRepor
 
 if TYPE_CHECKING:
     from qa.answers import answer
-    from qa.index import Index, build_index, load_index
+    from qa.filters import DocFilter
+    from qa.index import Index, build_index, load_index, source_text
     from qa.retrieval import retrieve
 
 __all__ = [
     "Answer", "AnswerStatus", "Chunk", "Citation", "CorpusError", "Document", "Index", "IndexCorruptError",
     "IndexMissingError", "IndexPathError", "IndexReport", "ModelMissingError", "Passage", "QAError", "QueryError",
-    "Settings", "SettingsError", "answer", "build_index", "load_index", "retrieve",
+    "Settings", "SettingsError", "answer", "build_index", "load_index", "retrieve", "source_text", "DocFilter",
 ]
 
 # Public name -> the module that defines it; imported on first use (torch and faiss are heavy).
 _LAZY = {"build_index": "qa.index", "load_index": "qa.index", "Index": "qa.index", "retrieve": "qa.retrieval",
+         "source_text": "qa.index", "DocFilter": "qa.filters",
          "answer": "qa.answers"}
 
 

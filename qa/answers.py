@@ -23,6 +23,7 @@ from qa.chat import Message, standalone_query, user_turns
 from qa.clean import model_text
 from qa.config import Settings
 from qa.encoder import resolve_device
+from qa.filters import DocFilter
 from qa.index import Index, load_index
 from qa.lexical import bm25_terms, idf
 from qa.retrieval import Ranking, clean_query, passages_for, rank
@@ -192,6 +193,9 @@ def answer(
     *,
     settings: Settings | None = None,
     answerer: Answerer | None = None,
+    docs: str | Sequence[str] | None = None,
+    since: str | None = None,
+    until: str | None = None,
 ) -> Answer:
     """Answer `question` from the indexed documents, quoting and citing them.
 
@@ -203,6 +207,8 @@ def answer(
         index: an index folder, or an `Index` already loaded.
         settings: retrieval and composition knobs; `Settings()` when left out.
         answerer: composes the answer from the ranking (default: `ExtractiveAnswerer`).
+        docs, since, until: answer only from documents whose doc_id matches one of the globs in
+            `docs` and dated from `since` to `until` (see `qa.retrieve`).
 
     Returns:
         An `Answer`; every citation satisfies `source[start:end] == quote`. When the documents
@@ -218,9 +224,10 @@ def answer(
     settings = settings or Settings()
     text = clean_query(question, settings.max_question_chars)
     turns = user_turns(history, settings.history_turns, settings.max_question_chars)
+    where = DocFilter.make(docs, since, until)
     loaded = index if isinstance(index, Index) else load_index(index)
     query = standalone_query(text, turns)
-    ranking = rank(query, loaded, settings=settings)
+    ranking = rank(query, loaded, settings=settings, where=where)
     reply = (answerer or ExtractiveAnswerer()).compose(text, ranking, loaded, settings)
     return dataclasses.replace(reply, latency_ms=(time.perf_counter() - started) * 1000)
 
@@ -270,8 +277,9 @@ class ExtractiveAnswerer:
                 span = next((x for x in (_span_inside(p, sentence) for p in pick.spans) if x), None)
             else:
                 span = short_answer_span(question, sentence)
+            a_start, a_end = span or (None, None)
             citations.append(Citation(n, sentence.doc_id, info.title, sentence.text, sentence.start,
-                                      sentence.end, info.date, *(span or (None, None))))
+                                      sentence.end, info.date, a_start, a_end, page=info.page_of(sentence.start)))
             parts.append(f"{sentence.text} [{n}]")
         text = " ".join(parts)
         if status == "tentative":

@@ -65,11 +65,13 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("-k", type=int, default=5, help="number of passages (default: 5)")
     p.add_argument("--mode", choices=MODES, help="retriever (default: hybrid)")
     p.add_argument("--json", action="store_true", help="print JSON")
+    _filter_arguments(p)
     p.set_defaults(func=_cmd_search)
 
     p = command("ask", "answer a question with quoted, cited sources")
     p.add_argument("question")
     p.add_argument("--json", action="store_true", help="print JSON")
+    _filter_arguments(p)
     p.set_defaults(func=_cmd_ask)
 
     p = command("eval", "score retrieval, answers, citations and abstention on a QA set")
@@ -119,6 +121,17 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _filter_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--docs", help="only documents whose doc_id matches these globs (comma-separated, "
+                                  "e.g. 'reports/*.pdf,*2024*')")
+    p.add_argument("--since", help="only documents dated on or after this day (YYYY-MM-DD)")
+    p.add_argument("--until", help="only documents dated on or before this day (YYYY-MM-DD)")
+
+
+def _where(args: argparse.Namespace) -> dict[str, Any]:
+    return {"docs": args.docs, "since": args.since, "until": args.until}
+
+
 def _settings(args: argparse.Namespace) -> Settings:
     """Settings from --config and the options; the command line shows progress bars unless
     --quiet is given or the config file says otherwise."""
@@ -145,13 +158,19 @@ def _cmd_search(args: argparse.Namespace, settings: Settings) -> int:
     from qa.retrieval import retrieve
 
     passages = retrieve(args.query, k=max(1, args.k), index=settings.index, mode=args.mode,
-                        settings=settings)
+                        settings=settings, **_where(args))
     if args.json:
         print(json.dumps([asdict(p) for p in passages], ensure_ascii=False, indent=2))
         return 0
+    if not passages:
+        from qa.filters import DocFilter
+
+        where = DocFilter.make(args.docs, args.since, args.until)
+        print("No passages match" + (f" in the documents chosen ({where.describe()})." if where else "."))
     for rank, p in enumerate(passages, 1):
         when = f", {p.date}" if p.date else ""
-        print(f"{rank}. {p.title}{when}  [{p.doc_id} chars {p.start}-{p.end}, score {p.score:.3f}]")
+        page = f" p. {p.page}," if p.page is not None else ""
+        print(f"{rank}. {p.title}{when}  [{p.doc_id}{page} chars {p.start}-{p.end}, score {p.score:.3f}]")
         print(textwrap.indent(textwrap.fill(" ".join(p.text.split()), 96), "   "))
         print()
     return 0
@@ -160,7 +179,7 @@ def _cmd_search(args: argparse.Namespace, settings: Settings) -> int:
 def _cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
     from qa.answers import answer, answer_to_json
 
-    reply = answer(args.question, history=[], index=settings.index, settings=settings)
+    reply = answer(args.question, history=[], index=settings.index, settings=settings, **_where(args))
     if args.json:
         print(json.dumps(answer_to_json(reply), ensure_ascii=False, indent=2))
         return 0
@@ -168,7 +187,8 @@ def _cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
     if reply.citations:
         print("\nSources:")
         for c in reply.citations:
-            print(f"[{c.n}] {c.title} ({c.doc_id}, chars {c.start}-{c.end})")
+            page = f", p. {c.page}" if c.page is not None else ""
+            print(f"[{c.n}] {c.title} ({c.doc_id}{page}, chars {c.start}-{c.end})")
             print(textwrap.indent(textwrap.fill(f"“{c.quote}”", 96), "    "))
             if c.answer_start is not None and c.answer_end is not None and c.start <= c.answer_start < c.answer_end:
                 # The short answer the reader marked inside this quote (the chat shows it in bold).

@@ -96,6 +96,7 @@ class Settings:
     max_question_chars: int = 2000     # a longer question is refused, never echoed
     history_turns: int = 8             # follow-ups read the user's last 8 questions; older ones are ignored
     max_file_mb: float = 20.0          # larger corpus files are skipped with one line
+    max_pdf_pages: int = 2_000         # longer PDFs are skipped with one line
     # Files or folders reached through a symbolic link that leaves the corpus are skipped unless
     # this is True (a link to /etc/passwd inside a corpus must not become a document).
     follow_external_links: bool = False
@@ -119,7 +120,7 @@ class Settings:
             raise SettingsError("encoder_precision = \"int8\" needs encoder_backend = \"onnx\" "
                                 "(the int8 encoder is an onnxruntime quantization).")
         positive = ("chunk_tokens", "top_k", "candidates", "embed_batch_size", "threads", "ann_threshold",
-                    "hnsw_m", "hnsw_ef_search", "ray_actors",
+                    "hnsw_m", "hnsw_ef_search", "ray_actors", "max_pdf_pages",
                     "max_answer_sentences", "concurrency", "max_question_chars", "history_turns")
         for name in positive:
             if getattr(self, name) < 1:

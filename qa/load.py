@@ -1,4 +1,5 @@
-"""Reading a corpus folder: plain text, Markdown with YAML front matter, and HTML.
+"""Reading a corpus folder: plain text, Markdown with YAML front matter, HTML, PDF and DOCX
+(the last two through qa/formats.py).
 
 Every document keeps its whole file text (decoded exactly as `Path.read_text(encoding="utf-8")`
 does, so offsets agree with what a user reads back) and the segments of it that are article body.
@@ -19,10 +20,11 @@ import yaml
 from qa.clean import boilerplate_ranges, subtract, trim
 from qa.config import Settings
 from qa.errors import CorpusError
+from qa.formats import MAX_PDF_PAGES, UnreadableDocument, read_docx, read_pdf
 from qa.types import Document
 
 SUFFIXES = {".txt": "text", ".text": "text", ".md": "markdown", ".markdown": "markdown",
-            ".html": "html", ".htm": "html"}
+            ".html": "html", ".htm": "html", ".pdf": "pdf", ".docx": "docx"}
 MAX_TITLE_CHARS = 200
 
 
@@ -77,7 +79,7 @@ def load_corpus(
                          "(setting max_file_mb)")
             continue
         try:
-            documents.append(load_document(path, doc_id))
+            documents.append(load_document(path, doc_id, max_pdf_pages=settings.max_pdf_pages))
         except SkippedFile as exc:
             skip(doc_id, str(exc))
     return documents, skipped
@@ -136,7 +138,7 @@ def _walk(root: Path, follow_external: bool,
         yield path, doc_id
 
 
-def load_document(path: Path, doc_id: str) -> Document:
+def load_document(path: Path, doc_id: str, *, max_pdf_pages: int = MAX_PDF_PAGES) -> Document:
     """Read one file into a `Document`.
 
     Raises:
@@ -152,6 +154,8 @@ def load_document(path: Path, doc_id: str) -> Document:
         raise SkippedFile(f"cannot be read ({exc.strerror})") from exc
     if not raw.strip():
         raise SkippedFile("empty file")
+    if kind in ("pdf", "docx"):
+        return _load_extracted(path, doc_id, kind, raw, max_pdf_pages)
     if b"\x00" in raw[:8192]:
         raise SkippedFile("binary file (contains NUL bytes)")
     try:
@@ -175,6 +179,22 @@ def load_document(path: Path, doc_id: str) -> Document:
         title = _first_line(text, segments) or _clip(path.stem.replace("_", " "))
     return Document(doc_id=doc_id, title=title, date=date, text=text, segments=segments,
                     tags=tags, sha256=sha256)
+
+
+def _load_extracted(path: Path, doc_id: str, kind: str, raw: bytes, max_pdf_pages: int) -> Document:
+    """A PDF or DOCX: its extracted text is the document's text (stored with the index)."""
+    try:
+        got = read_pdf(path, max_pdf_pages) if kind == "pdf" else read_docx(path)
+    except UnreadableDocument as exc:
+        raise SkippedFile(str(exc)) from None
+    text = got.text
+    segments = tuple(subtract((0, len(text)), boilerplate_ranges(text, 0, len(text)), text))
+    if not segments:
+        raise SkippedFile("no body text (only boilerplate)")
+    title = got.title or _first_line(text, segments) or _clip(path.stem.replace("_", " "))
+    return Document(doc_id=doc_id, title=title, date=got.date, text=text, segments=segments,
+                    sha256=hashlib.sha256(raw).hexdigest(), kind=kind, page_starts=got.page_starts,
+                    notes=got.notes)
 
 
 _FRONT_MATTER = re.compile(r"\A\ufeff?---[ \t]*\n(.*?\n)(?:---|\.\.\.)[ \t]*(?:\n|\Z)", re.S)

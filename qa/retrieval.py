@@ -14,13 +14,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
+import faiss
 import numpy as np
 
 from qa.config import MODES, Settings
 from qa.embed import Embedder, embedder_for
 from qa.errors import QueryError, SettingsError
+from qa.filters import DocFilter, allowed_rows
 from qa.index import Index, load_index
-from qa.index.dense import search_params
+from qa.index.dense import search_params, with_selector
 from qa.lexical import bm25_scores
 from qa.types import Passage
 
@@ -81,6 +83,9 @@ def retrieve(
     mode: str | None = None,
     settings: Settings | None = None,
     reranker: Reranker | None = None,
+    docs: str | Sequence[str] | None = None,
+    since: str | None = None,
+    until: str | None = None,
 ) -> list[Passage]:
     """The `k` passages that best support an answer to `query`, best first.
 
@@ -91,9 +96,14 @@ def retrieve(
         mode: "hybrid" (default), "dense" or "bm25".
         settings: fusion weights and candidate counts; `Settings()` when left out.
         reranker: reorders the fused candidates before the top `k` are taken.
+        docs, since, until: only documents whose doc_id matches one of the globs in `docs`
+            (a string, comma-separated, or a list) and dated from `since` to `until` (ISO dates,
+            inclusive; undated documents are left out once a date is given). Applied before
+            ranking.
 
     Returns:
-        `Passage`s whose `text == source[start:end]`, with title, date and fused score.
+        `Passage`s whose `text == source[start:end]`, with title, date, page and fused score
+        (fewer than `k` when the filter allows fewer chunks).
 
     Raises:
         QueryError: the query is empty, not text, or too long.
@@ -104,8 +114,9 @@ def retrieve(
     if isinstance(k, bool) or not isinstance(k, int) or k < 1:
         raise SettingsError(f"Invalid k value: {k!r}. It must be a whole number, 1 or more.")
     clean_query(query, settings.max_question_chars)
+    where = DocFilter.make(docs, since, until)
     loaded = index if isinstance(index, Index) else load_index(index)
-    ranking = rank(query, loaded, settings=settings, mode=mode)
+    ranking = rank(query, loaded, settings=settings, mode=mode, where=where)
     passages = passages_for(loaded, ranking, max(k, settings.candidates) if reranker else k)
     if reranker is not None:
         passages = reranker.rerank(ranking.query, passages)
@@ -119,8 +130,10 @@ def rank(
     settings: Settings,
     mode: str | None = None,
     embedder: Embedder | None = None,
+    where: DocFilter | None = None,
 ) -> Ranking:
-    """Score the candidate chunks of `index` for `query` and sort them, best first."""
+    """Score the candidate chunks of `index` for `query` and sort them, best first; with `where`,
+    only the chunks of the documents it allows are scored."""
     mode = mode or settings.mode
     if mode not in MODES:
         raise SettingsError(f"Invalid mode value: {mode!r}. Choose from {', '.join(MODES)}.")
@@ -129,15 +142,25 @@ def rank(
     embedder = embedder or embedder_for(settings, index.model)
     qvec = embedder.embed([text])[0]
     pool = min(settings.candidates, n)
+    allowed = None
+    if where is not None:
+        allowed = allowed_rows(where, list(index.documents), [index.documents[d].date for d in index.documents],
+                               index.chunk_doc_rows())
+        pool = min(pool, len(allowed))
+        if not pool:
+            empty = np.zeros(0)
+            return Ranking(text, qvec, np.zeros(0, dtype=np.int64), empty, empty, empty)
 
     lexical = bm25_scores(index.bm25, text[:MAX_BM25_QUERY_CHARS]) if mode != "dense" else np.zeros(n)
+    if allowed is not None:
+        mask = np.zeros(n, dtype=bool)
+        mask[allowed] = True
+        lexical = np.where(mask, lexical, 0.0).astype(lexical.dtype)
     rows: np.ndarray
     if mode == "bm25":
         rows = _top(lexical, pool)
     else:
-        params = search_params(index.dense_spec, settings.ivf_nprobe, settings.hnsw_ef_search)
-        _, found = index.dense.search(qvec[None, :], pool, params=params)
-        rows = found[0][found[0] >= 0]
+        rows = _dense_candidates(index, qvec, pool, settings, allowed)
         if mode == "hybrid":
             rows = np.union1d(rows, _top(lexical, pool))
     dense = dense_scores(index, rows, qvec, settings.sentence_weight)
@@ -150,6 +173,24 @@ def rank(
         fused = settings.dense_weight * zscore(dense) + (1 - settings.dense_weight) * zscore(lex)
     order = np.argsort(-fused, kind="stable")
     return Ranking(text, qvec, rows[order], fused[order], dense[order], lex[order])
+
+
+# Below this many allowed chunks a filtered dense search is exact over them (cheaper than a
+# selector over the whole index); above, FAISS searches the index with an ID selector.
+EXACT_FILTERED = 50_000
+
+
+def _dense_candidates(index: Index, qvec: np.ndarray, pool: int, settings: Settings,
+                      allowed: np.ndarray | None) -> np.ndarray:
+    params = search_params(index.dense_spec, settings.ivf_nprobe, settings.hnsw_ef_search)
+    if allowed is not None:
+        if len(allowed) <= EXACT_FILTERED:
+            cosines = np.asarray(index.chunk_vectors[allowed] @ qvec)
+            top = np.argpartition(-cosines, pool - 1)[:pool] if pool < len(allowed) else np.arange(len(allowed))
+            return np.sort(allowed[top])
+        params = with_selector(params, faiss.IDSelectorBatch(allowed.astype(np.int64)))
+    _, found = index.dense.search(qvec[None, :], pool, params=params)
+    return found[0][found[0] >= 0]
 
 
 def dense_scores(index: Index, rows: np.ndarray, qvec: np.ndarray, sentence_weight: float) -> np.ndarray:
@@ -171,7 +212,7 @@ def passages_for(index: Index, ranking: Ranking, k: int) -> list[Passage]:
         chunk = index.chunks[int(row)]
         info = index.documents[chunk.doc_id]
         out.append(Passage(chunk.doc_id, info.title, info.date, chunk.text, chunk.start, chunk.end,
-                           float(score)))
+                           float(score), page=info.page_of(chunk.start)))
     return out
 
 

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import bisect
 from dataclasses import dataclass
 from typing import Literal, get_args
+
+EXTRACTED_KINDS = ("pdf", "docx")
 
 # What an answer is: quoted with confidence, quoted tentatively (the documents may not answer
 # directly), or an abstention (the documents do not say; `related` holds the closest reading).
@@ -27,6 +30,11 @@ class Document:
     segments: tuple[tuple[int, int], ...]
     tags: tuple[str, ...] = ()
     sha256: str = ""
+    # PDF and DOCX: "pdf"/"docx", the offsets where pages 1, 2, ... begin (empty without pages),
+    # and lines for the user about what was left out (a page without a text layer...).
+    kind: str = "text"
+    page_starts: tuple[int, ...] = ()
+    notes: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -39,6 +47,23 @@ class DocumentInfo:
     tags: tuple[str, ...]
     sha256: str
     chars: int
+    kind: str = "text"                      # text, markdown, html, pdf, docx
+    page_starts: tuple[int, ...] = ()       # offsets where pages 1, 2, ... begin; empty: no pages
+
+    @property
+    def pages(self) -> int:
+        return len(self.page_starts)
+
+    @property
+    def stored_text(self) -> bool:
+        """True when the indexed text is extracted (PDF, DOCX) and kept in the index."""
+        return self.kind in EXTRACTED_KINDS
+
+    def page_of(self, offset: int) -> int | None:
+        """The 1-based page that holds `offset`, or None for formats without pages."""
+        if not self.page_starts:
+            return None
+        return bisect.bisect_right(self.page_starts, offset)
 
 
 @dataclass(frozen=True)
@@ -76,6 +101,7 @@ class Passage:
     start: int
     end: int
     score: float
+    page: int | None = None      # 1-based page of `start` (PDF, DOCX with page breaks); None otherwise
 
     @property
     def chunk_id(self) -> str:
@@ -99,6 +125,7 @@ class Citation:
     date: str | None = None
     answer_start: int | None = None
     answer_end: int | None = None
+    page: int | None = None      # 1-based page of `start` (PDF, DOCX with page breaks); None otherwise
 
 
 @dataclass(frozen=True)

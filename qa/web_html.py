@@ -116,9 +116,18 @@ def _source_chips(turn: int, citations: Sequence[Citation]) -> str:
         groups.setdefault(c.doc_id, []).append(c)
     return "".join(
         f'<a class="qa-cite qa-chip" href="#{source_id(turn, group[0].n)}">'
-        f'<b>{" ".join(f"[{c.n}]" for c in group)}</b> {escape(_shorten(group[0].title, 60))}</a>'
+        f'<b>{" ".join(f"[{c.n}]" for c in group)}</b> {escape(_shorten(group[0].title, 60))}'
+        f'{_pages(group)}</a>'
         for group in groups.values()
     )
+
+
+def _pages(citations: Sequence[Citation]) -> str:
+    """", p. 2" / ", pp. 2, 5" after a chip's title, for documents with pages."""
+    pages = sorted({c.page for c in citations if c.page is not None})
+    if not pages:
+        return ""
+    return f', {"p." if len(pages) == 1 else "pp."} {", ".join(map(str, pages))}'
 
 
 def _abstention_html(turn: int, reply: Answer) -> str:
@@ -236,7 +245,7 @@ def _citation_card(turn: int, c: Citation, reply: Answer, index: Index, source_t
         f'<article class="qa-source" id="{source_id(turn, c.n)}">'
         f'<div class="qa-source-head"><span class="qa-n">{c.n}</span>'
         f'<span class="qa-title">{escape(c.title or c.doc_id)}</span></div>'
-        f'{_meta(date, c.doc_id, c.start, c.end, "quote")}'
+        f'{_meta(date, c.doc_id, c.start, c.end, "quote", c.page)}'
         f'<div class="qa-passage">{"… " if cut_before else ""}{body}{" …" if cut_after else ""}</div>'
         '</article>'
     )
@@ -258,16 +267,17 @@ def _related_card(turn: int, i: int, p: Passage) -> str:
         f'<article class="qa-source qa-related" id="{related_id(turn, i)}">'
         f'<div class="qa-source-head"><span class="qa-n qa-n-related">{i}</span>'
         f'<span class="qa-title">{escape(p.title or p.doc_id)}</span></div>'
-        f'{_meta(p.date, p.doc_id, p.start, p.end, "passage")}'
+        f'{_meta(p.date, p.doc_id, p.start, p.end, "passage", p.page)}'
         f'<div class="qa-passage">{_display(text)}{" …" if cut else ""}</div></article>'
     )
 
 
-def _meta(date: str | None, doc_id: str, start: int, end: int, what: str) -> str:
+def _meta(date: str | None, doc_id: str, start: int, end: int, what: str, page: int | None = None) -> str:
+    on_page = f'<span class="qa-page" title="page {page} of the document">p. {page}</span>' if page else ""
     return (
         '<div class="qa-meta">'
         f'<span>{escape(date) if date else "undated"}</span>'
-        f'<span class="qa-file">{escape(doc_id)}</span>'
+        f'<span class="qa-file">{escape(doc_id)}</span>{on_page}'
         f'<span title="{what}: characters {start} to {end} of the file">chars {start:,}–{end:,}</span>'
         '</div>'
     )

@@ -15,7 +15,7 @@ from .conftest import ROOT, SEEDS
 PUBLIC = [
     "Answer", "AnswerStatus", "Chunk", "Citation", "CorpusError", "Document", "Index", "IndexCorruptError",
     "IndexMissingError", "IndexPathError", "IndexReport", "ModelMissingError", "Passage", "QAError", "QueryError",
-    "Settings", "SettingsError", "answer", "build_index", "load_index", "retrieve",
+    "Settings", "SettingsError", "answer", "build_index", "load_index", "retrieve", "source_text", "DocFilter",
 ]
 
 

@@ -54,6 +54,7 @@ def test_bad_files_are_skipped_with_one_clear_reason_each(tmp_path: Path) -> Non
     (tmp_path / "binary.txt").write_bytes(b"\x00\x01\x02PNG")
     (tmp_path / "latin1.txt").write_bytes("Caf\xe9 cr\xe8me".encode("latin-1"))
     (tmp_path / "slides.pdf").write_bytes(b"%PDF-1.4")
+    (tmp_path / "slides.pptx").write_bytes(b"PK\x03\x04")
     (tmp_path / ".hidden.txt").write_text("ignored", encoding="utf-8")
     seen: list[tuple[str, str]] = []
     docs, skipped = load_corpus(tmp_path, on_skip=lambda d, r: seen.append((d, r)))
@@ -63,7 +64,8 @@ def test_bad_files_are_skipped_with_one_clear_reason_each(tmp_path: Path) -> Non
     assert reasons["empty.txt"] == "empty file"
     assert "binary" in reasons["binary.txt"]
     assert "not UTF-8" in reasons["latin1.txt"] and "re-save" in reasons["latin1.txt"]
-    assert "unsupported file type '.pdf'" in reasons["slides.pdf"]
+    assert "not a readable PDF" in reasons["slides.pdf"]
+    assert "unsupported file type '.pptx'" in reasons["slides.pptx"]
     assert ".hidden.txt" not in reasons
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from qa.index.atomic import is_index_folder
 from qa.index.build import build_index, chunk_model_text
-from qa.index.store import FORMAT_VERSION, PIPELINE_VERSION, Index, Manifest, load_index
+from qa.index.store import FORMAT_VERSION, PIPELINE_VERSION, Index, Manifest, load_index, source_text
 
 __all__ = ["FORMAT_VERSION", "PIPELINE_VERSION", "Index", "Manifest", "build_index", "chunk_model_text",
-           "is_index_folder", "load_index"]
+           "is_index_folder", "load_index", "source_text"]

@@ -26,7 +26,16 @@ from qa.errors import CorpusError, QAError
 from qa.index.atomic import MANIFEST, build_lock, check_index_target, new_build_folder, remove_leftovers, swap_in
 from qa.index.dense import build_dense, probe_vectors, wanted_spec
 from qa.index.rows import chunk_model_text, chunk_sentence_ranges, embed_rows, split_documents
-from qa.index.store import FORMAT_VERSION, Index, Manifest, forget_loaded, load_index, write_index_files
+from qa.index.store import (
+    FORMAT_VERSION,
+    Index,
+    Manifest,
+    forget_loaded,
+    load_index,
+    replace_manifest,
+    write_index_files,
+    write_sources,
+)
 from qa.lexical import build_bm25
 from qa.load import SUFFIXES, check_corpus_folder, load_corpus
 from qa.types import Chunk, Document, DocumentInfo, IndexReport, Sentence
@@ -108,7 +117,13 @@ def build_index(
         if old is not None and not fresh and not removed:
             have, want = old.dense_spec, wanted_spec(settings, len(old.chunks))
             if old.manifest.format_version == FORMAT_VERSION and have.same_layer(want):
-                say(f"Index {index_path} is up to date ({len(current)} documents).")
+                moved = ""
+                if old.manifest.corpus != manifest.corpus:
+                    # The same files elsewhere: only the manifest learns where (qa.source_text reads there).
+                    replace_manifest(index_path, replace(old.manifest, corpus=manifest.corpus))
+                    forget_loaded()
+                    moved = f"; its corpus is now {manifest.corpus}"
+                say(f"Index {index_path} is up to date ({len(current)} documents){moved}.")
                 return IndexReport(len(current), len(old.chunks), len(old.sentences), (), (), (), unchanged,
                                    tuple(skipped), 0, 0, None, time.perf_counter() - started)
             say(f"Rewriting {index_path} from its stored vectors (nothing is embedded again): "
@@ -117,6 +132,9 @@ def build_index(
                    else f"dense layer {have.describe()} -> {want.describe()}") + ".")
         if reason:
             say(f"Full rebuild: {reason}.")
+        for doc in fresh:
+            for note in doc.notes:
+                say(f"{doc.doc_id}: {note}")
         pooled = manifest.sentence_vectors == "pooled"
         if settings.engine == "ray" and fresh:
             from qa.index.distributed import ray_split_and_embed
@@ -145,6 +163,7 @@ def build_index(
         try:
             write_index_files(tmp, manifest, infos, chunks, chunk_sentence_ranges(chunks, sentences), cvec,
                               sentences, svec, bm25, dense)
+            write_sources(tmp, documents)
             swap_in(tmp, index_path, corpus_path)
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
@@ -206,7 +225,8 @@ def _merge(
         chunk_rows.setdefault(c.doc_id, []).append((c, v))
     for s, v in zip(new_sentences, sent_vecs, strict=True):
         sent_rows.setdefault(s.doc_id, []).append((s, v))
-    infos = [DocumentInfo(d.doc_id, d.title, d.date, d.tags, d.sha256, len(d.text)) for d in documents]
+    infos = [DocumentInfo(d.doc_id, d.title, d.date, d.tags, d.sha256, len(d.text), d.kind, d.page_starts)
+             for d in documents]
     chunks = [c for d in documents for c, _ in chunk_rows.get(d.doc_id, [])]
     sentences = [s for d in documents for s, _ in sent_rows.get(d.doc_id, [])]
     dim = chunk_vecs.shape[1] if len(chunk_vecs) else old.chunk_vectors.shape[1]  # type: ignore[union-attr]

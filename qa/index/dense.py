@@ -162,6 +162,14 @@ def search_params(spec: DenseSpec, nprobe: int = 0, ef_search: int = 0) -> Any:
     return params
 
 
+def with_selector(params: Any, selector: Any) -> Any:
+    """`params` (or plain search parameters) restricted to the ids `selector` allows."""
+    if params is None:
+        params = faiss.SearchParameters()
+    params.sel = selector
+    return params
+
+
 def configure(index: faiss.Index, spec: DenseSpec) -> None:
     """Set the search-time knobs of `spec` on a loaded index."""
     if spec.kind == "ivf":

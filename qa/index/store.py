@@ -22,6 +22,7 @@ Format 1 (qa 0.3: chunks.jsonl and sentences.jsonl read whole into Python object
 
 from __future__ import annotations
 
+import hashlib
 import json
 import mmap
 import os
@@ -34,11 +35,11 @@ from typing import Any, overload
 import faiss
 import numpy as np
 
-from qa.errors import IndexCorruptError, IndexMissingError
+from qa.errors import IndexCorruptError, IndexMissingError, QueryError
 from qa.index.atomic import MANIFEST, recover, tidy_if_idle
 from qa.index.dense import DenseSpec, read_dense
 from qa.lexical import document_count, load_bm25, save_bm25
-from qa.types import Chunk, DocumentInfo, Sentence
+from qa.types import EXTRACTED_KINDS, Chunk, Document, DocumentInfo, Sentence
 
 FORMAT_VERSION = 2
 READABLE_FORMATS = (1, 2)
@@ -147,6 +148,13 @@ class Index:
     def dense_spec(self) -> DenseSpec:
         return DenseSpec.from_json(self.manifest.dense)
 
+    def chunk_doc_rows(self) -> np.ndarray:
+        """For each chunk, the row of its document in `documents` (their order)."""
+        if isinstance(self.chunks, _Rows):
+            return self.chunks.doc_rows()
+        row_of = {d: i for i, d in enumerate(self.documents)}
+        return np.fromiter((row_of[c.doc_id] for c in self.chunks), dtype=np.int64, count=len(self.chunks))
+
     def chunks_of(self, doc_id: str) -> list[Chunk]:
         """The chunks of one document, in order (a binary search in format 2, not a scan)."""
         if isinstance(self.chunks, _Rows) and isinstance(self.documents, _Documents):
@@ -200,6 +208,67 @@ def _save_vectors(path: Path, vectors: np.ndarray) -> None:
     np.save(path, np.asarray(vectors, dtype=np.float32))
 
 
+def write_sources(folder: Path, documents: Iterable[Document]) -> None:
+    """The extracted text of every PDF and DOCX, as `sources/<sha256>.txt` (UTF-8, written and
+    read back without newline translation): what `qa.source_text` returns and offsets index."""
+    target = folder / "sources"
+    for doc in documents:
+        if doc.kind in EXTRACTED_KINDS:
+            target.mkdir(exist_ok=True)
+            with open(target / f"{doc.sha256}.txt", "w", encoding="utf-8", newline="") as fh:
+                fh.write(doc.text)
+
+
+def read_source(folder: Path, info: DocumentInfo) -> str:
+    """The stored text of an extracted document (see `write_sources`)."""
+    with open(folder / "sources" / f"{info.sha256}.txt", encoding="utf-8", newline="") as fh:
+        return fh.read()
+
+
+def source_text(doc_id: str, index: str | Path | Index = "index") -> str:
+    """The text every offset of `doc_id` indexes: `source_text(c.doc_id)[c.start:c.end] == c.quote`
+    for every citation and passage.
+
+    For PDF and DOCX it is the text extracted at indexing time, kept in the index; for .txt, .md
+    and .html it is the file itself, read from the corpus (and checked against its sha256).
+
+    Raises:
+        QueryError: the index has no document `doc_id`, or its file changed or went away since
+            it was indexed (run `qa index` again).
+        IndexMissingError, IndexCorruptError: the index cannot be used.
+    """
+    loaded = index if isinstance(index, Index) else load_index(index)
+    if doc_id not in loaded.documents:
+        raise QueryError(f"The index at {loaded.path} has no document {doc_id!r}.")
+    info = loaded.documents[doc_id]
+    if info.stored_text:
+        try:
+            return read_source(loaded.path, info)
+        except OSError as exc:
+            raise IndexCorruptError(f"The stored text of {doc_id} is missing from {loaded.path} ({exc.strerror}). "
+                                    f"Rebuild it with `qa index --rebuild --index {loaded.path}`.") from None
+    path = Path(loaded.manifest.corpus) / doc_id
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise QueryError(f"{doc_id} cannot be read from the corpus {loaded.manifest.corpus} ({exc.strerror}); "
+                         "run `qa index` to bring the index up to date.") from None
+    if hashlib.sha256(raw).hexdigest() != info.sha256:
+        raise QueryError(f"{doc_id} changed since it was indexed, so its offsets no longer match; "
+                         "run `qa index` to bring the index up to date.")
+    return path.read_text(encoding="utf-8")
+
+
+def replace_manifest(folder: Path, manifest: Manifest) -> None:
+    """Swap in a new manifest for an index whose other files stay as they are (atomic rename)."""
+    tmp = folder / (MANIFEST + ".new")
+    with open(tmp, "w", encoding="utf-8") as fh:
+        fh.write(json.dumps(manifest.to_json(), indent=2, ensure_ascii=False))
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, folder / MANIFEST)
+
+
 def write_manifest(folder: Path, manifest: Manifest) -> None:
     """The manifest goes last (a folder without one is never loaded as an index); then fsync all."""
     (folder / MANIFEST).write_text(json.dumps(manifest.to_json(), indent=2, ensure_ascii=False), encoding="utf-8")
@@ -251,6 +320,9 @@ class _Rows(Sequence[Any]):
 
     def __len__(self) -> int:
         return len(self._table)
+
+    def doc_rows(self) -> np.ndarray:
+        return np.asarray(self._table[:, 0])
 
     def rows_of(self, doc_row: int) -> tuple[int, int]:
         """[first, last) rows of one document: rows are written in document order."""
@@ -316,6 +388,7 @@ class _Documents(Mapping[str, DocumentInfo]):
             end = self._data.find(b"\n", start)
             row = json.loads(self._data[start:end if end >= 0 else len(self._data)])
             row["tags"] = tuple(row.get("tags") or ())
+            row["page_starts"] = tuple(row.get("page_starts") or ())
             found = self._cache[key] = DocumentInfo(**row)
         return found
 
@@ -453,6 +526,7 @@ def _read_v1_tables(path: Path) -> tuple[dict[str, DocumentInfo], tuple[Chunk, .
     documents = {}
     for row in _read_jsonl(path / "documents.jsonl"):
         row["tags"] = tuple(row.get("tags") or ())
+        row["page_starts"] = tuple(row.get("page_starts") or ())
         documents[row["doc_id"]] = DocumentInfo(**row)
     chunk_rows = _read_jsonl(path / "chunks.jsonl")
     chunks = tuple(Chunk(r["doc_id"], r["start"], r["end"], r["text"]) for r in chunk_rows)

@@ -1,0 +1,252 @@
+"""PDF and DOCX: real files (Chromium's print-to-PDF, python-docx), pages on citations and passages,
+`qa.source_text` offsets for every format, hostile files, and document filters."""
+
+from __future__ import annotations
+
+import datetime as dt
+import shutil
+import subprocess
+import zipfile
+from dataclasses import replace
+from pathlib import Path
+
+import docx
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import qa
+from qa.config import Settings
+from qa.errors import QueryError
+from qa.index import build_index, load_index
+from qa.index.rows import split_documents
+from qa.load import load_corpus, load_document
+
+from .conftest import SEEDS
+
+CHROMIUM = Path("/usr/bin/chromium")
+needs_chromium = pytest.mark.skipif(not CHROMIUM.exists(),
+                                    reason="making a real PDF needs Chromium at /usr/bin/chromium")
+
+REPORT = """<!doctype html><html><head><meta charset="utf-8"><title>Harbour Survey 2024</title>
+<style>.page {{ page-break-after: always; }}</style></head><body>
+<div class="page"><h1>Harbour Survey 2024</h1><p>The survey of the northern harbour was carried out by the
+Coastal Office in March. It counted the boats along the east quay and the state of the piers.</p></div>
+<div class="page"><h2>Findings</h2><p>The harbour master reported that 412 fishing boats were moored in the
+northern harbour during the survey. The text &lt;script&gt;alert(1)&lt;/script&gt; was printed on the
+notice board.</p></div>
+{middle}
+<div><h2>Repairs</h2><p>Repairs to the west pier will cost an estimated 3.2 million euros.</p></div>
+</body></html>"""
+# A page with a drawing and no text: what a scanned page looks like to a text extractor.
+DRAWING = ('<div class="page"><svg width="400" height="300"><rect width="400" height="300" '
+           'fill="#369"/></svg></div>')
+
+
+def quiet(_line: str) -> None:
+    pass
+
+
+def print_pdf(html: str, target: Path) -> Path:
+    """A real PDF, printed by Chromium (a tool no one here wrote)."""
+    page = target.with_suffix(".html")
+    page.write_text(html, encoding="utf-8")
+    subprocess.run([str(CHROMIUM), "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                    "--disable-component-update", "--no-pdf-header-footer", f"--print-to-pdf={target}",
+                    page.as_uri()], check=True, capture_output=True, timeout=120)
+    page.unlink()
+    return target
+
+
+def write_docx(target: Path, pages: list[list[str]], title: str = "Orchard Ledger",
+               created: dt.datetime | None = dt.datetime(2023, 5, 4)) -> Path:
+    document = docx.Document()
+    document.core_properties.title = title
+    if created is not None:
+        document.core_properties.created = created
+    for i, paragraphs in enumerate(pages):
+        if i:
+            document.add_page_break()
+        for text in paragraphs:
+            document.add_paragraph(text)
+    document.save(str(target))
+    return target
+
+
+@pytest.fixture(scope="module")
+def mixed(tmp_path_factory: pytest.TempPathFactory, embedder) -> tuple[Path, Path, list[str]]:
+    """A corpus of a printed 4-page PDF (page 3 a drawing), a 2-page DOCX and one seed article."""
+    if not CHROMIUM.exists():
+        pytest.skip("making a real PDF needs Chromium at /usr/bin/chromium")
+    root = tmp_path_factory.mktemp("formats")
+    corpus = root / "corpus"
+    corpus.mkdir()
+    print_pdf(REPORT.format(middle=DRAWING), corpus / "harbour.pdf")
+    write_docx(corpus / "orchard.docx", [
+        ["Orchard Ledger", "The orchard ledger lists the harvests of the valley farms."],
+        ["Harvest", "In 2022 the cooperative harvested 87 tonnes of apples from the valley orchards."]])
+    shutil.copy(SEEDS / "000_0cda244c9ed3ffe8.txt", corpus)
+    lines: list[str] = []
+    build_index(corpus, root / "index", settings=Settings(), embedder=embedder, log=lines.append)
+    return corpus, root / "index", lines
+
+
+@needs_chromium
+def test_a_printed_pdf_answers_with_its_page(mixed) -> None:
+    _, index, lines = mixed
+    assert "harbour.pdf: page 3 has no text layer: skipped; OCR is not installed" in lines
+    reply = qa.answer("How many fishing boats were moored in the northern harbour?", index=index)
+    assert reply.status == "answered" and "412" in reply.text
+    cite = reply.citations[0]
+    assert cite.doc_id == "harbour.pdf" and cite.page == 2
+    assert qa.source_text(cite.doc_id, index=index)[cite.start:cite.end] == cite.quote
+    info = load_index(index).documents["harbour.pdf"]
+    assert (info.kind, info.pages, info.title) == ("pdf", 4, "Harbour Survey 2024")
+    # The last page comes after the text-less page 3.
+    repairs = qa.retrieve("How much will the west pier repairs cost?", k=1, index=index)[0]
+    assert repairs.doc_id == "harbour.pdf" and repairs.page in (1, 4)
+    text = qa.source_text("harbour.pdf", index=index)
+    assert text.index("Repairs to the west pier") >= info.page_starts[3]
+
+
+@needs_chromium
+def test_a_docx_answers_with_its_page_title_and_date(mixed) -> None:
+    _, index, _ = mixed
+    reply = qa.answer("How many tonnes of apples did the cooperative harvest in 2022?", index=index)
+    cite = reply.citations[0]
+    assert (cite.doc_id, cite.page, cite.title, cite.date) == ("orchard.docx", 2, "Orchard Ledger", "2023-05-04")
+    assert qa.source_text("orchard.docx", index=index)[cite.start:cite.end] == cite.quote
+
+
+@needs_chromium
+def test_script_in_a_pdf_is_text(mixed) -> None:
+    _, index, _ = mixed
+    passages = qa.retrieve("notice board alert", k=3, index=index, docs="*.pdf")
+    assert any("<script>alert(1)</script>" in p.text for p in passages)
+    from qa.web_html import marked_passage
+
+    html = marked_passage(passages[0].text, passages[0].start, passages[0].start, passages[0].start + 5)
+    assert "<script>" not in html and "&lt;script&gt;" in html
+
+
+@needs_chromium
+def test_every_offset_of_every_format_is_verbatim(mixed) -> None:
+    _, index, _ = mixed
+    loaded = load_index(index)
+    texts = {doc_id: qa.source_text(doc_id, index=index) for doc_id in loaded.documents}
+    assert texts["000_0cda244c9ed3ffe8.txt"] == (SEEDS / "000_0cda244c9ed3ffe8.txt").read_text(encoding="utf-8")
+    for c in loaded.chunks:
+        assert texts[c.doc_id][c.start:c.end] == c.text
+    for s in loaded.sentences:
+        assert texts[s.doc_id][s.start:s.end] == s.text
+    for question in ("Who reported the number of boats?", "What did the ledger list?", "Who is CISA?"):
+        for p in qa.retrieve(question, k=5, index=index):
+            assert texts[p.doc_id][p.start:p.end] == p.text
+            info = loaded.documents[p.doc_id]
+            assert p.page == (None if info.kind == "text" else info.page_of(p.start))
+
+
+@needs_chromium
+def test_filters_narrow_retrieval_before_ranking(mixed) -> None:
+    _, index, _ = mixed
+    everything = qa.retrieve("harvest boats TikTok", k=10, index=index)
+    assert {p.doc_id for p in everything} == {"harbour.pdf", "orchard.docx", "000_0cda244c9ed3ffe8.txt"}
+    only_pdf = qa.retrieve("TikTok disinformation", k=10, index=index, docs="*.pdf")
+    assert only_pdf and {p.doc_id for p in only_pdf} == {"harbour.pdf"}
+    several = qa.retrieve("TikTok", k=10, index=index, docs=["*.pdf", "*.docx"])
+    assert {p.doc_id for p in several} == {"harbour.pdf", "orchard.docx"}
+    # The seed article has no date; the DOCX is dated 2023-05-04 and the PDF today.
+    dated = qa.retrieve("harvest", k=10, index=index, since="2023-01-01", until="2023-12-31")
+    assert {p.doc_id for p in dated} == {"orchard.docx"}
+    assert qa.retrieve("harvest", k=10, index=index, since="2099-01-01") == []
+    reply = qa.answer("How many fishing boats were moored?", index=index, docs="orchard.docx")
+    assert all(c.doc_id == "orchard.docx" for c in reply.citations)
+    with pytest.raises(QueryError, match="YYYY-MM-DD"):
+        qa.retrieve("harvest", index=index, since="last year")
+    with pytest.raises(QueryError, match="empty"):
+        qa.retrieve("harvest", index=index, since="2024-02-01", until="2024-01-01")
+
+
+def test_filters_use_the_ann_selector_on_large_filters(index_copy: Path, corpus_copy: Path, settings: Settings,
+                                                       embedder, monkeypatch: pytest.MonkeyPatch) -> None:
+    from qa import retrieval
+
+    ivf = replace(settings, dense_index="ivf", ivf_nlist=2, ivf_nprobe=2)
+    build_index(corpus_copy, index_copy, settings=ivf, embedder=embedder, log=quiet)
+    monkeypatch.setattr(retrieval, "EXACT_FILTERED", 0)   # every filter goes through FAISS's selector
+    wanted = "002_370be3bb71d92220.txt"
+    passages = qa.retrieve("TikTok owned by ByteDance", k=5, index=index_copy, settings=ivf, docs=wanted,
+                           mode="dense")
+    loaded = load_index(index_copy)
+    assert len(passages) == min(5, len(loaded.chunks_of(wanted)))
+    assert {p.doc_id for p in passages} == {wanted}
+
+
+def test_hostile_and_broken_files_are_one_line_each(tmp_path: Path) -> None:
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    (corpus / "broken.pdf").write_bytes(b"%PDF-1.7\n" + np.random.default_rng(0).bytes(2000))
+    (corpus / "fake.docx").write_bytes(b"this is not a zip file")
+    with zipfile.ZipFile(corpus / "bomb.docx", "w", compression=zipfile.ZIP_DEFLATED) as bomb:
+        bomb.writestr("word/document.xml", b"\0" * (150 * 1024 * 1024))
+    (corpus / "fine.txt").write_text("A fine title\n\nSome text that is fine to index.\n", encoding="utf-8")
+    documents, skipped = load_corpus(corpus)
+    reasons = dict(skipped)
+    assert [d.doc_id for d in documents] == ["fine.txt"]
+    assert "not a readable PDF" in reasons["broken.pdf"]
+    assert "not a zip package" in reasons["fake.docx"]
+    assert "zip bomb" in reasons["bomb.docx"] and "150 MB" in reasons["bomb.docx"]
+    assert all("\n" not in r for r in reasons.values())
+
+
+@needs_chromium
+def test_page_limit_and_text_less_pdfs(tmp_path: Path) -> None:
+    pdf = print_pdf(REPORT.format(middle=""), tmp_path / "three.pdf")
+    from qa.load import SkippedFile
+
+    with pytest.raises(SkippedFile, match="3 pages, above the 2-page limit"):
+        load_document(pdf, "three.pdf", max_pdf_pages=2)
+    blank = print_pdf(f"<html><body>{DRAWING}</body></html>", tmp_path / "scan.pdf")
+    with pytest.raises(SkippedFile, match="no text layer on any page"):
+        load_document(blank, "scan.pdf")
+
+
+def test_source_text_of_plain_files_is_the_file_and_changes_are_caught(index_copy: Path, corpus_copy: Path,
+                                                                       settings: Settings, embedder) -> None:
+    build_index(corpus_copy, index_copy, settings=settings, embedder=embedder, log=quiet)
+    name = "001_176dacc757c32b0f.txt"
+    assert qa.source_text(name, index=index_copy) == (corpus_copy / name).read_text(encoding="utf-8")
+    with open(corpus_copy / name, "a", encoding="utf-8") as fh:
+        fh.write("\nA new line.\n")
+    with pytest.raises(QueryError, match="changed since it was indexed"):
+        qa.source_text(name, index=index_copy)
+    with pytest.raises(QueryError, match="no document"):
+        qa.source_text("nope.txt", index=index_copy)
+
+
+_WORDS = st.text(alphabet=st.characters(whitelist_categories=("Ll", "Lu", "Nd"), max_codepoint=0x24F),
+                 min_size=1, max_size=12)
+_SENTENCES = st.lists(_WORDS, min_size=3, max_size=14).map(lambda ws: " ".join(ws) + ".")
+_PARAGRAPHS = st.lists(_SENTENCES, min_size=1, max_size=4).map(" ".join)
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
+                                                                 HealthCheck.too_slow])
+@given(pages=st.lists(st.lists(_PARAGRAPHS, min_size=1, max_size=4), min_size=1, max_size=4))
+def test_docx_offsets_and_pages_hold_for_generated_files(tmp_path: Path, pages: list[list[str]]) -> None:
+    path = write_docx(tmp_path / "generated.docx", pages, created=None)
+    doc = load_document(path, "generated.docx")
+    assert doc.kind == "docx"   # (python-docx's template carries its own creation date)
+    assert len(doc.page_starts) == (len(pages) if len(pages) > 1 else 0)
+    for number, paragraphs in enumerate(pages, 1):
+        for paragraph in paragraphs:
+            at = doc.text.index(paragraph, doc.page_starts[number - 1] if doc.page_starts else 0)
+            if doc.page_starts:
+                assert doc.page_starts[number - 1] <= at and (number == len(pages) or at < doc.page_starts[number])
+    chunks, sentences = split_documents([doc], Settings())
+    assert chunks and sentences
+    for c in chunks:
+        assert doc.text[c.start:c.end] == c.text
+    for s in sentences:
+        assert doc.text[s.start:s.end] == s.text
