@@ -56,6 +56,8 @@ def _parser() -> argparse.ArgumentParser:
                         "cluster through Ray Data (needs `pip install 'qa[ray]'`)")
     p.add_argument("--ray-address", help="Ray cluster to use with --engine ray (e.g. auto or ray://HOST:10001; "
                                          "default: start a local Ray)")
+    p.add_argument("--watch", action="store_true",
+                   help="keep watching the corpus folder and update the index when files change")
     p.add_argument("--dense-index", choices=("auto", "flat", "ivf", "hnsw"),
                    help="dense layer: auto (exact Flat below 50,000 chunks, IVF at or above), or one of them")
     p.set_defaults(func=_cmd_index)
@@ -150,6 +152,14 @@ def _settings(args: argparse.Namespace) -> Settings:
 def _cmd_index(args: argparse.Namespace, settings: Settings) -> int:
     from qa.index import build_index
 
+    if args.watch:
+        from qa.index.watch import watch
+
+        try:
+            watch(settings, log=print)
+        except KeyboardInterrupt:
+            print("Stopped watching.")
+        return 0
     build_index(settings=settings, rebuild=args.rebuild, log=print)
     return 0
 

@@ -6,8 +6,9 @@ returns it), so `source_text(doc_id)[start:end] == quote` holds for every citati
 de-hyphenated or re-flowed: a word broken across lines in the PDF stays broken, and offsets stay
 exact. `page_starts` are the offsets at which pages 1, 2, ... begin.
 
-pypdfium2 was chosen over pypdf by measurement (README "Formats"): on the same Chromium-printed
-report it extracted text in reading order with word spaces kept, and about 20x faster.
+pypdfium2 was chosen over pypdf by measurement (README "Formats"): on a 40-page report printed by
+Chromium both gave the same words and line breaks in reading order, pypdfium2 in 25 ms and pypdf
+in 301 ms (best of 3, 2 cores).
 """
 
 from __future__ import annotations

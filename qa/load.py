@@ -93,6 +93,11 @@ def check_corpus_folder(root: Path) -> None:
         raise CorpusError(f"Corpus path is not a folder: {root}. Pass the folder that holds the documents.")
 
 
+def corpus_files(root: Path, follow_external: bool = False) -> Iterator[tuple[Path, str]]:
+    """`(path, doc_id)` of every file a build looks at (skipped links and folders left out)."""
+    return _walk(root, follow_external, lambda _d, _r: None)
+
+
 def _walk(root: Path, follow_external: bool,
           skip: Callable[[str, str], None]) -> Iterator[tuple[Path, str]]:
     """`(path, doc_id)` of every visible file under `root`, sorted by doc_id.

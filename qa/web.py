@@ -118,20 +118,39 @@ def history_messages(turns: Sequence[Turn]) -> list[dict[str, str]]:
     return messages
 
 
-def next_reply(question: str, turns: Sequence[Turn], index: Index, settings: Settings) -> tuple[Answer | None, str]:
+FILTER_CHARS = 200   # the filter boxes take at most this many characters
+
+
+def next_reply(question: str, turns: Sequence[Turn], index: Index, settings: Settings,
+               filters: dict[str, str | None] | None = None) -> tuple[Answer | None, str]:
     """The answer to the next question of a conversation, or None and the one line to show instead
-    (the conversation is full, the question cannot be used, or a bug, which the log records)."""
+    (the conversation is full, the question or a filter cannot be used, or a bug, which the log
+    records). `filters`: `docs`, `since`, `until` as `qa.answer` takes them."""
     if len(turns) >= MAX_TURNS:
         return None, (f"This conversation holds {MAX_TURNS} questions, the most one conversation keeps. "
                       "Click “New conversation” to go on.")
-    return answer_or_problem(question, history_messages(turns[-settings.history_turns:]), index, settings)
+    return answer_or_problem(question, history_messages(turns[-settings.history_turns:]), index, settings,
+                             filters)
 
 
-def answer_or_problem(question: str, history: Any, index: Index, settings: Settings) -> tuple[Answer | None, str]:
+def chat_filters(docs: str | None, since: str | None, until: str | None) -> dict[str, str | None]:
+    """The filter boxes' values as `qa.answer` arguments (blank boxes narrow nothing; at most
+    200 characters each)."""
+    def value(text: str | None) -> str | None:
+        text = (text or "").strip()[:FILTER_CHARS]
+        return text or None
+
+    return {"docs": value(docs), "since": value(since), "until": value(until)}
+
+
+def answer_or_problem(question: str, history: Any, index: Index, settings: Settings,
+                      filters: dict[str, str | None] | None = None) -> tuple[Answer | None, str]:
     """`answer(...)`, or None and the one line a user sees instead: the error's message for bad
     input, a generic line for a bug (whose traceback goes to the server log)."""
     try:
-        return answer(question, history, index=index, settings=settings), ""
+        where = filters or {}
+        return answer(question, history, index=index, settings=settings, docs=where.get("docs"),
+                      since=where.get("since"), until=where.get("until")), ""
     except QAError as exc:
         return None, str(exc)
     except Exception:
@@ -193,7 +212,8 @@ def build_app(settings: Settings, index: Index | None = None) -> gr.Blocks:
             raise gr.Error(problem, print_exception=False)
         return answer_to_json(reply)
 
-    def respond(question: str, turns: list[Turn]) -> Iterator[tuple[Any, ...]]:
+    def respond(question: str, turns: list[Turn], docs: str = "", since: str = "",
+                until: str = "") -> Iterator[tuple[Any, ...]]:
         question = (question or "").strip()
         if not question:
             yield gr.skip(), gr.skip(), gr.skip(), gr.skip()
@@ -203,7 +223,7 @@ def build_app(settings: Settings, index: Index | None = None) -> gr.Blocks:
         # the final output is applied again when the event completes, and clearing the box then
         # would wipe a next question the user has already begun to type.
         yield pending, "", gr.skip(), gr.skip()
-        reply, problem = next_reply(question, turns, loaded, settings)
+        reply, problem = next_reply(question, turns, loaded, settings, chat_filters(docs, since, until))
         if reply is None:
             yield ([*pending, {"role": "assistant", "content": error_html(problem)}], gr.skip(), gr.skip(),
                    turns)
@@ -211,10 +231,11 @@ def build_app(settings: Settings, index: Index | None = None) -> gr.Blocks:
         turns = [*turns, Turn(question, reply)]
         yield chat_messages(turns), gr.skip(), sources_html(turns, loaded, source_text), turns
 
-    def respond_example(turns: list[Turn], evt: gr.SelectData) -> Iterator[tuple[Any, ...]]:
+    def respond_example(turns: list[Turn], docs: str, since: str, until: str,
+                        evt: gr.SelectData) -> Iterator[tuple[Any, ...]]:
         value = evt.value
         text = value.get("text", "") if isinstance(value, dict) else str(value or "")
-        yield from respond(text, turns)
+        yield from respond(text, turns, docs, since, until)
 
     def vote(turns: list[Turn], evt: gr.LikeData) -> None:
         index_no = evt.index[0] if isinstance(evt.index, (list, tuple)) else evt.index
@@ -265,6 +286,14 @@ def build_app(settings: Settings, index: Index | None = None) -> gr.Blocks:
                         elem_id="qa-question",
                     )
                     send = gr.Button("Ask", variant="primary", scale=1, min_width=90, elem_id="qa-ask")
+                with gr.Accordion("Only some documents", open=False, elem_id="qa-filters"), gr.Row():
+                    docs_box = gr.Textbox(label="Files (globs, comma-separated)",
+                                          placeholder="reports/*.pdf, *2024*", max_length=FILTER_CHARS, scale=3,
+                                          elem_id="qa-filter-docs")
+                    since_box = gr.Textbox(label="Dated from", placeholder="YYYY-MM-DD", max_length=10, scale=1,
+                                           elem_id="qa-filter-since")
+                    until_box = gr.Textbox(label="to", placeholder="YYYY-MM-DD", max_length=10, scale=1,
+                                           elem_id="qa-filter-until")
             with gr.Column(scale=2, min_width=340, elem_id="qa-sources-col"):
                 sources = gr.HTML(corpus_html(loaded), elem_id="qa-sources", js_on_load=static_text("cite.js"),
                                   padding=False)
@@ -272,10 +301,11 @@ def build_app(settings: Settings, index: Index | None = None) -> gr.Blocks:
         outputs = [chatbot, box, sources, turns_state]
         # A question sent while the last one is still finishing runs after it ("always_last"),
         # rather than being dropped as Gradio's default ("once") would.
-        gr.on([box.submit, send.click], respond, inputs=[box, turns_state], outputs=outputs,
+        filter_boxes = [docs_box, since_box, until_box]
+        gr.on([box.submit, send.click], respond, inputs=[box, turns_state, *filter_boxes], outputs=outputs,
               api_visibility="private", show_progress="minimal", show_progress_on=[chatbot],
               trigger_mode="always_last")
-        chatbot.example_select(respond_example, inputs=[turns_state], outputs=outputs,
+        chatbot.example_select(respond_example, inputs=[turns_state, *filter_boxes], outputs=outputs,
                                api_visibility="private", show_progress="minimal",
                                show_progress_on=[chatbot])
         chatbot.like(vote, inputs=[turns_state], outputs=None, api_visibility="private", queue=False)

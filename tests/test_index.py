@@ -307,3 +307,43 @@ def test_leftovers_are_ours_only_and_cleaned_at_load(index_copy: Path, tmp_path:
     assert len(load_index(index_copy).documents) == 5
     assert not killed.exists()
     assert (foreign / "beach.jpg").read_bytes() == b"\xff\xd8 jpeg"
+
+
+def test_watch_updates_the_index_once_per_burst_of_changes(corpus_copy: Path, index_copy: Path,
+                                                           settings: Settings) -> None:
+    import threading
+    from dataclasses import replace
+
+    from qa.index.watch import watch
+
+    lines: list[str] = []
+    stop = threading.Event()
+    watching = replace(settings, corpus=corpus_copy, index=index_copy)
+    thread = threading.Thread(target=watch, kwargs={"settings": watching, "log": lines.append, "interval": 0.1,
+                                                    "debounce": 0.5, "stop": stop})
+    thread.start()
+    try:
+        def wait_for(predicate, timeout: float = 60.0) -> None:
+            deadline = time.monotonic() + timeout
+            while not predicate():
+                assert time.monotonic() < deadline, lines
+                time.sleep(0.05)
+
+        wait_for(lambda: any(line.startswith("Watching") for line in lines))
+        before = len(lines)
+        gone = sorted(corpus_copy.glob("*.txt"))[0]
+        gone.unlink()
+        (corpus_copy / "new.txt").write_text(NEW_DOC, encoding="utf-8")
+        with open(corpus_copy / "new.txt", "a", encoding="utf-8") as fh:   # a second save, same burst
+            fh.write("\nOne more line about ocelots.\n")
+        wait_for(lambda: any(line.startswith("Indexed") for line in lines[before:]))
+        new_lines = lines[before:]
+        assert new_lines[:2] == [f"removed: {gone.name}", "added: new.txt"]   # one line each, by doc_id
+        assert sum(line.startswith("Indexed") for line in new_lines) == 1   # debounced: one update
+        assert "1 added" in new_lines[-1] and "1 removed" in new_lines[-1]
+        loaded = load_index(index_copy)
+        assert "new.txt" in loaded.documents and gone.name not in loaded.documents
+    finally:
+        stop.set()
+        thread.join(timeout=30)
+    assert not thread.is_alive()

@@ -329,6 +329,23 @@ def test_a_question_typed_while_an_answer_comes_is_kept(seeds_app: Running, brow
         page.close()
 
 
+@pytest.mark.browser
+def test_the_chat_answers_from_the_documents_chosen(seeds_app: Running, browser: Any) -> None:
+    page = _open(browser, seeds_app.url)
+    try:
+        page.get_by_text("Only some documents").click()
+        page.fill("#qa-filter-docs textarea, #qa-filter-docs input", "002_*")
+        reply = _ask(page, "Who owns TikTok?")
+        assert "ByteDance" in reply.inner_text()
+        files = page.locator("#qa-sources .qa-meta .qa-file").all_inner_texts()
+        assert files and set(files) == {"002_370be3bb71d92220.txt"}
+        page.fill("#qa-filter-since textarea, #qa-filter-since input", "yesterday")
+        bad = _ask(page, "Who owns TikTok?")
+        assert "Invalid since date 'yesterday'" in bad.inner_text()
+    finally:
+        page.close()
+
+
 def _wait_for_lines(path: Path, count: int, timeout_s: float = 10.0) -> list[str]:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
