@@ -144,8 +144,7 @@ def rank(
     pool = min(settings.candidates, n)
     allowed = None
     if where is not None:
-        allowed = allowed_rows(where, list(index.documents), [index.documents[d].date for d in index.documents],
-                               index.chunk_doc_rows())
+        allowed = _allowed(index, where)
         pool = min(pool, len(allowed))
         if not pool:
             empty = np.zeros(0)
@@ -173,6 +172,25 @@ def rank(
         fused = settings.dense_weight * zscore(dense) + (1 - settings.dense_weight) * zscore(lex)
     order = np.argsort(-fused, kind="stable")
     return Ranking(text, qvec, rows[order], fused[order], dense[order], lex[order])
+
+
+# Allowed chunk rows by (index, filter): a conversation asks with the same filter again and again,
+# and finding the rows reads every document's date.
+_ALLOWED: dict[tuple[int, DocFilter], tuple[Index, np.ndarray]] = {}
+_ALLOWED_SIZE = 8
+
+
+def _allowed(index: Index, where: DocFilter) -> np.ndarray:
+    # Keyed by the loaded index object (kept alive beside its rows, so its id is not reused): a
+    # rebuilt index is a new object, so its rows are found again.
+    found = _ALLOWED.get((id(index), where))
+    if found is None or found[0] is not index:
+        rows = allowed_rows(where, list(index.documents), [index.documents[d].date for d in index.documents],
+                            index.chunk_doc_rows())
+        found = _ALLOWED[(id(index), where)] = (index, rows)
+        while len(_ALLOWED) > _ALLOWED_SIZE:
+            _ALLOWED.pop(next(iter(_ALLOWED)))
+    return found[1]
 
 
 # Below this many allowed chunks a filtered dense search is exact over them (cheaper than a

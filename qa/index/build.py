@@ -161,9 +161,10 @@ def build_index(
         manifest = replace(manifest, dense=spec.to_json())
         tmp = new_build_folder(index_path)
         try:
+            # The extracted texts first: write_index_files writes the manifest last and fsyncs all.
+            write_sources(tmp, documents)
             write_index_files(tmp, manifest, infos, chunks, chunk_sentence_ranges(chunks, sentences), cvec,
                               sentences, svec, bm25, dense)
-            write_sources(tmp, documents)
             swap_in(tmp, index_path, corpus_path)
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
