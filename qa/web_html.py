@@ -181,23 +181,36 @@ class SourceText:
             self._runs[doc_id] = runs
         return self._runs[doc_id]
 
+    def _page_bounds(self, doc_id: str, start: int, end: int) -> tuple[int, int]:
+        """[first, last) offsets of the page holding `[start, end)`; the whole text when the
+        document has no pages or the range crosses a page break."""
+        info = self._index.documents.get(doc_id)
+        if info is None or not info.page_starts:
+            return 0, 1 << 62
+        page = info.page_of(start) or 1
+        floor = info.page_starts[page - 1]
+        ceiling = info.page_starts[page] if page < len(info.page_starts) else 1 << 62
+        return (floor, ceiling) if end <= ceiling else (0, 1 << 62)
+
     def window(self, doc_id: str, start: int, end: int) -> tuple[int, str, bool, bool] | None:
         """Source text around `[start, end)`: whole sentences within `CONTEXT_CHARS` each side.
 
         Returns:
             `(window_start, text, cut_before, cut_after)`, or None when no run holds the range.
         """
+        floor, ceiling = self._page_bounds(doc_id, start, end)
         for run_start, text in self.runs(doc_id):
             run_end = run_start + len(text)
             if run_start <= start and end <= run_end:
-                lo = max(run_start, start - CONTEXT_CHARS)
-                hi = min(run_end, end + CONTEXT_CHARS)
+                # On a paged document the context stays on the quote's page.
+                lo = max(run_start, start - CONTEXT_CHARS, floor)
+                hi = min(run_end, end + CONTEXT_CHARS, ceiling)
                 before = text[lo - run_start:start - run_start]
-                if lo > run_start:
+                if lo > max(run_start, floor):
                     cut = _SENTENCE_END.search(before)
                     lo += cut.end() if cut else 0
                 after = text[end - run_start:hi - run_start]
-                if hi < run_end:
+                if hi < min(run_end, ceiling):
                     ends = [m.end() for m in _SENTENCE_END.finditer(after)]
                     hi = end + (len(after[:ends[-1]].rstrip()) if ends else len(after))
                 return lo, text[lo - run_start:hi - run_start], lo > run_start, hi < run_end

@@ -250,3 +250,18 @@ def test_docx_offsets_and_pages_hold_for_generated_files(tmp_path: Path, pages: 
         assert doc.text[c.start:c.end] == c.text
     for s in sentences:
         assert doc.text[s.start:s.end] == s.text
+
+
+@needs_chromium
+def test_the_sources_panel_keeps_a_quote_on_its_page(mixed) -> None:
+    from qa.web_html import SourceText
+
+    _, index, _ = mixed
+    loaded = load_index(index)
+    reply = qa.answer("How many fishing boats were moored in the northern harbour?", index=index)
+    cite = reply.citations[0]
+    info = loaded.documents["harbour.pdf"]
+    lo, text, _, _ = SourceText(loaded).window(cite.doc_id, cite.start, cite.end)
+    assert cite.quote in text and lo >= info.page_starts[1]          # nothing from page 1 ...
+    assert lo + len(text) <= info.page_starts[2]                      # ... or from page 3
+    assert "Findings" in text                                          # the page's own heading
