@@ -265,3 +265,19 @@ def test_the_sources_panel_keeps_a_quote_on_its_page(mixed) -> None:
     assert cite.quote in text and lo >= info.page_starts[1]          # nothing from page 1 ...
     assert lo + len(text) <= info.page_starts[2]                      # ... or from page 3
     assert "Findings" in text                                          # the page's own heading
+
+
+def test_a_ten_thousand_page_pdf_is_refused_with_one_line(tmp_path: Path) -> None:
+    import pypdfium2 as pdfium
+
+    from qa.load import SkippedFile
+
+    pdf = pdfium.PdfDocument.new()
+    for _ in range(10_000):
+        pdf.new_page(200, 200).close()
+    pdf.save(str(tmp_path / "huge.pdf"))
+    pdf.close()
+    with pytest.raises(SkippedFile, match="10,000 pages, above the 2,000-page limit"):
+        load_document(tmp_path / "huge.pdf", "huge.pdf")
+    documents, skipped = load_corpus(tmp_path)
+    assert documents == [] and len(skipped) == 1 and "\n" not in skipped[0][1]
