@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import datetime as dt
 import fnmatch
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
 from qa.errors import QueryError
+from qa.types import DocumentInfo
 
 
 @dataclass(frozen=True)
@@ -61,11 +62,12 @@ class DocFilter:
         return "; ".join(parts)
 
 
-def allowed_rows(doc_filter: DocFilter, doc_ids: Sequence[str], dates: Sequence[str | None],
+def allowed_rows(doc_filter: DocFilter, documents: Mapping[str, DocumentInfo],
                  chunk_doc_rows: np.ndarray) -> np.ndarray:
-    """The chunk rows whose document passes `doc_filter`, ascending."""
-    keep = np.fromiter((doc_filter.allows(d, t) for d, t in zip(doc_ids, dates, strict=True)), dtype=bool,
-                       count=len(doc_ids))
+    """The chunk rows whose document passes `doc_filter`, ascending (`chunk_doc_rows`: each
+    chunk's document, as a position in `documents`' order)."""
+    keep = np.fromiter((doc_filter.allows(d, info.date) for d, info in documents.items()), dtype=bool,
+                       count=len(documents))
     if not len(chunk_doc_rows):
         return np.zeros(0, dtype=np.int64)
     return np.flatnonzero(keep[np.asarray(chunk_doc_rows)])

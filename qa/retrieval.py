@@ -152,9 +152,9 @@ def rank(
 
     lexical = bm25_scores(index.bm25, text[:MAX_BM25_QUERY_CHARS]) if mode != "dense" else np.zeros(n)
     if allowed is not None:
-        mask = np.zeros(n, dtype=bool)
-        mask[allowed] = True
-        lexical = np.where(mask, lexical, 0.0).astype(lexical.dtype)
+        kept = np.zeros_like(lexical)
+        kept[allowed] = lexical[allowed]
+        lexical = kept
     rows: np.ndarray
     if mode == "bm25":
         rows = _top(lexical, pool)
@@ -185,8 +185,7 @@ def _allowed(index: Index, where: DocFilter) -> np.ndarray:
     # rebuilt index is a new object, so its rows are found again.
     found = _ALLOWED.get((id(index), where))
     if found is None or found[0] is not index:
-        rows = allowed_rows(where, list(index.documents), [index.documents[d].date for d in index.documents],
-                            index.chunk_doc_rows())
+        rows = allowed_rows(where, index.documents, index.chunk_doc_rows())
         found = _ALLOWED[(id(index), where)] = (index, rows)
         while len(_ALLOWED) > _ALLOWED_SIZE:
             _ALLOWED.pop(next(iter(_ALLOWED)))

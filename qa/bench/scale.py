@@ -45,6 +45,7 @@ CENTRES = 1024
 QUERIES = 1000        # SciFact claims used as queries (recall, dense latency)
 RETRIEVE_QUERIES = 200
 SEED = 7
+BYTES_PER_CHUNK = 8_300   # measured: 8.22 GiB for 10^6 chunks (texts, tables, vectors, layers)
 
 
 def bench_scale(folder: Path, settings: Settings, report_dir: Path, *, sizes: Sequence[int] = SIZES,
@@ -54,7 +55,7 @@ def bench_scale(folder: Path, settings: Settings, report_dir: Path, *, sizes: Se
     for n in sizes:
         if n < 1000:
             raise BenchmarkDataError(f"Invalid size {n}: qa bench scale measures 1,000 chunks or more.")
-    need = max(sizes) * 4 * settings_dim() * 5  # chunk + ~4 sentence vectors a chunk, fp32
+    need = max(sizes) * BYTES_PER_CHUNK
     free = shutil.disk_usage(CACHE.parent if CACHE.parent.exists() else Path.cwd()).free
     if need > free:
         raise BenchmarkDataError(f"qa bench scale at {max(sizes):,} chunks needs about {need / 2**30:.0f} GiB "
@@ -106,10 +107,6 @@ def bench_scale(folder: Path, settings: Settings, report_dir: Path, *, sizes: Se
     _plot(figures, report_dir / "scale.png")
     out.text("Plot: scale.png")
     return out
-
-
-def settings_dim() -> int:
-    return 384
 
 
 class Generator:

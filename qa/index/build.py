@@ -156,8 +156,8 @@ def build_index(
         all_titles = {d.doc_id: d.title for d in infos}
         bm25 = build_bm25([chunk_model_text(c, all_titles[c.doc_id]) for c in chunks])
         spec = wanted_spec(settings, len(chunks))
-        dense, spec = build_dense(cvec, spec, probes=probe_vectors(svec, cvec) if spec.kind != "flat" else None,
-                                  log=say if spec.kind != "flat" else None, progress=settings.show_progress)
+        dense, spec = build_dense(cvec, spec, probes=probe_vectors(svec, cvec), log=say,
+                                  progress=settings.show_progress)
         manifest = replace(manifest, dense=spec.to_json())
         tmp = new_build_folder(index_path)
         try:

@@ -94,10 +94,15 @@ class _ChunkAndEmbed:
         chunks, sentences = split_documents(docs, self.settings)
         titles = {d.doc_id: d.title for d in docs}
         cvec, svec = embed_rows(self.embedder, chunks, sentences, titles, self.settings, pooled=self.pooled)
+        c_of: dict[str, list[int]] = {}
+        s_of: dict[str, list[int]] = {}
+        for k, c in enumerate(chunks):
+            c_of.setdefault(c.doc_id, []).append(k)
+        for k, s in enumerate(sentences):
+            s_of.setdefault(s.doc_id, []).append(k)
         out: dict[str, list[Any]] = {"i": [], "chunks": [], "sentences": [], "cvec": [], "svec": []}
         for i, doc in zip(batch["i"], docs, strict=True):
-            c_rows = [k for k, c in enumerate(chunks) if c.doc_id == doc.doc_id]
-            s_rows = [k for k, s in enumerate(sentences) if s.doc_id == doc.doc_id]
+            c_rows, s_rows = c_of.get(doc.doc_id, []), s_of.get(doc.doc_id, [])
             out["i"].append(int(i))
             out["chunks"].append(json.dumps([[chunks[k].start, chunks[k].end] for k in c_rows]))
             out["sentences"].append(json.dumps([[sentences[k].start, sentences[k].end] for k in s_rows]))

@@ -263,7 +263,7 @@ def replace_manifest(folder: Path, manifest: Manifest) -> None:
     """Swap in a new manifest for an index whose other files stay as they are (atomic rename)."""
     tmp = folder / (MANIFEST + ".new")
     with open(tmp, "w", encoding="utf-8") as fh:
-        fh.write(json.dumps(manifest.to_json(), indent=2, ensure_ascii=False))
+        fh.write(_manifest_text(manifest))
         fh.flush()
         os.fsync(fh.fileno())
     os.replace(tmp, folder / MANIFEST)
@@ -271,8 +271,12 @@ def replace_manifest(folder: Path, manifest: Manifest) -> None:
 
 def write_manifest(folder: Path, manifest: Manifest) -> None:
     """The manifest goes last (a folder without one is never loaded as an index); then fsync all."""
-    (folder / MANIFEST).write_text(json.dumps(manifest.to_json(), indent=2, ensure_ascii=False), encoding="utf-8")
+    (folder / MANIFEST).write_text(_manifest_text(manifest), encoding="utf-8")
     _fsync_tree(folder)
+
+
+def _manifest_text(manifest: Manifest) -> str:
+    return json.dumps(manifest.to_json(), indent=2, ensure_ascii=False)
 
 
 def write_texts(stem: Path, texts: Iterable[str], count: int) -> None:
@@ -341,7 +345,7 @@ class _Rows(Sequence[Any]):
         n = len(self._table)
         if not -n <= i < n:
             raise IndexError(i)
-        i = int(i) % n if n else int(i)
+        i = int(i) % n
         row = self._table[i]
         return self._make(self._doc_ids[int(row[0])], int(row[1]), int(row[2]), self._texts[i])
 
@@ -362,7 +366,7 @@ class _Documents(Mapping[str, DocumentInfo]):
         at = 0
         for line in data.split(b"\n"):
             if line.strip():
-                doc_id = json.loads(line)["doc_id"] if b'"doc_id": "' not in line[:12] else _first_id(line)
+                doc_id = _first_id(line)
                 self._ids[doc_id] = len(self.order)
                 self.order.append(doc_id)
                 self._starts.append(at)
@@ -386,18 +390,27 @@ class _Documents(Mapping[str, DocumentInfo]):
         if found is None:
             start = self._starts[self._ids[key]]
             end = self._data.find(b"\n", start)
-            row = json.loads(self._data[start:end if end >= 0 else len(self._data)])
-            row["tags"] = tuple(row.get("tags") or ())
-            row["page_starts"] = tuple(row.get("page_starts") or ())
-            found = self._cache[key] = DocumentInfo(**row)
+            found = self._cache[key] = _document_info(json.loads(self._data[start:end if end >= 0 else None]))
         return found
 
 
+_ID_PREFIX = b'{"doc_id": '
+
+
 def _first_id(line: bytes) -> str:
-    """The doc_id of a documents.jsonl line written by `asdict` (doc_id is its first field)."""
-    decoder = json.JSONDecoder()
-    value, _ = decoder.raw_decode(line.decode("utf-8"), line.index(b'"doc_id": ') + len(b'"doc_id": '))
-    return str(value)
+    """The doc_id of a documents.jsonl line without parsing the rest: `asdict` writes doc_id
+    first (any other line is parsed whole)."""
+    if line.startswith(_ID_PREFIX):
+        value, _ = json.JSONDecoder().raw_decode(line.decode("utf-8"), len(_ID_PREFIX))
+        return str(value)
+    return str(json.loads(line)["doc_id"])
+
+
+def _document_info(row: dict[str, Any]) -> DocumentInfo:
+    """A documents.jsonl row as a DocumentInfo (lists back to tuples; older rows lack fields)."""
+    row["tags"] = tuple(row.get("tags") or ())
+    row["page_starts"] = tuple(row.get("page_starts") or ())
+    return DocumentInfo(**row)
 
 
 def _write_jsonl(path: Path, rows: Iterable[dict[str, Any]]) -> None:
@@ -523,11 +536,7 @@ def _check_doc_rows(table: np.ndarray, documents: int) -> None:
 def _read_v1_tables(path: Path) -> tuple[dict[str, DocumentInfo], tuple[Chunk, ...], np.ndarray,
                                           tuple[Sentence, ...]]:
     """Format 1 (qa 0.3): JSON-lines tables read whole."""
-    documents = {}
-    for row in _read_jsonl(path / "documents.jsonl"):
-        row["tags"] = tuple(row.get("tags") or ())
-        row["page_starts"] = tuple(row.get("page_starts") or ())
-        documents[row["doc_id"]] = DocumentInfo(**row)
+    documents = {info.doc_id: info for info in map(_document_info, _read_jsonl(path / "documents.jsonl"))}
     chunk_rows = _read_jsonl(path / "chunks.jsonl")
     chunks = tuple(Chunk(r["doc_id"], r["start"], r["end"], r["text"]) for r in chunk_rows)
     ranges = np.array([r["sentences"] for r in chunk_rows], dtype=np.int64).reshape(-1, 2)
