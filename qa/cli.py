@@ -93,7 +93,7 @@ def _parser() -> argparse.ArgumentParser:
                    help="indexing: also build all of SciFact before/now (about 45 min on 2 cores)")
     p.add_argument("--sizes", default="100000,1000000",
                    help="scale: index sizes in chunks, comma-separated (default 100000,1000000; about "
-                        "25 min and 12 GiB of disk on 2 cores)")
+                        "10 min and 9 GiB of disk on 2 cores)")
     p.set_defaults(func=_cmd_bench)
 
     p = sub.add_parser("train-reader", help="train the reading model on SQuAD (held-out articles fixed)",
