@@ -106,6 +106,9 @@ class Settings:
     concurrency: int = 4
     auth_user: str | None = None
     auth_password: str | None = None
+    # Adding and removing documents in the chat. Whatever this says, they are off when the chat
+    # is served on an address other than this machine's loopback without a login (auth_*).
+    uploads: bool = True
     feedback_path: Path = Path("feedback.jsonl")
 
     def __post_init__(self) -> None:

@@ -49,6 +49,7 @@ class DocumentInfo:
     chars: int
     kind: str = "text"                      # text, markdown, html, pdf, docx
     page_starts: tuple[int, ...] = ()       # offsets where pages 1, 2, ... begin; empty: no pages
+    indexed_at: str | None = None           # when this content was chunked and embedded (ISO, UTC)
 
     @property
     def pages(self) -> int:

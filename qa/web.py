@@ -5,38 +5,53 @@ One `Index` is loaded at start-up and shared by every session, as is the encoder
 conversation (`Turn`s) in `gr.State`; the chat shows HTML rendered by `qa.web_html`, where all
 document and user text is escaped, so the Chatbot runs with Markdown off and its sanitizer on.
 
-Besides the page, one HTTP endpoint is public: `/ask` (question, history) -> the JSON of
-`qa ask --json`. The page's own events are private to the page. Gradio's file upload route is
-refused outright (the app has no upload feature, so nothing may be stored on the server).
+Documents can be added (uploaded) and removed in the page (`qa.manage`): each change updates
+the index incrementally and then replaces the index the chat answers from (`LiveIndex`) in one
+step, so a question is answered wholly from the old index or wholly from the new one. Uploads
+and removals are on only when the chat is served on this machine's loopback address or behind
+a login (`uploads_allowed`); otherwise Gradio's upload route is refused outright.
+
+Besides the page, two HTTP endpoints are public: `/ask` (question, history) -> the JSON of
+`qa ask --json`, and `/qa/file?doc=DOC_ID`, a document's original file, looked up by the doc_id
+the index has (never by a path), behind the same login as the page. The page's own events are
+private to the page.
 
 Limits: a question of at most `settings.max_question_chars` characters; follow-ups read the
 last `settings.history_turns` questions; a conversation in the page holds `MAX_TURNS` questions;
-a request body holds at most `MAX_REQUEST_BYTES`.
+a request body holds at most `MAX_REQUEST_BYTES`, an upload at most `MAX_FILES_PER_ADD` files of
+`settings.max_file_mb` each.
 """
 
 from __future__ import annotations
 
 import errno
+import hashlib
+import ipaddress
 import json
 import logging
 import posixpath
+import queue
 import socket
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterator, Sequence
 from dataclasses import asdict
 from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
+from urllib.parse import quote
 
 import gradio as gr
 from starlette.middleware import Middleware
+from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from qa.answers import answer, answer_to_json
 from qa.config import Settings
 from qa.errors import IndexMissingError, QAError
 from qa.index import Index, build_index, load_index
+from qa.load import SUFFIXES
+from qa.manage import MAX_FILES_PER_ADD, Change, add_files, documents_table, inside, remove_document
 from qa.types import Answer
 from qa.web_html import (
     SourceText,
@@ -44,6 +59,7 @@ from qa.web_html import (
     answer_html,
     corpus_html,
     error_html,
+    escape,
     header_html,
     question_html,
     sources_html,
@@ -187,14 +203,101 @@ def record_feedback(path: Path, turn: Turn, vote: str) -> dict[str, Any]:
     return record
 
 
-def build_app(settings: Settings, index: Index | None = None) -> gr.Blocks:
+class LiveIndex:
+    """The index the chat answers from. A change of documents replaces it whole: each question
+    takes the pair once, at its start, and keeps it to its end (old or new, never a mix)."""
+
+    def __init__(self, index: Index) -> None:
+        self._pair = (index, SourceText(index))
+
+    def get(self) -> tuple[Index, SourceText]:
+        return self._pair
+
+    def swap(self, index: Index) -> None:
+        self._pair = (index, SourceText(index))
+
+
+def uploads_allowed(settings: Settings) -> tuple[bool, str]:
+    """Whether the chat may add and remove documents, and if not, the line that says why.
+
+    On only when `settings.uploads` is on and the chat is either served on a loopback address
+    (only this machine reaches it) or behind a login.
+    """
+    if not settings.uploads:
+        return False, "Adding and removing documents is turned off here (setting uploads)."
+    if settings.auth_user and settings.auth_password:
+        return True, ""
+    if _is_loopback(settings.host):
+        return True, ""
+    return False, (f"Adding and removing documents is off: this chat is served on {settings.host} "
+                   "without a login. Serve it on 127.0.0.1, or set auth_user and auth_password.")
+
+
+def _is_loopback(host: str) -> bool:
+    if host.strip().lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+UPLOAD_TYPES = sorted(SUFFIXES)
+DOC_HEADERS = ["Title", "File", "Date", "Pages", "Chunks", "Indexed"]
+DOC_ROWS = 500     # the documents list shows at most this many rows (newest first); "Find" narrows it
+STATUS_LINES = 8   # lines of an update's progress kept in view
+
+_T = TypeVar("_T")
+
+
+_Outcome = tuple[_T | None, BaseException | None]
+
+
+def _streamed(work: Callable[[Callable[[str], None]], _T]) -> Generator[str, None, _Outcome[_T]]:
+    """Run `work(say)` in a thread, yielding each line it says as it says it; the generator's
+    return value is `(result, error)`."""
+    lines: queue.Queue[str | None] = queue.Queue()
+    outcome: dict[str, Any] = {}
+
+    def target() -> None:
+        try:
+            outcome["result"] = work(lines.put)
+        except BaseException as exc:  # handed to the caller, who reports it
+            outcome["error"] = exc
+        finally:
+            lines.put(None)
+
+    threading.Thread(target=target, name="qa-change", daemon=True).start()
+    while (line := lines.get()) is not None:
+        yield line
+    return outcome.get("result"), outcome.get("error")
+
+
+def status_html(lines: Sequence[str], final: str = "", problem: bool = False) -> str:
+    """The documents panel's status: the update's last lines, then its outcome."""
+    shown = "".join(f"<li>{escape(line)}</li>" for line in lines[-STATUS_LINES:])
+    end = (f'<p class="qa-docs-outcome{" qa-docs-problem" if problem else ""}">{escape(final)}</p>'
+           if final else "")
+    return f'<div class="qa-docs-status"><ul>{shown}</ul>{end}</div>' if shown or end else ""
+
+
+def docs_label(index: Index) -> str:
+    return f"Documents ({len(index.documents):,})"
+
+
+def build_app(settings: Settings, index: Index | None = None, live: LiveIndex | None = None) -> gr.Blocks:
     """The chat page over `index` (default: `settings.index`, built when missing).
+
+    `live` (made here when left out) holds the index the page answers from; `serve` passes its
+    own so that the original-file route reads the same one.
 
     Style and theme are `launch()` options in Gradio 6; `serve` passes `CSS` and `theme()`.
     """
-    loaded = index if index is not None else open_index(settings)
-    source_text = SourceText(loaded)
+    if live is None:
+        live = LiveIndex(index if index is not None else open_index(settings))
+    loaded, _ = live.get()
     examples = working_examples(loaded, settings)
+    can_change, why_not = uploads_allowed(settings)
 
     def ask(question: str, history: list[dict[str, str]] | None = None) -> dict[str, Any]:
         """Answer a question from the documents, with verbatim cited quotes.
@@ -205,9 +308,9 @@ def build_app(settings: Settings, index: Index | None = None) -> gr.Blocks:
 
         Returns:
             answer (text with [n] markers), abstained, confidence, citations (n, doc_id, title,
-            quote, start, end, date, answer_start, answer_end), passages, latency_ms.
+            quote, start, end, date, page, answer_start, answer_end), passages, latency_ms.
         """
-        reply, problem = answer_or_problem(question, history, loaded, settings)
+        reply, problem = answer_or_problem(question, history, live.get()[0], settings)
         if reply is None:
             raise gr.Error(problem, print_exception=False)
         return answer_to_json(reply)
@@ -218,18 +321,19 @@ def build_app(settings: Settings, index: Index | None = None) -> gr.Blocks:
         if not question:
             yield gr.skip(), gr.skip(), gr.skip(), gr.skip()
             return
+        current, source_text = live.get()   # this question's index, from start to end
         pending = [*chat_messages(turns), {"role": "user", "content": question_html(question)}]
         # The box is emptied once, when the question is taken. The later yields leave it alone:
         # the final output is applied again when the event completes, and clearing the box then
         # would wipe a next question the user has already begun to type.
         yield pending, "", gr.skip(), gr.skip()
-        reply, problem = next_reply(question, turns, loaded, settings, chat_filters(docs, since, until))
+        reply, problem = next_reply(question, turns, current, settings, chat_filters(docs, since, until))
         if reply is None:
             yield ([*pending, {"role": "assistant", "content": error_html(problem)}], gr.skip(), gr.skip(),
                    turns)
             return
         turns = [*turns, Turn(question, reply)]
-        yield chat_messages(turns), gr.skip(), sources_html(turns, loaded, source_text), turns
+        yield chat_messages(turns), gr.skip(), sources_html(turns, current, source_text), turns
 
     def respond_example(turns: list[Turn], docs: str, since: str, until: str,
                         evt: gr.SelectData) -> Iterator[tuple[Any, ...]]:
@@ -247,12 +351,76 @@ def build_app(settings: Settings, index: Index | None = None) -> gr.Blocks:
         record_feedback(settings.feedback_path, turns[k], choice)
 
     def new_conversation() -> tuple[Any, ...]:
-        return [], "", corpus_html(loaded), []
+        return [], "", corpus_html(live.get()[0]), []
+
+    def doc_rows(needle: str = "") -> Any:
+        rows, matched = documents_table(live.get()[0], DOC_ROWS, (needle or "")[:FILTER_CHARS])
+        label = (f"{matched:,} documents" if len(rows) == matched
+                 else f"{len(rows):,} of {matched:,} documents shown, newest first; type in Find to narrow")
+        return gr.update(value=rows, label=label)
+
+    def change(work: Callable[[Callable[[str], None]], Change], needle: str) -> Iterator[tuple[Any, ...]]:
+        """Run a change of documents, showing its lines; then swap the index in and refresh."""
+        lines: list[str] = []
+        outcome: tuple[Change | None, BaseException | None] = (None, None)
+        steps = _streamed(work)
+        try:
+            while True:
+                lines.append(next(steps))
+                yield status_html(lines), gr.skip(), gr.skip(), gr.skip()
+        except StopIteration as stop:
+            outcome = stop.value
+        done, error = outcome
+        if error is not None:
+            if isinstance(error, QAError):
+                message = str(error)
+            else:
+                log.error("Unexpected error while changing the documents", exc_info=error)
+                message = "Internal error while changing the documents; the server log has the details."
+            yield (status_html(lines, message + " Nothing else changed.", problem=True), gr.skip(), gr.skip(),
+                   gr.skip())
+            return
+        assert done is not None
+        if done.index is not None:
+            live.swap(done.index)
+        current = live.get()[0]
+        yield (status_html(lines, done.summary(), problem=bool(done.refused) and not done.added),
+               doc_rows(needle), header_html(current), gr.update(label=docs_label(current)))
+
+    def upload(files: list[str] | None, needle: str) -> Iterator[tuple[Any, ...]]:
+        paths = [Path(str(f)) for f in files or []]
+        if not paths:
+            yield gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip()
+            return
+        try:
+            for step in change(lambda say: add_files([(p, p.name) for p in paths], settings=settings, log=say),
+                               needle):
+                yield (*step, gr.skip())
+        finally:
+            for p in paths:   # Gradio's copies of the uploads: the corpus has its own now
+                p.unlink(missing_ok=True)
+        yield gr.skip(), gr.skip(), gr.skip(), gr.skip(), None
+
+    def pick(evt: gr.SelectData) -> tuple[Any, ...]:
+        row = evt.row_value or []
+        doc_id = str(row[1]) if len(row) > 1 else ""
+        if doc_id not in live.get()[0].documents:
+            return None, gr.update(value="Remove the selected document", interactive=False)
+        return doc_id, gr.update(value=f"Remove {doc_id}", interactive=True)
+
+    def remove(doc_id: str | None, needle: str) -> Iterator[tuple[Any, ...]]:
+        if not doc_id:
+            yield gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip()
+            return
+        for step in change(lambda say: remove_document(doc_id, settings=settings, log=say), needle):
+            yield (*step, gr.skip(), gr.skip())
+        yield (gr.skip(), gr.skip(), gr.skip(), gr.skip(), None,
+               gr.update(value="Remove the selected document", interactive=False))
 
     with gr.Blocks(title="qa · cited answers", analytics_enabled=False) as app:
         turns_state = gr.State([])
         with gr.Row(elem_id="qa-top", equal_height=True):
-            gr.HTML(header_html(loaded), js_on_load=None, scale=10)
+            header = gr.HTML(header_html(loaded), js_on_load=None, scale=10)
             new = gr.Button("New conversation", variant="secondary", size="md", scale=0,
                             min_width=170, elem_id="qa-new")
         with gr.Row(equal_height=False, elem_id="qa-main"):
@@ -294,6 +462,26 @@ def build_app(settings: Settings, index: Index | None = None) -> gr.Blocks:
                                            elem_id="qa-filter-since")
                     until_box = gr.Textbox(label="to", placeholder="YYYY-MM-DD", max_length=10, scale=1,
                                            elem_id="qa-filter-until")
+                with gr.Accordion(docs_label(loaded), open=False, elem_id="qa-docs") as docs_panel:
+                    if can_change:
+                        uploader = gr.File(
+                            label=(f"Add files: PDF, DOCX, TXT, MD, HTML (at most {settings.max_file_mb:g} MB "
+                                   f"each, {MAX_FILES_PER_ADD} at a time)"),
+                            file_count="multiple", file_types=UPLOAD_TYPES, type="filepath", height=120,
+                            elem_id="qa-upload")
+                    else:
+                        gr.HTML(f'<p class="qa-note">{escape(why_not)}</p>', elem_id="qa-upload-off")
+                    status = gr.HTML("", elem_id="qa-docs-status", padding=False)
+                    find = gr.Textbox(label="Find", placeholder="a file name or title", max_length=FILTER_CHARS,
+                                      elem_id="qa-docs-find")
+                    table = gr.Dataframe(value=documents_table(loaded, DOC_ROWS)[0], headers=DOC_HEADERS,
+                                         datatype="str", interactive=False, wrap=True, max_height=360,
+                                         column_widths=["29%", "25%", "13%", "9%", "10%", "14%"],
+                                         elem_id="qa-docs-table")
+                    chosen = gr.State(None)
+                    if can_change:
+                        remover = gr.Button("Remove the selected document", variant="stop", size="sm",
+                                            interactive=False, elem_id="qa-remove")
             with gr.Column(scale=2, min_width=340, elem_id="qa-sources-col"):
                 sources = gr.HTML(corpus_html(loaded), elem_id="qa-sources", js_on_load=static_text("cite.js"),
                                   padding=False)
@@ -311,6 +499,25 @@ def build_app(settings: Settings, index: Index | None = None) -> gr.Blocks:
         chatbot.like(vote, inputs=[turns_state], outputs=None, api_visibility="private", queue=False)
         gr.on([new.click, chatbot.clear], new_conversation, outputs=outputs, api_visibility="private",
               queue=False)
+        def refresh(needle: str) -> tuple[Any, ...]:
+            current = live.get()[0]
+            return doc_rows(needle), header_html(current), gr.update(label=docs_label(current)), corpus_html(current)
+
+        # A page opened after a change shows the documents as they are now.
+        app.load(refresh, inputs=[find], outputs=[table, header, docs_panel, sources], api_visibility="private",
+                 queue=False)
+        find.change(doc_rows, inputs=[find], outputs=[table], api_visibility="private", queue=False,
+                    trigger_mode="always_last")
+        changed = [status, table, header, docs_panel]
+        if can_change:
+            # One change of documents at a time, in the order asked (the manage lock also waits).
+            uploader.upload(upload, inputs=[uploader, find], outputs=[*changed, uploader], api_visibility="private",
+                            concurrency_limit=1, concurrency_id="qa-change", show_progress="minimal",
+                            show_progress_on=[status])
+            table.select(pick, inputs=None, outputs=[chosen, remover], api_visibility="private", queue=False)
+            remover.click(remove, inputs=[chosen, find], outputs=[*changed, chosen, remover],
+                          api_visibility="private", concurrency_limit=1, concurrency_id="qa-change",
+                          show_progress="minimal", show_progress_on=[status])
         gr.api(ask, api_name="ask")
     return app
 
@@ -319,9 +526,10 @@ def serve(settings: Settings, *, block: bool = True, index: Index | None = None,
           log_line: Callable[[str], None] | None = None) -> gr.Blocks:
     """Start the chat on `settings.host:settings.port` (127.0.0.1:7860 by default).
 
-    Builds the index first when it is missing. Serves the page and its API only: no file
-    folder is allowed, the corpus, index and feedback file are blocked outright, and Gradio's
-    upload route is refused.
+    Builds the index first when it is missing. Serves the page, its API and the original files
+    of indexed documents by doc_id (`/qa/file`): no file folder is allowed, and the corpus,
+    index and feedback file are blocked outright from Gradio's file route. Gradio's upload route
+    takes files only when `uploads_allowed(settings)`; otherwise it is refused.
 
     Args:
         settings: everything, including host, port, concurrency, auth and feedback_path.
@@ -341,7 +549,12 @@ def serve(settings: Settings, *, block: bool = True, index: Index | None = None,
     check_port(settings.host, settings.port)
     loaded = index if index is not None else open_index(settings, log_line, update=update)
     say(f"Loading the chat over {loaded.path} ({len(loaded.documents)} documents)...")
-    app = build_app(settings, loaded)
+    live = LiveIndex(loaded)
+    app = build_app(settings, live=live)
+    can_change, why_not = uploads_allowed(settings)
+    if not can_change:
+        say(why_not)
+    upload_bytes = MAX_FILES_PER_ADD * int(settings.max_file_mb * 1024 * 1024) + 1024 * 1024
     app.queue(default_concurrency_limit=settings.concurrency, max_size=256)
     auth = (settings.auth_user, settings.auth_password) if settings.auth_user and settings.auth_password \
         else None
@@ -351,7 +564,7 @@ def serve(settings: Settings, *, block: bool = True, index: Index | None = None,
             server_name=settings.host,
             server_port=settings.port,
             auth=auth,
-            prevent_thread_lock=not block,
+            prevent_thread_lock=True,
             share=False,
             show_error=False,
             footer_links=["api"],
@@ -362,16 +575,90 @@ def serve(settings: Settings, *, block: bool = True, index: Index | None = None,
             pwa=False,
             allowed_paths=None,
             blocked_paths=blocked,
-            max_file_size="1mb",
+            max_file_size=int(settings.max_file_mb * 1024 * 1024) if can_change else 1,
             theme=theme(),
             css=static_text("chat.css"),
-            app_kwargs={"middleware": [Middleware(RequestGuard)]},
+            app_kwargs={"middleware": [Middleware(RequestGuard, uploads=can_change, upload_bytes=upload_bytes)]},
             quiet=log_line is None,
         )
     except OSError as exc:
         raise QAError(f"Cannot serve on {settings.host}:{settings.port} ({exc}). Pass another --port, "
                       "or stop the program using it.") from exc
+    try:
+        add_file_route(app, live)
+    except BaseException:
+        app.close()
+        raise
+    if block:
+        app.block_thread()
     return app
+
+
+def add_file_route(app: gr.Blocks, live: LiveIndex) -> None:
+    """Serve `GET /qa/file?doc=DOC_ID`: the original file of a document of the live index,
+    behind Gradio's own login check (the same one as the page's).
+
+    Raises:
+        QAError: Gradio's login check cannot be found (a Gradio version qa does not know); the
+            route is not served without it.
+    """
+    server = app.server_app
+    # The page's own config route carries Gradio's login check; the file route takes the same.
+    check = next((d for r in server.routes if getattr(r, "path", None) == "/config"
+                  for d in getattr(r, "dependencies", ()) if getattr(d.dependency, "__name__", "") == "login_check"),
+                 None)
+    if check is None:
+        raise QAError("Gradio's login check was not found on its /config route, so original files "
+                      f"cannot be served behind the login (gradio {gr.__version__}).")
+
+    def original(doc: str = "") -> Response:
+        return original_file(live.get()[0], doc)
+
+    server.add_api_route("/qa/file", original, methods=["GET"], dependencies=[check], include_in_schema=False)
+
+
+# What a browser gets for each kind of file: media type, shown inline or saved, and for formats
+# a browser renders as a page, a sandbox (no script runs, no request leaves, no cookie is read).
+_SANDBOX = "sandbox; default-src 'none'; style-src 'unsafe-inline'; img-src data:"
+_SERVED = {
+    "pdf": ("application/pdf", "inline", None),
+    "docx": ("application/vnd.openxmlformats-officedocument.wordprocessingml.document", "attachment", None),
+    "html": ("text/html; charset=utf-8", "inline", _SANDBOX),
+    "markdown": ("text/plain; charset=utf-8", "inline", _SANDBOX),
+    "text": ("text/plain; charset=utf-8", "inline", _SANDBOX),
+}
+
+
+def original_file(index: Index, doc_id: str) -> Response:
+    """The HTTP response for a document's original file: found by `doc_id` in `index`, read from
+    inside its corpus, and sent only while its sha256 is the one indexed."""
+    def refuse(status: int, text: str) -> Response:
+        return Response(text + "\n", status_code=status, media_type="text/plain; charset=utf-8",
+                        headers={"X-Content-Type-Options": "nosniff", "Cache-Control": "no-store"})
+
+    if not doc_id or doc_id not in index.documents:
+        return refuse(404, f"No document {doc_id[:200]!r} in the index.")
+    info = index.documents[doc_id]
+    try:
+        path = inside(Path(index.manifest.corpus), doc_id)
+        raw = path.read_bytes()
+    except QAError as exc:
+        return refuse(404, str(exc))
+    except OSError as exc:
+        return refuse(404, f"{doc_id} cannot be read from the corpus ({exc.strerror}); run `qa index`.")
+    if hashlib.sha256(raw).hexdigest() != info.sha256:
+        return refuse(409, f"{doc_id} changed since it was indexed; run `qa index` to bring the index up to date.")
+    media, disposition, policy = _SERVED.get(info.kind, ("application/octet-stream", "attachment", _SANDBOX))
+    headers = {
+        "Content-Disposition": f"{disposition}; filename*=UTF-8''{quote(Path(doc_id).name)}",
+        "X-Content-Type-Options": "nosniff",
+        "Cache-Control": "no-store",
+        "Referrer-Policy": "no-referrer",
+        "Cross-Origin-Resource-Policy": "same-origin",
+    }
+    if policy:
+        headers["Content-Security-Policy"] = policy
+    return Response(raw, media_type=media, headers=headers)
 
 
 def check_port(host: str, port: int) -> None:
@@ -397,34 +684,42 @@ def check_port(host: str, port: int) -> None:
 
 
 class RequestGuard:
-    """ASGI middleware: refuses Gradio's upload route and request bodies over `MAX_REQUEST_BYTES`.
+    """ASGI middleware: refuses Gradio's upload route when uploads are off, and request bodies
+    over `MAX_REQUEST_BYTES` (uploads: over `upload_bytes`).
 
     Gradio serves `/gradio_api/upload` for every app, with or without a file component, and
-    keeps what it receives; this app has no upload feature, so nothing may be stored on the
-    server (403). A request body past the limit is refused (413) before Gradio parses it, so
+    keeps what it receives; when the chat may not add documents, nothing may be stored on the
+    server (403). A request body past its limit is refused (413) before Gradio parses it, so
     one request's work is bounded however large a history a client sends.
     """
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, uploads: bool = False, upload_bytes: int = 0) -> None:
         self.app = app
+        self.uploads = uploads
+        self.upload_bytes = upload_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         path = posixpath.normpath("/" + str(scope.get("path", ""))).lower()
+        limit = MAX_REQUEST_BYTES
         if "/gradio_api/upload" in path:
-            await _plain(send, 403, "Uploads are disabled: this app has no upload feature.")
-            return
+            if not self.uploads:
+                await _plain(send, 403, "Uploads are off: this chat does not add documents here (it is served "
+                                        "beyond 127.0.0.1 without a login, or the setting uploads is off).")
+                return
+            limit = self.upload_bytes
         declared = dict(scope.get("headers") or ()).get(b"content-length")
-        if declared is not None and (not declared.isdigit() or int(declared) > MAX_REQUEST_BYTES):
+        if declared is not None and (not declared.isdigit() or int(declared) > limit):
             if declared.isdigit() and int(declared) <= DRAIN_BYTES:
                 # Read (and drop) what the client is still sending, so it can read the 413
                 # instead of meeting a reset connection; larger bodies are not worth reading.
                 while (message := await receive())["type"] == "http.request" and message.get("more_body"):
                     pass
-            await _plain(send, 413, f"Request too large: at most {MAX_REQUEST_BYTES // 1024} KiB "
-                                    "(a question and the recent history fit easily).")
+            await _plain(send, 413, f"Request too large: at most {limit // 1024} KiB "
+                                    + ("(uploads: the limits are shown beside the upload control)." if limit !=
+                                       MAX_REQUEST_BYTES else "(a question and the recent history fit easily)."))
             return
         if declared is None and scope.get("method") in ("POST", "PUT", "PATCH"):
             # A body sent without a length (chunked): read it here, up to the limit, then replay it.
@@ -436,8 +731,8 @@ class RequestGuard:
                 chunks.append(message.get("body", b""))
                 size += len(chunks[-1])
                 more = bool(message.get("more_body"))
-                if size > MAX_REQUEST_BYTES:
-                    await _plain(send, 413, f"Request too large: at most {MAX_REQUEST_BYTES // 1024} KiB.")
+                if size > limit:
+                    await _plain(send, 413, f"Request too large: at most {limit // 1024} KiB.")
                     return
             body = b"".join(chunks)
             replayed = False

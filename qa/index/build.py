@@ -150,7 +150,7 @@ def build_index(
             titles = {d.doc_id: d.title for d in fresh}
             chunk_vecs, sent_vecs = embed_rows(embedder, new_chunks, new_sentences, titles, settings, pooled=pooled)
         infos, chunks, cvec, sentences, svec = _merge(documents, old, fresh, new_chunks, chunk_vecs,
-                                                      new_sentences, sent_vecs)
+                                                      new_sentences, sent_vecs, manifest.created)
         manifest = replace(manifest, counts={"documents": len(documents), "chunks": len(chunks),
                                              "sentences": len(sentences)})
         all_titles = {d.doc_id: d.title for d in infos}
@@ -209,9 +209,12 @@ _Parts = tuple[list[DocumentInfo], list[Chunk], np.ndarray, list[Sentence], np.n
 def _merge(
     documents: Sequence[Document], old: Index | None, fresh: Sequence[Document],
     new_chunks: list[Chunk], chunk_vecs: np.ndarray, new_sentences: list[Sentence],
-    sent_vecs: np.ndarray,
+    sent_vecs: np.ndarray, now: str,
 ) -> _Parts:
-    """All rows in document order: reused rows of unchanged files, new rows of the rest."""
+    """All rows in document order: reused rows of unchanged files, new rows of the rest.
+
+    A document's `indexed_at` is `now` when it is embedded in this build, else what the old
+    index says (for rows written before qa kept it: when the old index was written)."""
     fresh_ids = {d.doc_id for d in fresh}
     chunk_rows: dict[str, list[tuple[Chunk, np.ndarray]]] = {}
     sent_rows: dict[str, list[tuple[Sentence, np.ndarray]]] = {}
@@ -226,7 +229,13 @@ def _merge(
         chunk_rows.setdefault(c.doc_id, []).append((c, v))
     for s, v in zip(new_sentences, sent_vecs, strict=True):
         sent_rows.setdefault(s.doc_id, []).append((s, v))
-    infos = [DocumentInfo(d.doc_id, d.title, d.date, d.tags, d.sha256, len(d.text), d.kind, d.page_starts)
+    def indexed_at(doc_id: str) -> str | None:
+        if old is None or doc_id in fresh_ids:
+            return now
+        return old.documents[doc_id].indexed_at or old.manifest.created
+
+    infos = [DocumentInfo(d.doc_id, d.title, d.date, d.tags, d.sha256, len(d.text), d.kind, d.page_starts,
+                          indexed_at(d.doc_id))
              for d in documents]
     chunks = [c for d in documents for c, _ in chunk_rows.get(d.doc_id, [])]
     sentences = [s for d in documents for s, _ in sent_rows.get(d.doc_id, [])]
