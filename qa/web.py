@@ -359,7 +359,8 @@ def build_app(settings: Settings, index: Index | None = None, live: LiveIndex | 
                  else f"{len(rows):,} of {matched:,} documents shown, newest first; type in Find to narrow")
         return gr.update(value=rows, label=label)
 
-    def change(work: Callable[[Callable[[str], None]], Change], needle: str) -> Iterator[tuple[Any, ...]]:
+    def change(work: Callable[[Callable[[str], None]], Change], needle: str,
+               turns: list[Turn]) -> Iterator[tuple[Any, ...]]:
         """Run a change of documents, showing its lines; then swap the index in and refresh."""
         lines: list[str] = []
         outcome: tuple[Change | None, BaseException | None] = (None, None)
@@ -367,7 +368,7 @@ def build_app(settings: Settings, index: Index | None = None, live: LiveIndex | 
         try:
             while True:
                 lines.append(next(steps))
-                yield status_html(lines), gr.skip(), gr.skip(), gr.skip()
+                yield status_html(lines), gr.skip(), gr.skip(), gr.skip(), gr.skip()
         except StopIteration as stop:
             outcome = stop.value
         done, error = outcome
@@ -378,28 +379,29 @@ def build_app(settings: Settings, index: Index | None = None, live: LiveIndex | 
                 log.error("Unexpected error while changing the documents", exc_info=error)
                 message = "Internal error while changing the documents; the server log has the details."
             yield (status_html(lines, message + " Nothing else changed.", problem=True), gr.skip(), gr.skip(),
-                   gr.skip())
+                   gr.skip(), gr.skip())
             return
         assert done is not None
         if done.index is not None:
             live.swap(done.index)
-        current = live.get()[0]
+        current, source_text = live.get()
         yield (status_html(lines, done.summary(), problem=bool(done.refused) and not done.added),
-               doc_rows(needle), header_html(current), gr.update(label=docs_label(current)))
+               doc_rows(needle), header_html(current), gr.update(label=docs_label(current)),
+               sources_html(turns, current, source_text))
 
-    def upload(files: list[str] | None, needle: str) -> Iterator[tuple[Any, ...]]:
+    def upload(files: list[str] | None, needle: str, turns: list[Turn]) -> Iterator[tuple[Any, ...]]:
         paths = [Path(str(f)) for f in files or []]
         if not paths:
-            yield gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip()
+            yield (gr.skip(),) * 6
             return
         try:
             for step in change(lambda say: add_files([(p, p.name) for p in paths], settings=settings, log=say),
-                               needle):
+                               needle, turns):
                 yield (*step, gr.skip())
         finally:
             for p in paths:   # Gradio's copies of the uploads: the corpus has its own now
                 p.unlink(missing_ok=True)
-        yield gr.skip(), gr.skip(), gr.skip(), gr.skip(), None
+        yield (*(gr.skip(),) * 5, None)
 
     def pick(evt: gr.SelectData) -> tuple[Any, ...]:
         row = evt.row_value or []
@@ -408,14 +410,13 @@ def build_app(settings: Settings, index: Index | None = None, live: LiveIndex | 
             return None, gr.update(value="Remove the selected document", interactive=False)
         return doc_id, gr.update(value=f"Remove {doc_id}", interactive=True)
 
-    def remove(doc_id: str | None, needle: str) -> Iterator[tuple[Any, ...]]:
+    def remove(doc_id: str | None, needle: str, turns: list[Turn]) -> Iterator[tuple[Any, ...]]:
         if not doc_id:
-            yield gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip()
+            yield (gr.skip(),) * 7
             return
-        for step in change(lambda say: remove_document(doc_id, settings=settings, log=say), needle):
+        for step in change(lambda say: remove_document(doc_id, settings=settings, log=say), needle, turns):
             yield (*step, gr.skip(), gr.skip())
-        yield (gr.skip(), gr.skip(), gr.skip(), gr.skip(), None,
-               gr.update(value="Remove the selected document", interactive=False))
+        yield (*(gr.skip(),) * 5, None, gr.update(value="Remove the selected document", interactive=False))
 
     with gr.Blocks(title="qa · cited answers", analytics_enabled=False) as app:
         turns_state = gr.State([])
@@ -508,14 +509,14 @@ def build_app(settings: Settings, index: Index | None = None, live: LiveIndex | 
                  queue=False)
         find.change(doc_rows, inputs=[find], outputs=[table], api_visibility="private", queue=False,
                     trigger_mode="always_last")
-        changed = [status, table, header, docs_panel]
+        changed = [status, table, header, docs_panel, sources]
         if can_change:
-            # One change of documents at a time, in the order asked (the manage lock also waits).
-            uploader.upload(upload, inputs=[uploader, find], outputs=[*changed, uploader], api_visibility="private",
-                            concurrency_limit=1, concurrency_id="qa-change", show_progress="minimal",
-                            show_progress_on=[status])
+            # One change of documents at a time, queued in the order asked (one concurrency id).
+            uploader.upload(upload, inputs=[uploader, find, turns_state], outputs=[*changed, uploader],
+                            api_visibility="private", concurrency_limit=1, concurrency_id="qa-change",
+                            show_progress="minimal", show_progress_on=[status])
             table.select(pick, inputs=None, outputs=[chosen, remover], api_visibility="private", queue=False)
-            remover.click(remove, inputs=[chosen, find], outputs=[*changed, chosen, remover],
+            remover.click(remove, inputs=[chosen, find, turns_state], outputs=[*changed, chosen, remover],
                           api_visibility="private", concurrency_limit=1, concurrency_id="qa-change",
                           show_progress="minimal", show_progress_on=[status])
         gr.api(ask, api_name="ask")
@@ -648,7 +649,8 @@ def original_file(index: Index, doc_id: str) -> Response:
         return refuse(404, f"{doc_id} cannot be read from the corpus ({exc.strerror}); run `qa index`.")
     if hashlib.sha256(raw).hexdigest() != info.sha256:
         return refuse(409, f"{doc_id} changed since it was indexed; run `qa index` to bring the index up to date.")
-    media, disposition, policy = _SERVED.get(info.kind, ("application/octet-stream", "attachment", _SANDBOX))
+    kind = SUFFIXES.get(Path(doc_id).suffix.lower(), "")   # what the loader read it as
+    media, disposition, policy = _SERVED.get(kind, ("application/octet-stream", "attachment", _SANDBOX))
     headers = {
         "Content-Disposition": f"{disposition}; filename*=UTF-8''{quote(Path(doc_id).name)}",
         "X-Content-Type-Options": "nosniff",

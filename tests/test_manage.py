@@ -172,3 +172,48 @@ def test_the_documents_list(small: Settings, tmp_path: Path) -> None:
     found, count = manage.documents_table(index, needle="FIELD")
     assert count == 1 and found[0][1] == "uploads/notes.md"
     assert manage.documents_table(index, limit=2)[0].__len__() == 2
+
+
+def test_questions_during_changes_are_answered_from_one_index(small: Settings, tmp_path: Path) -> None:
+    """The chat's LiveIndex: questions asked while documents are added and removed each get an
+    answer wholly from the index that was live when they began (its own documents and text)."""
+    from qa.web import LiveIndex
+
+    (tmp_path / "notes.md").write_text(NOTES, encoding="utf-8")
+    live = LiveIndex(load_index(small.index))
+    done = threading.Event()
+    problems: list[str] = []
+    answered: list[int] = []
+
+    def ask() -> None:
+        questions = [SEALS, "Where is TikTok's US user data stored?"]
+        while not done.is_set():
+            index, _ = live.get()
+            for question in questions:
+                try:
+                    reply = qa.answer(question, index=index)
+                except Exception as exc:  # noqa: BLE001 - any error is a finding
+                    problems.append(repr(exc))
+                    continue
+                for c in reply.citations:
+                    if c.doc_id not in index.documents:
+                        problems.append(f"{c.doc_id} is not in the index the question began with")
+                    elif not any(ch.start <= c.start and c.end <= ch.end
+                                 and ch.text[c.start - ch.start:c.end - ch.start] == c.quote
+                                 for ch in index.chunks_of(c.doc_id)):
+                        problems.append(f"the quote of {c.doc_id} is not that index's text")
+                answered.append(1)
+
+    workers = [threading.Thread(target=ask) for _ in range(2)]
+    for worker in workers:
+        worker.start()
+    try:
+        for _ in range(2):
+            live.swap(manage.add_files([tmp_path / "notes.md"], settings=small, wait=30).index)  # type: ignore[arg-type]
+            live.swap(manage.remove_document("uploads/notes.md", settings=small, wait=30).index)  # type: ignore[arg-type]
+            shutil.rmtree(small.corpus / ".removed")
+    finally:
+        done.set()
+        for worker in workers:
+            worker.join(60)
+    assert problems == [] and len(answered) >= 4

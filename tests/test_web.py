@@ -231,6 +231,76 @@ def test_hostile_document_is_shown_as_text_and_never_runs(
             page.close()
 
 
+@pytest.mark.browser
+def test_upload_ask_open_and_remove_in_the_chat(browser: Any, settings: Settings, tmp_path: Path) -> None:
+    from .test_formats import DRAWING, FERRY_PAGES, REPORT, javascript_pdf, print_pdf
+
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    for name in ("000_0cda244c9ed3ffe8.txt", "001_176dacc757c32b0f.txt"):
+        (corpus / name).write_bytes((ROOT / "seeds" / name).read_bytes())
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    harbour = print_pdf(REPORT.format(middle=DRAWING), inbox / "harbour.pdf")   # printed by Chromium
+    ferry = javascript_pdf(inbox / "ferry.pdf", FERRY_PAGES)                    # JavaScript everywhere
+    bomb = inbox / "bomb.docx"
+    import zipfile
+
+    with zipfile.ZipFile(bomb, "w", compression=zipfile.ZIP_DEFLATED) as packed:
+        packed.writestr("word/document.xml", b"\0" * (150 * 1024 * 1024))
+    running_settings = settings.replace(corpus=corpus, index=tmp_path / "index", port=_free_port(),
+                                        feedback_path=tmp_path / "feedback.jsonl")
+    with _serving(running_settings) as running:
+        page = _open(browser, running.url)
+        dialogs: list[str] = []
+        page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+        try:
+            page.click("#qa-docs .label-wrap")
+            page.set_input_files("#qa-upload input[type=file]", [str(harbour), str(ferry), str(bomb)])
+            page.wait_for_selector("#qa-docs-status .qa-docs-outcome", timeout=120_000)
+            status = page.inner_text("#qa-docs-status")
+            assert "Added uploads/harbour.pdf, uploads/ferry.pdf." in status
+            assert "bomb.docx: unpacks to" in status and "zip bomb" in status
+            assert "uploads/harbour.pdf: page 3 has no text layer: skipped; OCR is not installed" in status
+            assert sorted(p.name for p in (corpus / "uploads").iterdir()) == ["ferry.pdf", "harbour.pdf"]
+            page.wait_for_function("document.querySelector('#qa-docs').innerText.includes('Documents (4)')")
+            table = page.inner_text("#qa-docs-table")
+            assert "Harbour Survey 2024" in table and "uploads/ferry.pdf" in table
+
+            reply = _ask(page, "How many fishing boats were moored in the northern harbour?")
+            assert "412" in reply.inner_text() and "Harbour Survey 2024, p. 2" in reply.inner_text()
+            card = page.locator("#qa-sources .qa-source").first
+            assert "412 fishing boats" in card.locator("mark.qa-quote").inner_text()
+            assert "p. 2" in card.locator(".qa-page").inner_text()
+            href = card.locator("a.qa-open").get_attribute("href")
+            assert href == "qa/file?doc=uploads%2Fharbour.pdf#page=2"
+            original = page.request.get(running.url + href.split("#")[0])
+            assert original.status == 200 and original.headers["content-type"] == "application/pdf"
+            assert original.body() == harbour.read_bytes()
+
+            reply = _ask(page, "How many passengers did the night ferry carry in June?")
+            assert "640" in reply.inner_text() and "p. 2" in reply.inner_text()
+            page.locator("#qa-sources details").evaluate_all("ds => ds.forEach(d => d.open = true)")
+            assert "<script>alert(1)</script>" in page.inner_text("#qa-sources")
+            assert page.locator("#qa-sources script, #qa-chat script").count() == 0
+
+            # Remove the harbour report: pick its row, then the button names what it removes.
+            page.locator("#qa-docs-table [role=row]:has-text('harbour.pdf') [role=gridcell]").first.click()
+            page.wait_for_function("document.querySelector('#qa-remove').innerText.includes('harbour.pdf')")
+            page.click("#qa-remove")
+            page.wait_for_function("document.querySelector('#qa-docs-status').innerText.includes('Removed')",
+                                   timeout=120_000)
+            assert "Documents (3)" in page.inner_text("#qa-docs")
+            assert "harbour.pdf" not in page.inner_text("#qa-docs-table")
+            reply = _ask(page, "How many fishing boats were moored in the northern harbour?")
+            assert "412" not in reply.inner_text() and "Harbour Survey" not in reply.inner_text()
+            assert not (corpus / "uploads" / "harbour.pdf").exists()
+            assert any(p.name == "harbour.pdf" for p in (corpus / ".removed").rglob("*"))
+            assert dialogs == []
+        finally:
+            page.close()
+
+
 def test_many_questions_at_once_each_get_their_own_answer(seeds_app: Running) -> None:
     from gradio_client import Client
 
@@ -464,23 +534,87 @@ def test_bodies_without_a_length_are_bounded_too(seeds_app: Running) -> None:
     assert status == 200 and "event_id" in json.loads(text)
 
 
-@pytest.mark.parametrize("auth", [False, True])
-def test_the_upload_route_is_closed(seeds_index: Path, settings: Settings, tmp_path: Path, auth: bool) -> None:
-    uploads = settings.replace(index=seeds_index, port=_free_port(), feedback_path=tmp_path / "f.jsonl",
-                               **({"auth_user": "ana", "auth_password": "s3cret"} if auth else {}))
+def _multipart(name: str, content: bytes) -> tuple[bytes, str]:
     boundary = "qa-test-boundary"
-    body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"files\"; filename=\"evil.html\"\r\n"
-            "Content-Type: text/html\r\n\r\n<script>alert(1)</script>\r\n"
-            f"--{boundary}--\r\n").encode()
-    with _serving(uploads, index=load_index(seeds_index)) as running:
+    body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"files\"; filename=\"{name}\"\r\n"
+            "Content-Type: application/octet-stream\r\n\r\n").encode() + content + f"\r\n--{boundary}--\r\n".encode()
+    return body, f"multipart/form-data; boundary={boundary}"
+
+
+@pytest.mark.parametrize("where", ["beyond loopback, no login", "setting uploads off"])
+def test_the_upload_route_is_closed_when_uploads_are_off(seeds_index: Path, settings: Settings, tmp_path: Path,
+                                                         where: str) -> None:
+    from qa.web import uploads_allowed
+
+    off = settings.replace(index=seeds_index, port=_free_port(), feedback_path=tmp_path / "f.jsonl",
+                           **({"host": "0.0.0.0"} if where.startswith("beyond") else {"uploads": False}))
+    allowed, why = uploads_allowed(off)
+    assert not allowed and ("without a login" in why if where.startswith("beyond") else "setting uploads" in why)
+    body, kind = _multipart("evil.html", b"<script>alert(1)</script>")
+    with _serving(off, index=load_index(seeds_index)) as running:
         for path in ("gradio_api/upload", "gradio_api/upload?upload_id=x", "gradio_api//upload/",
                      "gradio_api/./upload"):
-            request = urllib.request.Request(running.url + path, data=body, headers={
-                "Content-Type": f"multipart/form-data; boundary={boundary}"})
+            request = urllib.request.Request(running.url + path, data=body, headers={"Content-Type": kind})
             with pytest.raises(urllib.error.HTTPError) as refused:
                 urllib.request.urlopen(request, timeout=10)
             assert refused.value.code == 403, path
-            assert b"Uploads are disabled" in refused.value.read()
+            assert b"Uploads are off" in refused.value.read()
+        config = urllib.request.urlopen(running.url + "config", timeout=10).read().decode("utf-8")
+        assert '"qa-upload-off"' in config and '"qa-upload"' not in config and '"qa-remove"' not in config
+        assert why in config
+
+
+def test_uploads_need_the_login_when_there_is_one(seeds_index: Path, settings: Settings, tmp_path: Path) -> None:
+    from qa.web import uploads_allowed
+
+    locked = settings.replace(index=seeds_index, port=_free_port(), feedback_path=tmp_path / "f.jsonl",
+                              host="0.0.0.0", auth_user="ana", auth_password="s3cret")
+    assert uploads_allowed(locked) == (True, "")
+    assert uploads_allowed(settings.replace(host="::1"))[0] and uploads_allowed(settings.replace(host="localhost"))[0]
+    body, kind = _multipart("note.txt", b"hello")
+    with _serving(locked, index=load_index(seeds_index)) as running:
+        for path in ("gradio_api/upload", "qa/file?doc=000_0cda244c9ed3ffe8.txt"):
+            request = urllib.request.Request(running.url + path, data=body if "upload" in path else None,
+                                             headers={"Content-Type": kind})
+            with pytest.raises(urllib.error.HTTPError) as refused:
+                urllib.request.urlopen(request, timeout=10)
+            assert refused.value.code == 401, path
+
+
+def test_original_files_are_served_by_doc_id_only(seeds_app: Running) -> None:
+    doc = "000_0cda244c9ed3ffe8.txt"
+    response = urllib.request.urlopen(f"{seeds_app.url}qa/file?doc={doc}", timeout=10)
+    assert response.read() == (ROOT / "seeds" / doc).read_bytes()
+    assert response.headers["Content-Type"] == "text/plain; charset=utf-8"
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+    assert response.headers["Content-Security-Policy"].startswith("sandbox;")
+    for asked in ("", "nope.txt", "../seeds/" + doc, str(ROOT / "seeds" / doc), "../../../../etc/passwd",
+                  "%2e%2e/%2e%2e/etc/passwd"):
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(f"{seeds_app.url}qa/file?doc={asked}", timeout=10)
+        assert refused.value.code == 404 and b"in the index" in refused.value.read(), asked
+
+
+def test_an_original_that_changed_or_left_is_not_served(tmp_path: Path, settings: Settings, embedder) -> None:
+    from qa.index import build_index
+    from qa.web import original_file
+
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    (corpus / "page.html").write_text("<html><head><title>Tide table</title><script>alert(1)</script></head>"
+                                      "<body><p>High tide at the harbour is at 06:12 on Monday.</p></body></html>",
+                                      encoding="utf-8")
+    (corpus / "notes.txt").write_text(PLAIN_TXT, encoding="utf-8")
+    build_index(corpus, tmp_path / "index", settings=settings, embedder=embedder, log=lambda _line: None)
+    index = load_index(tmp_path / "index")
+    served = original_file(index, "page.html")
+    assert served.status_code == 200 and served.media_type == "text/html; charset=utf-8"
+    assert served.headers["content-security-policy"].startswith("sandbox; default-src 'none'")   # no script runs
+    (corpus / "notes.txt").write_text(PLAIN_TXT + "An added line.\n", encoding="utf-8")
+    changed = original_file(index, "notes.txt")
+    assert changed.status_code == 409 and b"changed since it was indexed" in bytes(changed.body)
+    (corpus / "page.html").unlink()
+    assert original_file(index, "page.html").status_code == 404
 
 
 def _app_py(*args: str, timeout: int = 120) -> subprocess.CompletedProcess[str]:
