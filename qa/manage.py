@@ -155,7 +155,8 @@ def add_files(
             for source, name, doc_id in chosen:
                 copied.append(_copy_into(source, corpus / doc_id))
                 record(f"Copied {name} into the corpus as {doc_id}.")
-            report = build_index(corpus, settings.index, settings=settings, log=record)
+            report = build_index(corpus, settings.index, settings=settings, log=record,
+                                 progress=_every_tenth(record))
         except BaseException:
             for path in copied:
                 path.unlink(missing_ok=True)
@@ -231,6 +232,19 @@ def inside(corpus: Path, doc_id: str) -> Path:
     return path
 
 
+def _every_tenth(say: Callable[[str], None]) -> Callable[[int, int], None]:
+    """A progress callback that says "Embedded 120 of 480 texts (25%)" at each tenth done."""
+    last = [0]
+
+    def report(done: int, total: int) -> None:
+        tenth = done * 10 // total
+        if tenth > last[0] and total >= 50:    # a few texts take a second: no lines for them
+            last[0] = tenth
+            say(f"Embedded {done:,} of {total:,} texts ({tenth * 10}%).")
+
+    return report
+
+
 @contextlib.contextmanager
 def _one_change(wait: float) -> Iterator[None]:
     """Hold the change lock (waiting up to `wait` seconds for it).
@@ -294,7 +308,10 @@ def _check_file(path: Path, name: str, corpus: Path, settings: Settings, known: 
     with tempfile.TemporaryDirectory(prefix="qa-check-") as tmp:
         probe = Path(tmp) / clean
         shutil.copyfile(path, probe)
-        load_document(probe, clean, max_pdf_pages=settings.max_pdf_pages)
+        try:
+            load_document(probe, clean, max_pdf_pages=settings.max_pdf_pages)
+        except SkippedFile as exc:   # the reader's reason, without the build's "; skipped"
+            raise SkippedFile(str(exc).removesuffix("; skipped")) from None
     doc_id = _free_name(corpus, f"{UPLOAD_FOLDER}/{clean}", set(seen.values()))
     seen[digest] = doc_id
     return doc_id

@@ -217,3 +217,21 @@ def test_questions_during_changes_are_answered_from_one_index(small: Settings, t
         for worker in workers:
             worker.join(60)
     assert problems == [] and len(answered) >= 4
+
+
+def test_a_long_upload_reports_its_progress_and_a_huge_pdf_is_refused(small: Settings, tmp_path: Path) -> None:
+    import pypdfium2 as pdfium
+
+    pdf = pdfium.PdfDocument.new()
+    for _ in range(10_000):
+        pdf.new_page(200, 200).close()
+    pdf.save(str(tmp_path / "huge.pdf"))
+    pdf.close()
+    article = tmp_path / "article.txt"
+    article.write_bytes((SEEDS / "004_99cfcbda6ab29d43.txt").read_bytes())
+    lines: list[str] = []
+    change = manage.add_files([tmp_path / "huge.pdf", article], settings=small, log=lines.append)
+    assert change.added == ("uploads/article.txt",)
+    assert change.refused == (("huge.pdf", "10,000 pages, above the 2,000-page limit (setting max_pdf_pages)"),)
+    progress = [line for line in lines if line.startswith("Embedded ")]
+    assert len(progress) >= 3 and progress[-1].endswith("texts (100%).")

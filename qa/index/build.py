@@ -51,6 +51,7 @@ def build_index(
     rebuild: bool = False,
     embedder: Embedder | None = None,
     log: Callable[[str], None] | None = None,
+    progress: Callable[[int, int], None] | None = None,
 ) -> IndexReport:
     """Build or update the index of a corpus folder.
 
@@ -67,6 +68,8 @@ def build_index(
         embedder: the encoder to use (default: the settings' model, loaded once).
         log: called with one line of text for each thing a user should see (default: the
             `qa.index` logger at INFO level).
+        progress: called with `(texts embedded, texts to embed)` as embedding goes (local
+            engine; instead of the progress bar).
 
     Returns:
         An `IndexReport` with what was added, changed, removed and embedded.
@@ -148,7 +151,8 @@ def build_index(
                 say(f"Embedding {len(new_chunks)} chunks and {len(new_sentences)} sentences from "
                     f"{len(fresh)} file(s)...")
             titles = {d.doc_id: d.title for d in fresh}
-            chunk_vecs, sent_vecs = embed_rows(embedder, new_chunks, new_sentences, titles, settings, pooled=pooled)
+            chunk_vecs, sent_vecs = embed_rows(embedder, new_chunks, new_sentences, titles, settings, pooled=pooled,
+                                            progress=progress)
         infos, chunks, cvec, sentences, svec = _merge(documents, old, fresh, new_chunks, chunk_vecs,
                                                       new_sentences, sent_vecs, manifest.created)
         manifest = replace(manifest, counts={"documents": len(documents), "chunks": len(chunks),

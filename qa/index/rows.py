@@ -5,7 +5,7 @@ vectors (`embed_rows`, with sentence vectors pooled from the chunk pass or embed
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -28,16 +28,21 @@ def chunk_model_text(chunk: Chunk, title: str) -> str:
 
 
 def embed_rows(embedder: Embedder, chunks: Sequence[Chunk], sentences: Sequence[Sentence],
-               titles: dict[str, str], settings: Settings, *, pooled: bool) -> tuple[np.ndarray, np.ndarray]:
+               titles: dict[str, str], settings: Settings, *, pooled: bool,
+               progress: Callable[[int, int], None] | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Vectors for new chunks and sentences, under one progress bar (texts done of all texts).
 
     `pooled`: each sentence's vector is the mean of its tokens in the chunk pass (the chunk that
     holds it with the most context on both sides), so the encoder reads every token once.
     Sentences no chunk holds whole, or that fall past the model's 256 word pieces, are embedded
     on their own. Otherwise every sentence is embedded again on its own ("separate").
+
+    `progress(done, total)` is called as texts are done (instead of the bar, when given).
     """
     chunk_texts = [chunk_model_text(c, titles[c.doc_id]) for c in chunks]
-    bar = _progress_bar(settings.show_progress, len(chunks) + len(sentences))
+    total = len(chunks) + len(sentences)
+    bar = _Counter(progress, total) if progress is not None and total else \
+        _progress_bar(settings.show_progress, total)
     shown: Progress | bool = bar if bar is not None else False
     batch = settings.embed_batch_size
     try:
@@ -99,6 +104,20 @@ def sentence_spans(chunks: Sequence[Chunk], sentences: Sequence[Sentence],
         spans[ci].append((found, found + len(cleaned)))
         hosts[ci].append(si)
     return spans, hosts
+
+
+class _Counter:
+    """tqdm's `update`/`close`, reporting `(done, total)` to a callback."""
+
+    def __init__(self, report: Callable[[int, int], None], total: int) -> None:
+        self.report, self.total, self.done = report, total, 0
+
+    def update(self, n: int = 1) -> None:
+        self.done += n
+        self.report(min(self.done, self.total), self.total)
+
+    def close(self) -> None:
+        pass
 
 
 def _progress_bar(show: bool, total: int) -> Any:
