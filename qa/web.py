@@ -203,18 +203,34 @@ def record_feedback(path: Path, turn: Turn, vote: str) -> dict[str, Any]:
     return record
 
 
+_T = TypeVar("_T")
+
+
 class LiveIndex:
     """The index the chat answers from. A change of documents replaces it whole: each question
     takes the pair once, at its start, and keeps it to its end (old or new, never a mix)."""
 
     def __init__(self, index: Index) -> None:
+        self._lock = threading.Lock()
         self._pair = (index, SourceText(index))
+        self._views: dict[str, Any] = {}
 
     def get(self) -> tuple[Index, SourceText]:
         return self._pair
 
     def swap(self, index: Index) -> None:
-        self._pair = (index, SourceText(index))
+        with self._lock:
+            self._pair = (index, SourceText(index))
+            self._views = {}
+
+    def view(self, name: str, make: Callable[[Index], _T]) -> _T:
+        """`make(index)` for the live index, computed once per index (the documents list and the
+        first screen read every document row: seconds at 10^6 documents, so not per page load)."""
+        with self._lock:
+            index, views = self._pair[0], self._views
+            if name not in views:
+                views[name] = make(index)
+            return views[name]  # type: ignore[no-any-return]
 
 
 def uploads_allowed(settings: Settings) -> tuple[bool, str]:
@@ -246,9 +262,6 @@ UPLOAD_TYPES = sorted(SUFFIXES)
 DOC_HEADERS = ["Title", "File", "Date", "Pages", "Chunks", "Indexed"]
 DOC_ROWS = 500     # the documents list shows at most this many rows (newest first); "Find" narrows it
 STATUS_LINES = 8   # lines of an update's progress kept in view
-
-_T = TypeVar("_T")
-
 
 _Outcome = tuple[_T | None, BaseException | None]
 
@@ -351,10 +364,13 @@ def build_app(settings: Settings, index: Index | None = None, live: LiveIndex | 
         record_feedback(settings.feedback_path, turns[k], choice)
 
     def new_conversation() -> tuple[Any, ...]:
-        return [], "", corpus_html(live.get()[0]), []
+        return [], "", live.view("corpus", corpus_html), []
 
     def doc_rows(needle: str = "") -> Any:
-        rows, matched = documents_table(live.get()[0], DOC_ROWS, (needle or "")[:FILTER_CHARS])
+        every, _ = live.view("documents", lambda index: documents_table(index, limit=len(index.documents)))
+        needle = (needle or "").strip().lower()[:FILTER_CHARS]
+        found = [row for row in every if needle in row[1].lower() or needle in row[0].lower()] if needle else every
+        rows, matched = found[:DOC_ROWS], len(found)
         label = (f"{matched:,} documents" if len(rows) == matched
                  else f"{len(rows):,} of {matched:,} documents shown, newest first; type in Find to narrow")
         return gr.update(value=rows, label=label)
@@ -475,7 +491,8 @@ def build_app(settings: Settings, index: Index | None = None, live: LiveIndex | 
                     status = gr.HTML("", elem_id="qa-docs-status", padding=False)
                     find = gr.Textbox(label="Find", placeholder="a file name or title", max_length=FILTER_CHARS,
                                       elem_id="qa-docs-find")
-                    table = gr.Dataframe(value=documents_table(loaded, DOC_ROWS)[0], headers=DOC_HEADERS,
+                    listed = doc_rows()   # computed once per index (see LiveIndex.view)
+                    table = gr.Dataframe(value=listed["value"], label=listed["label"], headers=DOC_HEADERS,
                                          datatype="str", interactive=False, wrap=True, max_height=360,
                                          column_widths=["29%", "25%", "13%", "9%", "10%", "14%"],
                                          elem_id="qa-docs-table")
@@ -502,7 +519,8 @@ def build_app(settings: Settings, index: Index | None = None, live: LiveIndex | 
               queue=False)
         def refresh(needle: str) -> tuple[Any, ...]:
             current = live.get()[0]
-            return doc_rows(needle), header_html(current), gr.update(label=docs_label(current)), corpus_html(current)
+            return (doc_rows(needle), header_html(current), gr.update(label=docs_label(current)),
+                    live.view("corpus", corpus_html))
 
         # A page opened after a change shows the documents as they are now.
         app.load(refresh, inputs=[find], outputs=[table, header, docs_panel, sources], api_visibility="private",
