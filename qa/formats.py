@@ -46,13 +46,13 @@ def read_pdf(path: Path, max_pages: int = MAX_PDF_PAGES) -> Extracted:
     except pdfium.PdfiumError as exc:
         reason = str(exc)
         if "password" in reason.lower():
-            raise UnreadableDocument("encrypted PDF (it needs a password); skipped") from None
-        raise UnreadableDocument(f"not a readable PDF ({reason}); skipped") from None
+            raise UnreadableDocument("encrypted PDF (it needs a password)") from None
+        raise UnreadableDocument(f"not a readable PDF ({reason})") from None
     try:
         count = len(pdf)
         if count > max_pages:
             raise UnreadableDocument(f"{count:,} pages, above the {max_pages:,}-page limit (setting "
-                                     "max_pdf_pages); skipped")
+                                     "max_pdf_pages)")
         parts: list[str] = []
         starts: list[int] = []
         notes: list[str] = []
@@ -81,7 +81,7 @@ def read_pdf(path: Path, max_pages: int = MAX_PDF_PAGES) -> Extracted:
         pdf.close()
     body = "".join(parts)
     if not body.strip():
-        raise UnreadableDocument("no text layer on any page (a scan?); skipped; OCR is not installed")
+        raise UnreadableDocument("no text layer on any page (a scan?); OCR is not installed")
     return Extracted(body, _one_line(meta.get("Title", "")), _pdf_date(meta.get("CreationDate", "")),
                      tuple(starts), tuple(notes))
 
@@ -96,7 +96,7 @@ def read_docx(path: Path, max_unzipped_mb: float = MAX_DOCX_UNZIPPED_MB) -> Extr
     try:
         document = docx.Document(str(path))
     except Exception as exc:  # python-docx raises many kinds on a damaged package
-        raise UnreadableDocument(f"not a readable .docx ({type(exc).__name__}); skipped") from None
+        raise UnreadableDocument(f"not a readable .docx ({type(exc).__name__})") from None
     pieces: list[str] = []
     starts: list[int] = [0]
     at = 0
@@ -161,7 +161,7 @@ def read_docx(path: Path, max_unzipped_mb: float = MAX_DOCX_UNZIPPED_MB) -> Extr
             add_block("\n".join(r for r in rows if r.strip()), [])
     body = "".join(pieces)
     if not body.strip():
-        raise UnreadableDocument("no text in the document; skipped")
+        raise UnreadableDocument("no text in the document")
     core = document.core_properties
     date = core.created.date().isoformat() if isinstance(core.created, dt.datetime) else None
     return Extracted(body, _one_line(core.title or ""), date, tuple(starts) if len(starts) > 1 else (), ())
@@ -173,12 +173,12 @@ def _check_zip(path: Path, max_unzipped_mb: float) -> None:
             total = sum(info.file_size for info in archive.infolist())
             names = set(archive.namelist())
     except (zipfile.BadZipFile, OSError) as exc:
-        raise UnreadableDocument(f"not a readable .docx (not a zip package: {exc}); skipped") from None
+        raise UnreadableDocument(f"not a readable .docx (not a zip package: {exc})") from None
     if total > max_unzipped_mb * 1024 * 1024:
         raise UnreadableDocument(f"unpacks to {total / 1024 / 1024:,.0f} MB, above the {max_unzipped_mb:g} MB "
-                                 "limit for a .docx (a zip bomb?); skipped")
+                                 "limit for a .docx (a zip bomb?)")
     if "word/document.xml" not in names:
-        raise UnreadableDocument("not a Word document (no word/document.xml); skipped")
+        raise UnreadableDocument("not a Word document (no word/document.xml)")
 
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")

@@ -67,22 +67,23 @@ def load_corpus(
         if on_skip is not None:
             on_skip(doc_id, reason)
 
-    max_bytes = int(settings.max_file_mb * 1024 * 1024)
     for path, doc_id in _walk(root, settings.follow_external_links, skip):
         try:
-            size = path.stat().st_size
-        except OSError as exc:
-            skip(doc_id, f"cannot be read ({exc.strerror})")
-            continue
-        if size > max_bytes:
-            skip(doc_id, f"{size / 1024 / 1024:.1f} MB, above the {settings.max_file_mb:g} MB limit "
-                         "(setting max_file_mb)")
-            continue
-        try:
+            check_size(path, settings.max_file_mb)
             documents.append(load_document(path, doc_id, max_pdf_pages=settings.max_pdf_pages))
         except SkippedFile as exc:
             skip(doc_id, str(exc))
     return documents, skipped
+
+
+def check_size(path: Path, max_file_mb: float) -> None:
+    """Raises SkippedFile when `path` cannot be read or is larger than `max_file_mb`."""
+    try:
+        size = path.stat().st_size
+    except OSError as exc:
+        raise SkippedFile(f"cannot be read ({exc.strerror})") from None
+    if size > int(max_file_mb * 1024 * 1024):
+        raise SkippedFile(f"{size / 1024 / 1024:.1f} MB, above the {max_file_mb:g} MB limit (setting max_file_mb)")
 
 
 def check_corpus_folder(root: Path) -> None:

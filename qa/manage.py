@@ -32,8 +32,8 @@ import shutil
 import tempfile
 import threading
 import unicodedata
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -42,7 +42,7 @@ import numpy as np
 from qa.config import Settings
 from qa.errors import QAError, QueryError
 from qa.index import Index, build_index, load_index
-from qa.load import SUFFIXES, SkippedFile, load_document
+from qa.load import SkippedFile, check_size, load_document
 from qa.types import IndexReport
 
 UPLOAD_FOLDER = "uploads"
@@ -63,7 +63,6 @@ class Change:
     moved_to: str | None = None              # where a removed file now lies
     report: IndexReport | None = None        # the index update, when one ran
     index: Index | None = None               # the index after the change (loaded)
-    lines: tuple[str, ...] = field(default=())  # what the index update said, line by line
 
     def summary(self) -> str:
         """One short paragraph for a person: what was added, removed and refused, and why."""
@@ -130,7 +129,8 @@ def add_files(
     with _one_change(wait):
         corpus = Path(settings.corpus)
         corpus.mkdir(parents=True, exist_ok=True)
-        known = _indexed_hashes(settings)
+        before = _current(settings)
+        known = {sha: doc_id for doc_id, sha in before.manifest.files.items()} if before else {}
         refused: list[tuple[str, str]] = []
         chosen: list[tuple[Path, str, str]] = []   # (source, name, doc_id)
         seen: dict[str, str] = {}
@@ -143,26 +143,19 @@ def add_files(
                 continue
             chosen.append((path, name, target))
         if not chosen:
-            return Change(refused=tuple(refused), index=_current(settings))
+            return Change(refused=tuple(refused), index=before)
         copied: list[Path] = []
-        lines: list[str] = []
-
-        def record(line: str) -> None:
-            lines.append(line)
-            say(line)
-
         try:
             for source, name, doc_id in chosen:
                 copied.append(_copy_into(source, corpus / doc_id))
-                record(f"Copied {name} into the corpus as {doc_id}.")
-            report = build_index(corpus, settings.index, settings=settings, log=record,
-                                 progress=_every_tenth(record))
+                say(f"Copied {name} into the corpus as {doc_id}.")
+            report = build_index(corpus, settings.index, settings=settings, log=say, progress=_every_tenth(say))
         except BaseException:
             for path in copied:
                 path.unlink(missing_ok=True)
             raise
         return Change(added=tuple(doc_id for _, _, doc_id in chosen), refused=tuple(refused), report=report,
-                      index=load_index(settings.index), lines=tuple(lines))
+                      index=load_index(settings.index))
 
 
 def remove_document(
@@ -191,27 +184,21 @@ def remove_document(
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S.%fZ")
         target = corpus / REMOVED_FOLDER / stamp / doc_id
         moved = False
-        lines: list[str] = []
-
-        def record(line: str) -> None:
-            lines.append(line)
-            say(line)
-
         try:
             if path.is_file() or path.is_symlink():
                 target.parent.mkdir(parents=True, exist_ok=True)
                 os.replace(path, target)
                 moved = True
-                record(f"Moved {doc_id} to {target.relative_to(corpus)}.")
+                say(f"Moved {doc_id} to {target.relative_to(corpus)}.")
             else:
-                record(f"{doc_id} is no longer in the corpus folder; taking it out of the index.")
-            report = build_index(corpus, settings.index, settings=settings, log=record)
+                say(f"{doc_id} is no longer in the corpus folder; taking it out of the index.")
+            report = build_index(corpus, settings.index, settings=settings, log=say)
         except BaseException:
             if moved:
                 os.replace(target, path)
             raise
         return Change(removed=(doc_id,), moved_to=str(target.relative_to(corpus)) if moved else None,
-                      report=report, index=load_index(settings.index), lines=tuple(lines))
+                      report=report, index=load_index(settings.index))
 
 
 def inside(corpus: Path, doc_id: str) -> Path:
@@ -261,16 +248,9 @@ def _one_change(wait: float) -> Iterator[None]:
         _change_lock.release()
 
 
-def _indexed_hashes(settings: Settings) -> dict[str, str]:
-    """sha256 -> doc_id of what the index holds (from its manifest: no document rows read)."""
-    try:
-        files = load_index(settings.index).manifest.files
-    except QAError:
-        return {}
-    return {sha: doc_id for doc_id, sha in files.items()}
-
-
 def _current(settings: Settings) -> Index | None:
+    """The index as it is, or None when there is none yet (its manifest's sha256s say what it
+    holds without reading a document row)."""
     try:
         return load_index(settings.index)
     except QAError:
@@ -288,17 +268,7 @@ def _check_file(path: Path, name: str, corpus: Path, settings: Settings, known: 
         clean = clean_name(name)
     except QueryError as exc:
         raise SkippedFile(str(exc)) from None
-    suffix = Path(clean).suffix.lower()
-    if suffix not in SUFFIXES:
-        raise SkippedFile(f"unsupported file type {suffix or '(none)'!r}; supported: {', '.join(sorted(SUFFIXES))}")
-    try:
-        size = path.stat().st_size
-    except OSError as exc:
-        raise SkippedFile(f"cannot be read ({exc.strerror})") from None
-    limit = int(settings.max_file_mb * 1024 * 1024)
-    if size > limit:
-        raise SkippedFile(f"{size / 1024 / 1024:.1f} MB, above the {settings.max_file_mb:g} MB limit "
-                          "(setting max_file_mb)")
+    check_size(path, settings.max_file_mb)
     digest = _sha256(path)
     if digest in known:
         raise SkippedFile(f"already in the corpus as {known[digest]} (same contents)")
@@ -308,10 +278,7 @@ def _check_file(path: Path, name: str, corpus: Path, settings: Settings, known: 
     with tempfile.TemporaryDirectory(prefix="qa-check-") as tmp:
         probe = Path(tmp) / clean
         shutil.copyfile(path, probe)
-        try:
-            load_document(probe, clean, max_pdf_pages=settings.max_pdf_pages)
-        except SkippedFile as exc:   # the reader's reason, without the build's "; skipped"
-            raise SkippedFile(str(exc).removesuffix("; skipped")) from None
+        load_document(probe, clean, max_pdf_pages=settings.max_pdf_pages)
     doc_id = _free_name(corpus, f"{UPLOAD_FOLDER}/{clean}", set(seen.values()))
     seen[digest] = doc_id
     return doc_id
@@ -360,21 +327,28 @@ def documents_table(index: Index, limit: int = 500, needle: str = "") -> tuple[l
 
     Rows are plain text; whoever shows them escapes them.
     """
+    found = matching(document_rows(index), needle)
+    return found[:limit], len(found)
+
+
+def document_rows(index: Index) -> list[list[str]]:
+    """Every document's row for the documents list, newest first (reads every document row)."""
     counts = _chunk_counts(index)
-    needle = needle.strip().lower()
     rows: list[tuple[str, list[str]]] = []
-    matched = 0
     for doc_id in index.documents:
         info = index.documents[doc_id]
-        if needle and needle not in doc_id.lower() and needle not in info.title.lower():
-            continue
-        matched += 1
         rows.append((info.indexed_at or "", [
             info.title, doc_id, info.date or "", str(info.pages) if info.pages else "",
             str(counts.get(doc_id, 0)), _short_time(info.indexed_at),
         ]))
     rows.sort(key=lambda r: (r[0], r[1][1]), reverse=True)
-    return [r for _, r in rows[:limit]], matched
+    return [row for _, row in rows]
+
+
+def matching(rows: list[list[str]], needle: str) -> list[list[str]]:
+    """The rows whose file name or title holds `needle` (case-insensitive); all for a blank one."""
+    needle = needle.strip().lower()
+    return [row for row in rows if needle in row[1].lower() or needle in row[0].lower()] if needle else rows
 
 
 def _chunk_counts(index: Index) -> dict[str, int]:
@@ -384,21 +358,13 @@ def _chunk_counts(index: Index) -> dict[str, int]:
 
 
 def _short_time(stamp: str | None) -> str:
+    """"2026-11-23 06:49 UTC" from an ISO time (as written by the build, in UTC)."""
     if not stamp:
         return ""
     try:
         when = datetime.fromisoformat(stamp)
     except ValueError:
         return stamp
-    return when.strftime("%Y-%m-%d %H:%M") + (" UTC" if when.utcoffset() is not None and
-                                                not when.utcoffset() else "")
-
-
-def names_of(files: Sequence[object]) -> list[tuple[Path, str]]:
-    """Gradio's uploaded files (paths under its upload folder, named as the user's files) as
-    `(path, name)` pairs for `add_files`."""
-    pairs = []
-    for item in files:
-        path = Path(str(getattr(item, "name", item)))
-        pairs.append((path, path.name))
-    return pairs
+    if when.tzinfo is None:
+        return f"{when:%Y-%m-%d %H:%M}"
+    return f"{when.astimezone(UTC):%Y-%m-%d %H:%M} UTC"

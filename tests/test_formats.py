@@ -74,6 +74,13 @@ def write_docx(target: Path, pages: list[list[str]], title: str = "Orchard Ledge
     return target
 
 
+def zip_bomb(target: Path) -> Path:
+    """A .docx of 150 KB that unpacks to 150 MB."""
+    with zipfile.ZipFile(target, "w", compression=zipfile.ZIP_DEFLATED) as bomb:
+        bomb.writestr("word/document.xml", b"\0" * (150 * 1024 * 1024))
+    return target
+
+
 @pytest.fixture(scope="module")
 def mixed(tmp_path_factory: pytest.TempPathFactory, embedder) -> tuple[Path, Path, list[str]]:
     """A corpus of a printed 4-page PDF (page 3 a drawing), a 2-page DOCX and one seed article."""
@@ -188,8 +195,7 @@ def test_hostile_and_broken_files_are_one_line_each(tmp_path: Path) -> None:
     corpus.mkdir()
     (corpus / "broken.pdf").write_bytes(b"%PDF-1.7\n" + np.random.default_rng(0).bytes(2000))
     (corpus / "fake.docx").write_bytes(b"this is not a zip file")
-    with zipfile.ZipFile(corpus / "bomb.docx", "w", compression=zipfile.ZIP_DEFLATED) as bomb:
-        bomb.writestr("word/document.xml", b"\0" * (150 * 1024 * 1024))
+    zip_bomb(corpus / "bomb.docx")
     (corpus / "fine.txt").write_text("A fine title\n\nSome text that is fine to index.\n", encoding="utf-8")
     documents, skipped = load_corpus(corpus)
     reasons = dict(skipped)

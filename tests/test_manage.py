@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import shutil
 import threading
-import zipfile
 from pathlib import Path
 
 import pytest
@@ -18,6 +17,7 @@ from qa.errors import QAError, QueryError
 from qa.index import build_index, load_index
 
 from .conftest import SEEDS
+from .test_formats import zip_bomb
 
 NOTES = "# Field notes\n\nThe lighthouse keeper counted 19 seals on the north rocks in May.\n"
 SEALS = "How many seals did the lighthouse keeper count?"
@@ -42,8 +42,7 @@ def test_added_files_are_checked_copied_and_answered(small: Settings, tmp_path: 
     (inbox / "again.txt").write_bytes((SEEDS / "000_0cda244c9ed3ffe8.txt").read_bytes())
     (inbox / "tool.exe").write_bytes(b"MZ\x90\x00")
     (inbox / "blank.txt").write_text("   \n", encoding="utf-8")
-    with zipfile.ZipFile(inbox / "bomb.docx", "w", compression=zipfile.ZIP_DEFLATED) as bomb:
-        bomb.writestr("word/document.xml", b"\0" * (150 * 1024 * 1024))
+    zip_bomb(inbox / "bomb.docx")
     lines: list[str] = []
     change = manage.add_files(sorted(inbox.iterdir()), settings=small, log=lines.append)
     assert change.added == ("uploads/notes.md",)

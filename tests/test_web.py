@@ -109,6 +109,23 @@ def _open(browser: Any, url: str) -> Any:
     return page
 
 
+@contextmanager
+def _chat_over(corpus: Path, browser: Any, settings: Settings,
+               tmp_path: Path) -> Iterator[tuple[Running, Any, list[str]]]:
+    """The real app over `corpus` (indexed first, as `python app.py` does when there is no index)
+    and a page on it that records every dialog a script opens (there must be none)."""
+    here = settings.replace(corpus=corpus, index=tmp_path / "index", port=_free_port(),
+                            feedback_path=tmp_path / "feedback.jsonl")
+    with _serving(here) as running:
+        page = _open(browser, running.url)
+        dialogs: list[str] = []
+        page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+        try:
+            yield running, page, dialogs
+        finally:
+            page.close()
+
+
 def _ask(page: Any, question: str) -> Any:
     """Type a question, send it, and return the locator of its reply once it is shown."""
     count = page.locator(REPLIES).count()
@@ -198,42 +215,34 @@ def test_hostile_document_is_shown_as_text_and_never_runs(
     (corpus / "zorblax.md").write_text(HOSTILE_MD, encoding="utf-8")
     (corpus / "plain.txt").write_text(PLAIN_TXT, encoding="utf-8")
     # No index yet: serving builds it from the corpus first, as `python app.py` does.
-    hostile = settings.replace(corpus=corpus, index=tmp_path / "index", port=_free_port(),
-                               feedback_path=tmp_path / "feedback.jsonl")
-    with _serving(hostile) as running:
-        page = _open(browser, running.url)
-        dialogs: list[str] = []
-        page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
-        try:
-            hostile_question = "Where does Zorblax keep its customer records? <img src=x onerror=alert(9)>"
-            for question in (hostile_question, "Where is the backup copy of the Zorblax vault?",
-                             "What does the footnote about Zorblax auditors mention?",
-                             "<script>window.__pwned='q'</script> Who founded Zorblax?"):
-                _ask(page, question)
-            page.locator("#qa-sources details").evaluate_all("ds => ds.forEach(d => d.open = true)")
-            page.wait_for_timeout(300)  # give any onerror handler time to fire, were it rendered
+    with _chat_over(corpus, browser, settings, tmp_path) as (_, page, dialogs):
+        hostile_question = "Where does Zorblax keep its customer records? <img src=x onerror=alert(9)>"
+        for question in (hostile_question, "Where is the backup copy of the Zorblax vault?",
+                         "What does the footnote about Zorblax auditors mention?",
+                         "<script>window.__pwned='q'</script> Who founded Zorblax?"):
+            _ask(page, question)
+        page.locator("#qa-sources details").evaluate_all("ds => ds.forEach(d => d.open = true)")
+        page.wait_for_timeout(300)  # give any onerror handler time to fire, were it rendered
 
-            assert page.evaluate("typeof window.__pwned") == "undefined"
-            assert dialogs == []
-            chat = page.locator("#qa-chat").inner_text()
-            sources = page.locator("#qa-sources").inner_text()
-            assert "<script>window.__pwned='script'" in chat
-            assert "<script>window.__pwned='script'" in sources
-            assert '<img src=x onerror="window.__pwned=\'img\'' in chat + sources
-            assert "javascript:window.__pwned='link'" in sources
-            assert "${window.__pwned='tpl'}" in sources
-            assert "<img src=x onerror=alert(9)>" in chat  # the user's own text, too
-            assert "Zorblax <img src=x" in sources  # the title
-            assert page.locator("#qa-chat img, #qa-sources img, #qa-chat script, "
-                                "#qa-sources script").count() == 0
-            assert page.evaluate("document.querySelectorAll('a[href^=\"javascript:\"]').length") == 0
-        finally:
-            page.close()
+        assert page.evaluate("typeof window.__pwned") == "undefined"
+        assert dialogs == []
+        chat = page.locator("#qa-chat").inner_text()
+        sources = page.locator("#qa-sources").inner_text()
+        assert "<script>window.__pwned='script'" in chat
+        assert "<script>window.__pwned='script'" in sources
+        assert '<img src=x onerror="window.__pwned=\'img\'' in chat + sources
+        assert "javascript:window.__pwned='link'" in sources
+        assert "${window.__pwned='tpl'}" in sources
+        assert "<img src=x onerror=alert(9)>" in chat  # the user's own text, too
+        assert "Zorblax <img src=x" in sources  # the title
+        assert page.locator("#qa-chat img, #qa-sources img, #qa-chat script, "
+                            "#qa-sources script").count() == 0
+        assert page.evaluate("document.querySelectorAll('a[href^=\"javascript:\"]').length") == 0
 
 
 @pytest.mark.browser
 def test_upload_ask_open_and_remove_in_the_chat(browser: Any, settings: Settings, tmp_path: Path) -> None:
-    from .test_formats import DRAWING, FERRY_PAGES, REPORT, javascript_pdf, print_pdf
+    from .test_formats import DRAWING, FERRY_PAGES, REPORT, javascript_pdf, print_pdf, zip_bomb
 
     corpus = tmp_path / "corpus"
     corpus.mkdir()
@@ -243,62 +252,50 @@ def test_upload_ask_open_and_remove_in_the_chat(browser: Any, settings: Settings
     inbox.mkdir()
     harbour = print_pdf(REPORT.format(middle=DRAWING), inbox / "harbour.pdf")   # printed by Chromium
     ferry = javascript_pdf(inbox / "ferry.pdf", FERRY_PAGES)                    # JavaScript everywhere
-    bomb = inbox / "bomb.docx"
-    import zipfile
+    bomb = zip_bomb(inbox / "bomb.docx")
+    with _chat_over(corpus, browser, settings, tmp_path) as (running, page, dialogs):
+        page.click("#qa-docs .label-wrap")
+        page.set_input_files("#qa-upload input[type=file]", [str(harbour), str(ferry), str(bomb)])
+        page.wait_for_selector("#qa-docs-status .qa-docs-outcome", timeout=120_000)
+        status = page.inner_text("#qa-docs-status")
+        assert "Added uploads/harbour.pdf, uploads/ferry.pdf." in status
+        assert "bomb.docx: unpacks to" in status and "zip bomb" in status
+        assert "uploads/harbour.pdf: page 3 has no text layer: skipped; OCR is not installed" in status
+        assert sorted(p.name for p in (corpus / "uploads").iterdir()) == ["ferry.pdf", "harbour.pdf"]
+        page.wait_for_function("document.querySelector('#qa-docs').innerText.includes('Documents (4)')")
+        table = page.inner_text("#qa-docs-table")
+        assert "Harbour Survey 2024" in table and "uploads/ferry.pdf" in table
 
-    with zipfile.ZipFile(bomb, "w", compression=zipfile.ZIP_DEFLATED) as packed:
-        packed.writestr("word/document.xml", b"\0" * (150 * 1024 * 1024))
-    running_settings = settings.replace(corpus=corpus, index=tmp_path / "index", port=_free_port(),
-                                        feedback_path=tmp_path / "feedback.jsonl")
-    with _serving(running_settings) as running:
-        page = _open(browser, running.url)
-        dialogs: list[str] = []
-        page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
-        try:
-            page.click("#qa-docs .label-wrap")
-            page.set_input_files("#qa-upload input[type=file]", [str(harbour), str(ferry), str(bomb)])
-            page.wait_for_selector("#qa-docs-status .qa-docs-outcome", timeout=120_000)
-            status = page.inner_text("#qa-docs-status")
-            assert "Added uploads/harbour.pdf, uploads/ferry.pdf." in status
-            assert "bomb.docx: unpacks to" in status and "zip bomb" in status
-            assert "uploads/harbour.pdf: page 3 has no text layer: skipped; OCR is not installed" in status
-            assert sorted(p.name for p in (corpus / "uploads").iterdir()) == ["ferry.pdf", "harbour.pdf"]
-            page.wait_for_function("document.querySelector('#qa-docs').innerText.includes('Documents (4)')")
-            table = page.inner_text("#qa-docs-table")
-            assert "Harbour Survey 2024" in table and "uploads/ferry.pdf" in table
+        reply = _ask(page, "How many fishing boats were moored in the northern harbour?")
+        assert "412" in reply.inner_text() and "Harbour Survey 2024, p. 2" in reply.inner_text()
+        card = page.locator("#qa-sources .qa-source").first
+        assert "412 fishing boats" in card.locator("mark.qa-quote").inner_text()
+        assert "p. 2" in card.locator(".qa-page").inner_text()
+        href = card.locator("a.qa-open").get_attribute("href")
+        assert href == "qa/file?doc=uploads%2Fharbour.pdf#page=2"
+        original = page.request.get(running.url + href.split("#")[0])
+        assert original.status == 200 and original.headers["content-type"] == "application/pdf"
+        assert original.body() == harbour.read_bytes()
 
-            reply = _ask(page, "How many fishing boats were moored in the northern harbour?")
-            assert "412" in reply.inner_text() and "Harbour Survey 2024, p. 2" in reply.inner_text()
-            card = page.locator("#qa-sources .qa-source").first
-            assert "412 fishing boats" in card.locator("mark.qa-quote").inner_text()
-            assert "p. 2" in card.locator(".qa-page").inner_text()
-            href = card.locator("a.qa-open").get_attribute("href")
-            assert href == "qa/file?doc=uploads%2Fharbour.pdf#page=2"
-            original = page.request.get(running.url + href.split("#")[0])
-            assert original.status == 200 and original.headers["content-type"] == "application/pdf"
-            assert original.body() == harbour.read_bytes()
+        reply = _ask(page, "How many passengers did the night ferry carry in June?")
+        assert "640" in reply.inner_text() and "p. 2" in reply.inner_text()
+        page.locator("#qa-sources details").evaluate_all("ds => ds.forEach(d => d.open = true)")
+        assert "<script>alert(1)</script>" in page.inner_text("#qa-sources")
+        assert page.locator("#qa-sources script, #qa-chat script").count() == 0
 
-            reply = _ask(page, "How many passengers did the night ferry carry in June?")
-            assert "640" in reply.inner_text() and "p. 2" in reply.inner_text()
-            page.locator("#qa-sources details").evaluate_all("ds => ds.forEach(d => d.open = true)")
-            assert "<script>alert(1)</script>" in page.inner_text("#qa-sources")
-            assert page.locator("#qa-sources script, #qa-chat script").count() == 0
-
-            # Remove the harbour report: pick its row, then the button names what it removes.
-            page.locator("#qa-docs-table [role=row]:has-text('harbour.pdf') [role=gridcell]").first.click()
-            page.wait_for_function("document.querySelector('#qa-remove').innerText.includes('harbour.pdf')")
-            page.click("#qa-remove")
-            page.wait_for_function("document.querySelector('#qa-docs-status').innerText.includes('Removed')",
-                                   timeout=120_000)
-            assert "Documents (3)" in page.inner_text("#qa-docs")
-            assert "harbour.pdf" not in page.inner_text("#qa-docs-table")
-            reply = _ask(page, "How many fishing boats were moored in the northern harbour?")
-            assert "412" not in reply.inner_text() and "Harbour Survey" not in reply.inner_text()
-            assert not (corpus / "uploads" / "harbour.pdf").exists()
-            assert any(p.name == "harbour.pdf" for p in (corpus / ".removed").rglob("*"))
-            assert dialogs == []
-        finally:
-            page.close()
+        # Remove the harbour report: pick its row, then the button names what it removes.
+        page.locator("#qa-docs-table [role=row]:has-text('harbour.pdf') [role=gridcell]").first.click()
+        page.wait_for_function("document.querySelector('#qa-remove').innerText.includes('harbour.pdf')")
+        page.click("#qa-remove")
+        page.wait_for_function("document.querySelector('#qa-docs-status').innerText.includes('Removed')",
+                               timeout=120_000)
+        assert "Documents (3)" in page.inner_text("#qa-docs")
+        assert "harbour.pdf" not in page.inner_text("#qa-docs-table")
+        reply = _ask(page, "How many fishing boats were moored in the northern harbour?")
+        assert "412" not in reply.inner_text() and "Harbour Survey" not in reply.inner_text()
+        assert not (corpus / "uploads" / "harbour.pdf").exists()
+        assert any(p.name == "harbour.pdf" for p in (corpus / ".removed").rglob("*"))
+        assert dialogs == []
 
 
 def test_many_questions_at_once_each_get_their_own_answer(seeds_app: Running) -> None:
