@@ -11,9 +11,10 @@ from hypothesis import given
 from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 
+import qa.encoder
 from qa.config import Settings
 from qa.embed import SentenceTransformerEmbedder, model_path
-from qa.encoder import BATCH_TOKENS, export_folder, length_batches, make_encoder, resolve_device
+from qa.encoder import BATCH_TOKENS, POOLED_CONTEXT, export_folder, length_batches, make_encoder, pad, resolve_device
 from qa.errors import SettingsError
 from qa.index import build_index, load_index
 
@@ -115,6 +116,33 @@ def test_spans_are_pooled_from_the_same_pass_and_cut_spans_are_left_out(cache: P
     assert float(first @ alone[0]) > float(first @ alone[1])
 
 
+def test_a_pooled_span_is_its_tokens_mean_less_a_share_of_the_texts_mean(cache: Path) -> None:
+    onnx = make_encoder(MODEL, model_path(MODEL), cache=cache)
+    torch = make_encoder(MODEL, model_path(MODEL), backend="torch")
+    text = "TikTok stores data in Virginia. The backup is in Singapore."
+    _, pooled = onnx.embed_spans([text], [[(32, 59)]])
+    tokens = torch.tokenize([text])
+    ids, mask = pad(tokens.ids)
+    states = torch.runtime.token_states(ids, mask)[0]
+    offsets = tokens.offsets[0]
+    inside = (offsets[:, 1] > offsets[:, 0]) & (offsets[:, 0] >= 32) & (offsets[:, 1] <= 59)
+    expected = states[inside].mean(axis=0) - POOLED_CONTEXT * states.mean(axis=0)
+    np.testing.assert_allclose(pooled[0][0], expected / np.linalg.norm(expected), atol=1e-4)
+
+
+def test_batches_run_side_by_side_give_the_same_vectors(cache: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    encoder = make_encoder(MODEL, model_path(MODEL), cache=cache, threads=2)
+    texts = [f"Sentence number {i} says something about user data in Virginia. " * (1 + i % 7) for i in range(90)]
+    spans = [[(0, 20), (5, 40)] for _ in texts]
+    assert len(length_batches(encoder.tokenize(texts).lengths)) >= qa.encoder.PARALLEL_MIN_BATCHES
+    assert getattr(encoder.runtime, "workers", 0) == 2
+    together, together_spans = encoder.embed_spans(texts, spans, batch_size=8)
+    monkeypatch.setattr(qa.encoder, "PARALLEL_MIN_BATCHES", 10**9)   # one batch at a time
+    alone, alone_spans = encoder.embed_spans(texts, spans, batch_size=8)
+    np.testing.assert_array_equal(together, alone)
+    np.testing.assert_array_equal(np.stack(together_spans), np.stack(alone_spans))
+
+
 def test_sentence_vectors_setting_is_recorded_and_a_change_rebuilds(tmp_path: Path, settings: Settings) -> None:
     corpus = Path(__file__).resolve().parent.parent / "seeds"
     lines: list[str] = []
@@ -122,12 +150,22 @@ def test_sentence_vectors_setting_is_recorded_and_a_change_rebuilds(tmp_path: Pa
                          log=lines.append)
     index = load_index(tmp_path / "index")
     assert index.manifest.sentence_vectors == "pooled" and "onnx fp32" in index.manifest.encoder
+    assert index.manifest.pooled_context == POOLED_CONTEXT
     assert np.isfinite(np.asarray(index.sentence_vectors)).all()
     np.testing.assert_allclose(np.linalg.norm(np.asarray(index.sentence_vectors), axis=1), 1.0, atol=1e-4)
     separate = build_index(corpus, tmp_path / "index", settings=settings.replace(sentence_vectors="separate"),
                            log=lines.append)
     assert separate.sentences_embedded == pooled.sentences_embedded == separate.sentences
     assert any("sentence_vectors 'pooled' -> 'separate'" in line for line in lines), lines
+    # A pooled index made before pooled_context existed held plain token means: it is made again.
+    build_index(corpus, tmp_path / "index", settings=settings.replace(sentence_vectors="pooled"), log=lines.append)
+    manifest = tmp_path / "index" / "manifest.json"
+    data = json.loads(manifest.read_text(encoding="utf-8"))
+    del data["pooled_context"]
+    manifest.write_text(json.dumps(data), encoding="utf-8")
+    lines.clear()
+    build_index(corpus, tmp_path / "index", settings=settings.replace(sentence_vectors="pooled"), log=lines.append)
+    assert any(f"pooled_context 0.0 -> {POOLED_CONTEXT}" in line for line in lines), lines
 
 
 def test_encoder_settings_are_checked_in_one_line() -> None:

@@ -22,6 +22,7 @@ import numpy as np
 
 from qa.config import Settings
 from qa.embed import Embedder, embedder_for
+from qa.encoder import POOLED_CONTEXT
 from qa.errors import CorpusError, QAError
 from qa.index.atomic import MANIFEST, build_lock, check_index_target, new_build_folder, remove_leftovers, swap_in
 from qa.index.dense import build_dense, probe_vectors, wanted_spec
@@ -101,12 +102,14 @@ def build_index(
                 f"No readable documents in {corpus_path} (supported: {', '.join(sorted(SUFFIXES))}).{kept}")
         embedder = embedder or embedder_for(settings)
         # What this build makes; its counts are filled in once the rows are merged.
+        vectors = settings.sentence_vectors if hasattr(embedder, "embed_spans") else "separate"
         manifest = Manifest(
             model=embedder.name, dimension=embedder.dimension, chunk_tokens=settings.chunk_tokens,
             chunk_overlap_tokens=settings.chunk_overlap_tokens, corpus=str(corpus_path.resolve()),
             created=datetime.now(UTC).isoformat(timespec="seconds"), files={d.doc_id: d.sha256 for d in documents},
             versions=_versions(), encoder_precision=getattr(embedder, "precision", "fp32"),
-            sentence_vectors=settings.sentence_vectors if hasattr(embedder, "embed_spans") else "separate",
+            sentence_vectors=vectors,
+            pooled_context=POOLED_CONTEXT if vectors == "pooled" else 0.0,
             encoder=getattr(embedder, "description", embedder.name),
         )
         old, reason = _previous(index_path, manifest, rebuild)

@@ -78,6 +78,9 @@ class Manifest:
     # "separate"; indexes from before this field embedded sentences separately).
     encoder_precision: str = "fp32"
     sentence_vectors: str = "separate"
+    # The share of the chunk's mean taken from pooled sentence vectors (qa.encoder.POOLED_CONTEXT;
+    # 0 for separate vectors and for pooled indexes made before it existed).
+    pooled_context: float = 0.0
     encoder: str = ""   # the encoder that built it, for people (not compared)
     # The dense layer (qa/index/dense.py DenseSpec as JSON; format 1 indexes are Flat).
     dense: dict[str, Any] = field(default_factory=dict)
@@ -86,7 +89,7 @@ class Manifest:
         """The fields that must match for an index to be updated rather than rebuilt."""
         return {k: getattr(self, k) for k in ("format_version", "pipeline_version", "model", "dimension",
                                               "chunk_tokens", "chunk_overlap_tokens", "tokenizer",
-                                              "encoder_precision", "sentence_vectors")}
+                                              "encoder_precision", "sentence_vectors", "pooled_context")}
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -116,6 +119,7 @@ class Manifest:
                 tokenizer=str(data.get("tokenizer", "")),
                 encoder_precision=str(data.get("encoder_precision", "fp32")),
                 sentence_vectors=str(data.get("sentence_vectors", "separate")),
+                pooled_context=float(data.get("pooled_context", 0.0)),
                 encoder=str(data.get("encoder", "")),
                 dense=dict(data.get("dense") or {}),
             )
