@@ -121,8 +121,9 @@ class Runtime(Protocol):
 
     def token_states(self, input_ids: np.ndarray, attention_mask: np.ndarray) -> np.ndarray: ...
 
-    # A runtime may also have `many_token_states(batches, then)`: `then(rows, token states)` of each
-    # padded batch, in order, with batches run side by side (see OnnxRuntime).
+    # A runtime may also have `workers` (2 or more on CPU) and `many_token_states(batches, then)`:
+    # `then(rows, token states)` of each padded batch, in order, batches run side by side
+    # (see OnnxRuntime).
 
 
 class OnnxRuntime:
@@ -144,7 +145,7 @@ class OnnxRuntime:
         providers = ["CUDAExecutionProvider", "CPUExecutionProvider"] if device == "cuda" else ["CPUExecutionProvider"]
         self.session = ort.InferenceSession(str(path), sess_options=options, providers=providers)
         self._names = {i.name for i in self.session.get_inputs()}
-        self._path, self._providers, self.threads = path, providers, threads
+        self._path, self._providers = path, providers
         # Made on the first build: the session whose batches run side by side, one thread each.
         self._bulk: Any = None
         self._bulk_lock = threading.Lock()
@@ -175,13 +176,9 @@ class OnnxRuntime:
 
     def many_token_states(self, batches: Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]],
                           then: Callable[[np.ndarray, np.ndarray], T]) -> Iterator[T]:
-        """`then(rows, token states)` of each `(rows, input_ids, attention_mask)` batch, in order; on
-        CPU `threads` batches run at once, each on one thread of a session of its own
+        """`then(rows, token states)` of each `(rows, input_ids, attention_mask)` batch, in order;
+        `workers` batches run at once, each on one thread of a session of its own
         (onnxruntime sessions may be run concurrently), and `then` runs beside its batch."""
-        if self.workers < 2:
-            for rows, ids, mask in batches:
-                yield then(rows, self.token_states(ids, mask))
-            return
         from collections import deque
         from concurrent.futures import ThreadPoolExecutor
 
@@ -278,8 +275,8 @@ class Encoder:
              progress: bool | Progress) -> tuple[np.ndarray, list[np.ndarray]]:
         n = len(tokens.ids)
         out = np.zeros((n, self.dimension), dtype=np.float32)
-        span_out = [np.full((len(s), self.dimension), np.nan, dtype=np.float32) for s in spans] if spans else []
-        bar, own = _progress_bar(progress, n)
+        span_out: list[np.ndarray] = [np.empty((0, self.dimension), dtype=np.float32)] * len(spans or ())
+        bar, own = _progress_bar(progress, n)   # every row is in one batch: span_out[r] is always set
         batches = length_batches(tokens.lengths, BATCH_TOKENS, batch_size)
 
         def pooled(rows: np.ndarray, states: np.ndarray) -> tuple[np.ndarray, list[np.ndarray]]:
@@ -297,7 +294,7 @@ class Encoder:
         padded = ((rows, *pad([tokens.ids[r] for r in rows])) for rows in batches)
         many = getattr(self.runtime, "many_token_states", None)
         results: Iterator[tuple[np.ndarray, list[np.ndarray]]]
-        if many is None or len(batches) < PARALLEL_MIN_BATCHES:
+        if many is None or getattr(self.runtime, "workers", 1) < 2 or len(batches) < PARALLEL_MIN_BATCHES:
             results = (pooled(rows, self.runtime.token_states(ids, mask)) for rows, ids, mask in padded)
         else:
             results = many(padded, pooled)
