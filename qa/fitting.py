@@ -4,6 +4,7 @@
     python -m qa.fitting sentences [--squad 400] # SentenceWeights, on the QA set (+ a seeded SQuAD v1.1 sample)
     python -m qa.fitting reader-confidence       # ReaderConfidenceModel, on SQuAD v2.0 training articles
                                                  # + eval/calibration.jsonl; threshold on both seed sets
+    python -m qa.fitting ... --config F.toml     # any of them under other settings (e.g. pooled sentence vectors)
 
 Both fit on features computed by the shipped pipeline (`qa.answers.score_sentences`,
 `qa.answers.confidence_features`) over an index of seeds/ (built in a temporary folder), and
@@ -288,9 +289,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                         "holding squad-v1.1-dev and squad-v2.0-dev (default: ../shared/benchmarks)")
     parser.add_argument("--C", type=float, default=30.0, dest="c",
                         help="inverse L2 strength of the confidence fit (default 30)")
+    parser.add_argument("--config", type=Path, help="a TOML file of settings to fit under (e.g. other sentence "
+                        "vectors); --corpus wins over its corpus")
     args = parser.parse_args(argv)
     configure_process()
-    settings = Settings(corpus=args.corpus)
+    settings = Settings.from_file(args.config, corpus=args.corpus) if args.config else Settings(corpus=args.corpus)
     if args.what == "confidence":
         r = fit_confidence(args.set, args.calibration, settings, args.c)
         print(f"{r['questions']} questions ({r['answerable']} answerable), class-balanced logistic regression:")

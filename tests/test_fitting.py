@@ -6,7 +6,11 @@ import json
 import math
 from pathlib import Path
 
+import pytest
+
+from qa import fitting
 from qa.answers import CONFIDENCE_MODEL, SENTENCE_WEIGHTS
+from qa.config import Settings
 from qa.index import load_index
 
 from .conftest import ROOT
@@ -40,3 +44,21 @@ def test_sentence_refit_reports_gold_first(seeds_index: Path, settings, tmp_path
     # The fitted weights put the answer first more often than cosine alone (measured: 0.81 vs 0.60).
     assert r["shipped_gold_first"] > r["cosine_only_gold_first"]
     assert json.dumps({k: v for k, v in r.items() if isinstance(v, float | int)})
+
+
+def test_config_file_sets_what_a_refit_runs_under(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    seen = []
+
+    def fake_fit(qa_set: Path, calibration: Path, settings: Settings, c: float) -> dict[str, object]:
+        seen.append(settings)
+        raise SystemExit(0)
+
+    monkeypatch.setattr(fitting, "fit_confidence", fake_fit)
+    config = tmp_path / "pooled.toml"
+    config.write_text('sentence_vectors = "pooled"\ncorpus = "elsewhere"\n', encoding="utf-8")
+    with pytest.raises(SystemExit):
+        fitting.main(["confidence", "--config", str(config), "--corpus", str(tmp_path)])
+    assert seen[0].sentence_vectors == "pooled" and seen[0].corpus == tmp_path
+    with pytest.raises(SystemExit):
+        fitting.main(["confidence"])
+    assert seen[1].sentence_vectors == Settings().sentence_vectors
