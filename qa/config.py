@@ -65,8 +65,9 @@ class Settings:
     device: str = "cpu"
     # Sentence vectors: "separate" (each sentence embedded on its own; the fitted answer and
     # confidence constants assume these), or "pooled" from the tokens of the chunk pass, less half
-    # the chunk's mean (one encoder pass: full SciFact builds about 2x faster again, same SciFact
-    # nDCG@10 and seed hit@1, but seed hit@5 and answer accuracy a little lower). README "Speed".
+    # the chunk's mean (one encoder pass: full SciFact builds 1.7x faster again, same SciFact
+    # nDCG@10 and seed hit@1, but seed hit@5 lower and near misses told from answers less well,
+    # even with the answer constants refitted for them). README "Speed".
     sentence_vectors: str = "separate"
     # Where ONNX exports of the encoder are cached (made on first use, checked by sha256).
     cache_dir: Path = Path("~/.cache/qa")

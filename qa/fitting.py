@@ -284,7 +284,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--set", type=Path, default=ROOT / "eval" / "qa_pairs.jsonl")
     parser.add_argument("--calibration", type=Path, default=ROOT / "eval" / "calibration.jsonl")
     parser.add_argument("--corpus", type=Path, default=ROOT / "seeds")
-    parser.add_argument("--squad", type=int, default=400, help="SQuAD v1.1 dev questions in the sentence fit (0: none)")
+    parser.add_argument("--squad", type=int, help="SQuAD questions in the fit: v1.1 dev for sentences (default "
+                        "400, 0: none), v2.0 training articles for reader-confidence (default and at 0: 1500)")
     parser.add_argument("--data", type=Path, help="the SQuAD v1.1 dev folder, or for reader-confidence the folder "
                         "holding squad-v1.1-dev and squad-v2.0-dev (default: ../shared/benchmarks)")
     parser.add_argument("--C", type=float, default=30.0, dest="c",
@@ -317,7 +318,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                   f"{row['seed_answered_unanswerable']:<24}"
                   f"  {row['squad_refused_answerable']:>5} / {row['squad_answered_unanswerable']}")
     else:
-        r = fit_sentences(args.set, settings, args.squad, args.data)
+        r = fit_sentences(args.set, settings, 400 if args.squad is None else args.squad, args.data)
         print(f"{r['questions']} questions with an answer among their candidates ({r['seed_questions']} seed, "
               f"{r['squad_questions']} SQuAD), conditional logit, scaled to cosine {SENTENCE_WEIGHTS.cosine}:")
         for label in ("refit", "shipped"):
