@@ -54,6 +54,7 @@ from qa.answers import (
     score_sentences,
 )
 from qa.config import Settings
+from qa.errors import SettingsError
 from qa.evaluation import QAPair, load_qa_set
 from qa.metrics import contains_answer, overlaps, roc_auc
 
@@ -294,7 +295,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                         "vectors); --corpus wins over its corpus")
     args = parser.parse_args(argv)
     configure_process()
-    settings = Settings.from_file(args.config, corpus=args.corpus) if args.config else Settings(corpus=args.corpus)
+    try:
+        settings = Settings.from_file(args.config, corpus=args.corpus) if args.config else Settings(corpus=args.corpus)
+    except SettingsError as exc:
+        print(f"python -m qa.fitting: {exc}", file=sys.stderr)
+        return 2
     if args.what == "confidence":
         r = fit_confidence(args.set, args.calibration, settings, args.c)
         print(f"{r['questions']} questions ({r['answerable']} answerable), class-balanced logistic regression:")

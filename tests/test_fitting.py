@@ -46,7 +46,8 @@ def test_sentence_refit_reports_gold_first(seeds_index: Path, settings, tmp_path
     assert json.dumps({k: v for k, v in r.items() if isinstance(v, float | int)})
 
 
-def test_config_file_sets_what_a_refit_runs_under(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_config_file_sets_what_a_refit_runs_under(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
     seen = []
 
     def fake_fit(qa_set: Path, calibration: Path, settings: Settings, c: float) -> dict[str, object]:
@@ -62,3 +63,7 @@ def test_config_file_sets_what_a_refit_runs_under(tmp_path: Path, monkeypatch: p
     with pytest.raises(SystemExit):
         fitting.main(["confidence"])
     assert seen[1].sentence_vectors == Settings().sentence_vectors
+    config.write_text('sentence_vectors = "bagged"\n', encoding="utf-8")
+    assert fitting.main(["confidence", "--config", str(config)]) == 2
+    assert fitting.main(["confidence", "--config", str(tmp_path / "missing.toml")]) == 2
+    assert "Invalid sentence_vectors value" in capsys.readouterr().err and len(seen) == 2
