@@ -34,6 +34,7 @@ from typing import Any, Protocol, TypeVar
 import numpy as np
 
 from qa.errors import ModelMissingError, SettingsError
+from qa.load import sha256_file
 
 BACKENDS = ("onnx", "torch")
 PRECISIONS = ("fp32", "int8")
@@ -362,14 +363,6 @@ def _fingerprint(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def export_folder(cache: Path, model: Path) -> Path:
     """Where the ONNX export of the model folder `model` is kept under `cache`."""
     key = hashlib.sha256(f"{model.resolve()}|{EXPORT_VERSION}".encode()).hexdigest()[:16]
@@ -413,8 +406,8 @@ def _export(model: Path, folder: Path, target: Path, record: Path, precision: st
             quantize_dynamic(str(fp32), str(made), weight_type=QuantType.QInt8, per_channel=True)
         os.replace(made, target)
         tmp_record = Path(tmp) / "record.json"
-        tmp_record.write_text(json.dumps({"sha256": _sha256(target), "model": str(model), "fingerprint": fingerprint,
-                                          "export_version": EXPORT_VERSION, "opset": OPSET,
+        tmp_record.write_text(json.dumps({"sha256": sha256_file(target), "model": str(model),
+                                          "fingerprint": fingerprint, "export_version": EXPORT_VERSION, "opset": OPSET,
                                           "made": time.strftime("%Y-%m-%dT%H:%M:%S")}, indent=1), encoding="utf-8")
         os.replace(tmp_record, record)
     return target
@@ -430,7 +423,7 @@ def _check_export(target: Path, record: Path, fingerprint: str) -> str | None:
         return "has an unreadable record"
     if not isinstance(recorded, dict) or recorded.get("fingerprint") != fingerprint:
         return "was made from other model files"
-    if recorded.get("sha256") != _sha256(target):
+    if recorded.get("sha256") != sha256_file(target):
         return "does not match its checksum (damaged or changed)"
     return None
 

@@ -86,6 +86,15 @@ def check_size(path: Path, max_file_mb: float) -> None:
         raise SkippedFile(f"{size / 1024 / 1024:.1f} MB, above the {max_file_mb:g} MB limit (setting max_file_mb)")
 
 
+def sha256_file(path: Path) -> str:
+    """The sha256 of a file's bytes, read in 1 MiB blocks."""
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
 def check_corpus_folder(root: Path) -> None:
     """Raises CorpusError when `root` does not exist or is not a folder."""
     if not root.exists():

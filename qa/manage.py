@@ -25,7 +25,6 @@ What they promise:
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import os
 import re
 import shutil
@@ -42,13 +41,14 @@ import numpy as np
 from qa.config import Settings
 from qa.errors import QAError, QueryError
 from qa.index import Index, build_index, load_index
-from qa.load import SkippedFile, check_size, load_document
+from qa.load import SkippedFile, check_size, load_document, sha256_file
 from qa.types import IndexReport
 
 UPLOAD_FOLDER = "uploads"
 REMOVED_FOLDER = ".removed"
 MAX_FILES_PER_ADD = 20        # files in one upload
 MAX_NAME_CHARS = 120          # a cleaned file name is cut to this many characters (suffix kept)
+DOCUMENT_ROWS = 500           # the documents list shows at most this many rows (newest first)
 
 _change_lock = threading.Lock()
 
@@ -269,7 +269,7 @@ def _check_file(path: Path, name: str, corpus: Path, settings: Settings, known: 
     except QueryError as exc:
         raise SkippedFile(str(exc)) from None
     check_size(path, settings.max_file_mb)
-    digest = _sha256(path)
+    digest = sha256_file(path)
     if digest in known:
         raise SkippedFile(f"already in the corpus as {known[digest]} (same contents)")
     if digest in seen:
@@ -313,21 +313,10 @@ def _copy_into(source: Path, target: Path) -> Path:
     return target
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while block := fh.read(1 << 20):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def documents_table(index: Index, limit: int = 500, needle: str = "") -> tuple[list[list[str]], int]:
-    """Rows for the documents list (title, file, date, pages, chunks, indexed), newest first,
-    at most `limit`; and how many documents match `needle` (in file name or title).
-
-    Rows are plain text; whoever shows them escapes them.
-    """
-    found = matching(document_rows(index), needle)
+def documents_table(rows: list[list[str]], needle: str = "", limit: int = DOCUMENT_ROWS) -> tuple[list[list[str]], int]:
+    """The first `limit` of `rows` (from `document_rows`) whose file name or title holds
+    `needle`; and how many match. Rows are plain text; whoever shows them escapes them."""
+    found = matching(rows, needle)
     return found[:limit], len(found)
 
 

@@ -51,7 +51,15 @@ from qa.config import Settings
 from qa.errors import IndexMissingError, QAError
 from qa.index import Index, build_index, load_index
 from qa.load import SUFFIXES
-from qa.manage import MAX_FILES_PER_ADD, Change, add_files, document_rows, inside, matching, remove_document
+from qa.manage import (
+    MAX_FILES_PER_ADD,
+    Change,
+    add_files,
+    document_rows,
+    documents_table,
+    inside,
+    remove_document,
+)
 from qa.types import Answer
 from qa.web_html import (
     SourceText,
@@ -260,7 +268,6 @@ def _is_loopback(host: str) -> bool:
 
 UPLOAD_TYPES = sorted(SUFFIXES)
 DOC_HEADERS = ["Title", "File", "Date", "Pages", "Chunks", "Indexed"]
-DOC_ROWS = 500     # the documents list shows at most this many rows (newest first); "Find" narrows it
 STATUS_LINES = 8   # lines of an update's progress kept in view
 
 _Outcome = tuple[_T | None, BaseException | None]
@@ -371,8 +378,7 @@ def build_app(settings: Settings, index: Index | None = None, live: LiveIndex | 
         return [], "", live.view("corpus", corpus_html), []
 
     def doc_rows(needle: str = "") -> Any:
-        found = matching(live.view("documents", document_rows), (needle or "")[:FILTER_CHARS])
-        rows, matched = found[:DOC_ROWS], len(found)
+        rows, matched = documents_table(live.view("documents", document_rows), (needle or "")[:FILTER_CHARS])
         label = (f"{matched:,} documents" if len(rows) == matched
                  else f"{len(rows):,} of {matched:,} documents shown, newest first; type in Find to narrow")
         return gr.update(value=rows, label=label)
@@ -725,13 +731,13 @@ class RequestGuard:
             await self.app(scope, receive, send)
             return
         path = posixpath.normpath("/" + str(scope.get("path", ""))).lower()
-        limit = MAX_REQUEST_BYTES
+        limit, why = MAX_REQUEST_BYTES, "(a question and the recent history fit easily)."
         if "/gradio_api/upload" in path:
             if not self.uploads:
                 await _plain(send, 403, "Uploads are off: this chat does not add documents here (it is served "
                                         "beyond 127.0.0.1 without a login, or the setting uploads is off).")
                 return
-            limit = self.upload_bytes
+            limit, why = self.upload_bytes, "(uploads: the limits are shown beside the upload control)."
         declared = dict(scope.get("headers") or ()).get(b"content-length")
         if declared is not None and (not declared.isdigit() or int(declared) > limit):
             if declared.isdigit() and int(declared) <= DRAIN_BYTES:
@@ -739,9 +745,7 @@ class RequestGuard:
                 # instead of meeting a reset connection; larger bodies are not worth reading.
                 while (message := await receive())["type"] == "http.request" and message.get("more_body"):
                     pass
-            await _plain(send, 413, f"Request too large: at most {limit // 1024} KiB "
-                                    + ("(uploads: the limits are shown beside the upload control)." if limit !=
-                                       MAX_REQUEST_BYTES else "(a question and the recent history fit easily)."))
+            await _plain(send, 413, f"Request too large: at most {limit // 1024} KiB {why}")
             return
         if declared is None and scope.get("method") in ("POST", "PUT", "PATCH"):
             # A body sent without a length (chunked): read it here, up to the limit, then replay it.

@@ -165,12 +165,13 @@ def test_the_documents_list(small: Settings, tmp_path: Path) -> None:
     assert index is not None
     for doc_id, stamp in stamps.items():     # unchanged files keep the time they were embedded
         assert index.documents[doc_id].indexed_at == stamp
-    rows, matched = manage.documents_table(index)
+    every = manage.document_rows(index)
+    rows, matched = manage.documents_table(every)
     assert matched == 4 and rows[0][:5] == ["Field notes", "uploads/notes.md", "", "", "1"]
     assert rows[0][5].endswith("UTC")
-    found, count = manage.documents_table(index, needle="FIELD")
+    found, count = manage.documents_table(every, needle="FIELD")
     assert count == 1 and found[0][1] == "uploads/notes.md"
-    assert manage.documents_table(index, limit=2)[0].__len__() == 2
+    assert manage.documents_table(every, limit=2)[0].__len__() == 2
 
 
 def test_questions_during_changes_are_answered_from_one_index(small: Settings, tmp_path: Path) -> None:

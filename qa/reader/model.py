@@ -10,7 +10,6 @@ run by onnxruntime, loaded once per process on first use.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import threading
 from collections.abc import Callable, Sequence
@@ -22,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from qa.errors import ModelMissingError
+from qa.load import sha256_file
 from qa.runtime import set_threads
 
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
@@ -204,14 +204,6 @@ def _problem(folder: Path, what: str) -> str:
     return (f"The reading model in {folder} cannot be used: {what}. Reinstall qa (the weights "
             f"ship with it), run `qa train-reader` to make new ones, or set reader = false in "
             f"qa.toml to answer with the sentence scorer alone.")
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 class Reader:
