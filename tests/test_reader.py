@@ -171,9 +171,15 @@ def test_train_reader_runs_end_to_end_on_a_tiny_slice(tmp_path: Path) -> None:
     assert run.returncode == 0, run.stderr[-2000:]
     assert "training on 12 questions of 6 articles (6 unanswerable)" in run.stdout
     assert "held-out v1.1 (gold paragraph)" in run.stdout
+    # Both int8 forms are scored on validation and the better one ships; the fp32 export stays.
+    assert "int8 per-channel: validation" in run.stdout and "int8 per-tensor: validation" in run.stdout
+    report = json.loads((out / "training.json").read_text(encoding="utf-8"))
+    assert set(report["quantizations"]) == {"per-channel", "per-tensor"}
+    assert report["quantization"] in report["quantizations"]
+    assert (out / "reader-fp32.onnx").stat().st_size > (out / WEIGHTS_FILE).stat().st_size
     card = (out / "MODEL_CARD.md").read_text(encoding="utf-8")
     for needed in ("Apache-2.0", "CC BY-SA 4.0", "Held out", "Hyperparameters", "Training time and hardware",
-                   "Held-out figures"):
+                   "Held-out figures", f"int8 {report['quantization']} (shipped)"):
         assert needed in card
     reader = load_reader(out)   # what it wrote loads, checked against its own sha256
     assert reader.config.sha256 == sha256_file(out / WEIGHTS_FILE)

@@ -177,7 +177,7 @@ def test_chat_answers_with_sources_follows_up_and_abstains(seeds_app: Running, b
         page.wait_for_function("() => document.getElementById('qa-src-2-1')"
                                ".classList.contains('qa-active')")
         # A question the documents do not answer: labelled as such, with related reading.
-        third = _ask(page, "What is Roland Cloutier's salary?")
+        third = _ask(page, "How old is Roland Cloutier?")
         assert "qa-abstained" in (third.get_attribute("class") or "")
         assert "not in the documents" in third.inner_text().lower()
         assert "[1]" not in third.inner_text()
@@ -312,7 +312,7 @@ def test_many_questions_at_once_each_get_their_own_answer(seeds_app: Running) ->
         "Which US Secretary of State accused TikTok of passing user data to the Communist "
         "leadership in Beijing?": "Mike Pompeo",
         "What was the name of ByteDance's defunct news aggregator app?": "Top Buzz",
-        "What is Roland Cloutier's salary?": None,  # not in the documents
+        "How old is Roland Cloutier?": None,  # not in the documents
     }
     client = Client(seeds_app.url, verbose=False)
     with ThreadPoolExecutor(max_workers=len(expected)) as pool:
