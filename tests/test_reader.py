@@ -16,7 +16,8 @@ from hypothesis import strategies as st
 from qa.answers import answer
 from qa.config import Settings
 from qa.errors import QAError
-from qa.reader.model import CONFIG_FILE, WEIGHTS_DIR, WEIGHTS_FILE, ReaderError, load_reader, sha256_file
+from qa.load import sha256_file
+from qa.reader.model import CONFIG_FILE, WEIGHTS_DIR, WEIGHTS_FILE, ReaderError, load_reader
 
 from .conftest import BENCHMARKS, ROOT, SEEDS
 

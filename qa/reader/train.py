@@ -33,6 +33,7 @@ from typing import Any
 
 import numpy as np
 
+from qa.load import sha256_file
 from qa.metrics import roc_auc, squad_scores
 from qa.reader.data import QAItem, SquadData, load_squad
 from qa.reader.model import (
@@ -44,7 +45,6 @@ from qa.reader.model import (
     Reading,
     question_ids,
     read_pairs,
-    sha256_file,
     text_tokens,
     windows,
 )
@@ -567,7 +567,7 @@ start + end is the no-answer score (SQuAD 2.0 style). Made by `qa train-reader` 
   `../shared/benchmarks/` (or `--data`).
 - **Held out** (never trained on, never used for a choice): the {report.examples['held_out_articles']}
   articles at even positions of the v2.0 title order, in both versions: {held}.
-- **Validation** (epoch and abstention threshold choice): {report.examples['valid_articles']}
+- **Validation** (epoch, int8 form and abstention threshold choice): {report.examples['valid_articles']}
   training articles ({', '.join(sorted(squad.split.valid))}).
 - **Training**: the other {report.examples['train_articles']} articles: {report.examples['train_questions']}
   questions ({report.examples['train_unanswerable']} of them v2.0's unanswerable ones).
