@@ -109,6 +109,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--batch", type=int, default=32, help="windows per step (default: 32)")
     p.add_argument("--max-len", type=int, default=192, help="word pieces per window (default: 192)")
     p.add_argument("--seed", type=int, default=13, help="random seed (default: 13)")
+    p.add_argument("--swap-prob", type=float, default=0.3, dest="swap_prob",
+                   help="share of answerable questions that also yield an entity-swapped unanswerable copy "
+                        "each epoch (default: 0.3; 0: none)")
     p.add_argument("--limit", type=int, default=0,
                    help="use at most this many questions of each part (a quick trial; default: all)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -249,8 +252,10 @@ def _cmd_train_reader(args: argparse.Namespace, settings: Settings) -> int:
         raise SettingsError(f"Invalid --lr value: {args.lr}. It must lie in (0, 1).")
     if args.limit < 0:
         raise SettingsError(f"Invalid --limit value: {args.limit}. It must be 0 (all) or more.")
+    if not 0 <= args.swap_prob <= 1:
+        raise SettingsError(f"Invalid --swap-prob value: {args.swap_prob}. It must lie in 0..1.")
     config = TrainConfig(epochs=args.epochs, lr=args.lr, batch=args.batch, max_len=args.max_len, seed=args.seed,
-                         threads=settings.threads, limit=args.limit)
+                         swap_prob=args.swap_prob, threads=settings.threads, limit=args.limit)
     report = train_reader(args.data, args.out, config, log=print, progress=not args.quiet)
     print(f"wrote {args.out}/reader.onnx, reader.json and MODEL_CARD.md in {report.seconds / 60:.1f} min; "
           f"use it with reader_model = \"{args.out}\" in qa.toml")

@@ -211,3 +211,54 @@ def test_the_split_holds_out_the_named_articles() -> None:
     assert len(held_v2) == 5952 and sum(not q.answerable for q in held_v2) == 3070
     assert not (split.train | split.valid) & split.held_out and not split.train & split.valid
     assert all(q.title not in split.held_out for q in squad.training(split.train))
+
+
+def test_entity_swapped_questions_ask_about_what_the_paragraph_lacks() -> None:
+    import random
+
+    from qa.reader.data import QAItem
+    from qa.reader.train import FeatureMaker, TrainConfig, _mentions, swapped_question
+
+    # "Thus" opens a sentence; the text also writes it in lower case, so it is no name.
+    assert _mentions("In what year did Mary Stone's mill open in Avalon? Thus 1,820 men came, thus 3.") == \
+        ["Mary Stone", "Avalon", "1,820", "3"]
+    context = "Avalon was founded in 1820 by Mary Stone. Thus it grew, and thus it stayed."
+    item = QAItem("q1", "Avalon", "When did Mary Stone found Avalon?", context, ("1820",))
+    pool = ["Avalon", "Brill", "John Dale", "1900", "Mary Stone"]
+    seen = set()
+    for seed in range(30):
+        question = swapped_question(item, pool, random.Random(seed))
+        assert question is not None and question != item.question
+        new = next(x for x in pool if x in question and x not in item.question)
+        assert new in ("Brill", "John Dale") and new not in context  # a name for a name, never 1900
+        seen.add(question)
+    assert len(seen) > 1
+    number = QAItem("q2", "Avalon", "What happened in 1820?", context, ("it was founded",))
+    assert swapped_question(number, pool, random.Random(0)) == "What happened in 1900?"
+    assert swapped_question(QAItem("q3", "Avalon", "What grew?", context, ("it",)), pool, random.Random(0)) is None
+
+    # FeatureMaker makes them from the article's names: "Thus" is written in lower case there too.
+    other = QAItem("q4", "Avalon", "Who owns the mill at Brill?", "Thus the mill at Brill is owned by Tom Lee.",
+                   ("Tom Lee",))
+    third = QAItem("q5", "Avalon", "Where is Brill?", "Brill lies near Avalon.", ("near Avalon",))
+    maker = FeatureMaker(TrainConfig(swap_prob=1.0))
+    made = [maker.swapped([item, other, third], random.Random(seed)) for seed in range(20)]
+    assert all(len(copies) == 3 for copies in made)
+    assert all(not c.answerable and c.qid.endswith("-swap") and c.context for copies in made for c in copies)
+    third_copies = {copies[2].question for copies in made}
+    assert third_copies <= {"Where is Mary Stone?", "Where is Tom Lee?"} and len(third_copies) == 2
+    plain = FeatureMaker(TrainConfig(swap_prob=0.0))
+    assert plain.features([item], random.Random(1)) and plain.swapped_counts == [0]
+
+
+@pytest.mark.parametrize(("flag", "value", "says"), [
+    ("--epochs", "0", "Invalid --epochs value: 0. It must be 1 or more."),
+    ("--max-len", "50", "Invalid --max-len value: 50. It must lie in 96..512 (the model reads 512)."),
+    ("--lr", "2", "Invalid --lr value: 2.0. It must lie in (0, 1)."),
+    ("--limit", "-1", "Invalid --limit value: -1. It must be 0 (all) or more."),
+    ("--swap-prob", "1.5", "Invalid --swap-prob value: 1.5. It must lie in 0..1.")])
+def test_train_reader_refuses_bad_settings_in_one_line(tmp_path: Path, flag: str, value: str, says: str) -> None:
+    run = subprocess.run([sys.executable, "-m", "qa.cli", "train-reader", "--data", str(tmp_path), flag, value],
+                         capture_output=True, text=True, cwd=ROOT, timeout=300)
+    assert run.returncode == 2
+    assert run.stderr.strip() == f"qa: error: {says}"

@@ -7,7 +7,10 @@ Recipe (chosen on the validation articles, never on the held-out ones):
   windows: half the time the whole paragraph, half the time a run of 1-4 sentences around the
   answer (the product reads such windows); for an answerable question, a run of sentences
   without the answer is added 30% of the time, labelled "no answer" (so the reader learns
-  that a window near the answer is not the answer);
+  that a window near the answer is not the answer); and 30% of the answerable questions also
+  yield an entity-swapped copy, labelled "no answer" with their paragraph (`swapped_question`:
+  a name or number the question shares with the paragraph replaced by one from the same article
+  that the paragraph lacks), drawn anew each epoch;
 - target: the answer's first and last word piece, or [CLS] for no answer (SQuAD 2.0 style);
 - embeddings frozen (they are shared with nothing, but 8.8k questions do not move 11.7M
   embedding weights usefully), the 6 layers and a 2-way token head trained with AdamW, linear
@@ -67,6 +70,9 @@ class TrainConfig:
     weight_decay: float = 0.01
     crop_prob: float = 0.5
     negative_prob: float = 0.3
+    # Share of answerable questions that also yield an entity-swapped unanswerable copy
+    # (see `swapped_question`).
+    swap_prob: float = 0.3
     threads: int = 2
     # Questions per part (train, validation, held-out) for a quick run; 0 = all.
     limit: int = 0
@@ -134,6 +140,58 @@ def _answer_chars(item: QAItem) -> tuple[int, int] | None:
     return None
 
 
+# A name (a run of capitalised words, "of"/"the" allowed inside) or a number in a question.
+_MENTION = re.compile(r"\b(?:\d[\d,.]*\d|\d|[A-Z][\w'\u2019-]*(?:\s+(?:(?:of|the|de)\s+)?[A-Z][\w'\u2019-]*)*)")
+# Capitalised words that open a question or a clause and name nothing.
+_NOT_NAMES = frozenset({
+    "what", "who", "whom", "whose", "when", "where", "which", "why", "how", "in", "on", "at",
+    "the", "a", "an", "of", "for", "to", "by", "during", "after", "before", "if", "is", "was",
+    "are", "were", "do", "does", "did", "has", "have", "had", "can", "could", "will", "would",
+    "should", "according", "along", "besides", "other", "aside", "since", "from", "with", "as",
+    "under", "over", "between", "about",
+})
+
+
+def _mentions(text: str) -> list[str]:
+    """The names and numbers in `text`: leading function words and a trailing "'s" stripped
+    ("In Paris" -> "Paris"); a one-word name must be 3 letters or more and never written in lower
+    case in `text` (so "Thus" or "All" opening a sentence is not a name)."""
+    out = []
+    lower = set(re.findall(r"\b[a-z][\w'\u2019-]*", text))
+    for m in _MENTION.finditer(text):
+        words = m.group().split()
+        while words and words[0].lower() in _NOT_NAMES:
+            words = words[1:]
+        if not words:
+            continue
+        words[-1] = re.sub(r"['\u2019]s$", "", words[-1])
+        name = " ".join(words)
+        if _is_number(name) or len(words) > 1 or (len(name) >= 3 and name.lower() not in lower):
+            out.append(name)
+    return out
+
+
+def _is_number(text: str) -> bool:
+    return text[0].isdigit()
+
+
+def swapped_question(item: QAItem, pool: Sequence[str], rng: random.Random) -> str | None:
+    """An unanswerable variant of an answerable question: one name or number it shares with its
+    paragraph is replaced by another of the same kind from the same article that the paragraph
+    never mentions ("When did Chopin reach Paris?" -> "When did Liszt reach Paris?"). SQuAD
+    v2.0's unanswerable questions are built much like this (entity swaps are a fifth of them);
+    these add more of that kind. None when the question has nothing to swap."""
+    context = item.context.lower()
+    shared = [m for m in _mentions(item.question) if re.search(rf"\b{re.escape(m)}\b", item.context)]
+    rng.shuffle(shared)
+    for mention in shared:
+        options = [x for x in pool if _is_number(x) == _is_number(mention) and x.lower() not in context
+                   and x.lower() not in item.question.lower()]
+        if options:
+            return item.question.replace(mention, rng.choice(options), 1)
+    return None
+
+
 class FeatureMaker:
     """Builds each epoch's windows; paragraphs are tokenized and split into sentences once."""
 
@@ -141,6 +199,7 @@ class FeatureMaker:
         self.config = config
         self._text: dict[str, tuple[list[int], list[tuple[int, int]], list[tuple[int, int]]]] = {}
         self._question: dict[str, list[int]] = {}
+        self.swapped_counts: list[int] = []  # entity-swapped questions made by each features() call
 
     def _paragraph(self, context: str) -> tuple[list[int], list[tuple[int, int]], list[tuple[int, int]]]:
         if context not in self._text:
@@ -162,8 +221,30 @@ class FeatureMaker:
         cut = ([ids[k] for k in keep], [offsets[k] for k in keep])
         return windows(q, cut[0], cut[1], self.config.max_len, 64)[0]
 
+    def swapped(self, items: Sequence[QAItem], rng: random.Random) -> list[QAItem]:
+        """Entity-swapped unanswerable copies of `swap_prob` of the answerable `items`."""
+        pools: dict[str, set[str]] = {}
+        lower: dict[str, set[str]] = {}
+        for item in items:
+            pools.setdefault(item.title, set()).update(_mentions(item.context))
+            lower.setdefault(item.title, set()).update(re.findall(r"\b[a-z][\w'\u2019-]*", item.context))
+        # A one-word name the article also writes in lower case is a word, not a name.
+        ordered = {title: sorted(x for x in pool if " " in x or _is_number(x) or x.lower() not in lower[title])
+                   for title, pool in pools.items()}
+        out = []
+        for item in items:
+            if item.answerable and rng.random() < self.config.swap_prob:
+                question = swapped_question(item, ordered[item.title], rng)
+                if question is not None:
+                    out.append(QAItem(f"{item.qid}-swap", item.title, question, item.context, ()))
+        return out
+
     def features(self, items: Sequence[QAItem], rng: random.Random) -> list[Feature]:
+        """One epoch's windows of `items` and of their entity-swapped unanswerable copies."""
         out: list[Feature] = []
+        swapped = self.swapped(items, rng) if self.config.swap_prob else []
+        self.swapped_counts.append(len(swapped))
+        items = [*items, *swapped]
         for item in items:
             if item.question not in self._question:
                 self._question[item.question] = question_ids(item.question)
@@ -407,7 +488,9 @@ def train_reader(data: Path | None = None, out: Path = WEIGHTS_DIR,
     warm = max(1, int(config.warmup * total))
     scheduler = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda s: min((s + 1) / warm, max(0.0, (total - s) / max(1, total - warm))))
-    log(f"{sum(len(f) for f in epoch_features)} windows over {config.epochs} epochs, "
+    report.examples["swapped_first_epoch"] = maker.swapped_counts[0]
+    log(f"{sum(len(f) for f in epoch_features)} windows over {config.epochs} epochs "
+        f"(counting {sum(maker.swapped_counts)} entity-swapped unanswerable questions), "
         f"{total} steps of {config.batch}; {sum(p.numel() for p in params):,} weights trained")
 
     best: tuple[float, dict[str, Any]] | None = None
@@ -570,14 +653,19 @@ start + end is the no-answer score (SQuAD 2.0 style). Made by `qa train-reader` 
 - **Validation** (epoch, int8 form and abstention threshold choice): {report.examples['valid_articles']}
   training articles ({', '.join(sorted(squad.split.valid))}).
 - **Training**: the other {report.examples['train_articles']} articles: {report.examples['train_questions']}
-  questions ({report.examples['train_unanswerable']} of them v2.0's unanswerable ones).
+  questions ({report.examples['train_unanswerable']} of them v2.0's unanswerable ones), plus
+  {report.examples.get('swapped_first_epoch', 0)} entity-swapped unanswerable copies of answerable ones in the
+  first epoch (drawn anew each epoch; see Hyperparameters).
 - The seed QA sets in `eval/` are not trained on.
 
 ## Hyperparameters
 epochs {c['epochs']}, learning rate {c['lr']} (AdamW, weight decay {c['weight_decay']}, linear
 warm-up {c['warmup']:.0%} then linear decay), batch {c['batch']}, at most {c['max_len']} word pieces
 per window (question at most 64), seed {c['seed']}; windows: whole paragraph or (p={c['crop_prob']})
-a run of 1-4 sentences around the answer; a no-answer run of sentences added with p={c['negative_prob']}.
+a run of 1-4 sentences around the answer; a no-answer run of sentences added with p={c['negative_prob']};
+an entity-swapped unanswerable copy of an answerable question (a name or number it shares with
+its paragraph replaced by one from the same article that the paragraph lacks) added with
+p={c.get('swap_prob', 0.0)}, new each epoch.
 Chosen epoch: {report.best_epoch}.
 
 | epoch | loss | valid v1.1 F1 | valid v2.0 F1 | valid v2.0 AUC | seconds |
@@ -609,9 +697,10 @@ Reference systems on the same held-out articles are in `qa bench squad`'s report
 - Trained on about 9k questions from Wikipedia; news, legal or scientific prose reads less well.
 - English only; uncased; windows of at most {c['max_len']} word pieces.
 - Telling answerable from unanswerable questions is its weak side (the v2.0 ROC AUC above):
-  SQuAD v2.0's unanswerable questions are adversarial, and about 2.4k of them are all it saw.
+  SQuAD v2.0's unanswerable questions are adversarial, and about 2.4k of them are all it saw
+  (the entity-swapped copies teach one kind of them: a name or number the paragraph lacks).
   The product combines the no-answer evidence with retrieval features before abstaining; the
   margin threshold above is for the gold-paragraph setting only.
-- Dynamic int8 quantization costs F1 on validation (the fp32 row above); the fp32 export is
+- Dynamic int8 quantization can cost F1 (compare the fp32 row above); the fp32 export is
   kept beside the int8 file by `qa train-reader` (not shipped) for other quantizations.
 """
