@@ -47,7 +47,24 @@ def test_short_answer_is_marked_for_every_question_type(seeds_index: Path) -> No
     reply = answer("Where is TikTok's US user data stored?", index=seeds_index)
     c = reply.citations[0]
     source = (SEEDS / c.doc_id).read_text(encoding="utf-8")
-    assert c.answer_start is not None and source[c.answer_start:c.answer_end] == "Virginia"
+    # The source says "(Virginia with a back-up in Singapore)"; the reader marks the clause, and
+    # the bracket its span ended on is trimmed (it opened outside the span).
+    assert c.answer_start is not None and source[c.answer_start:c.answer_end].startswith("Virginia")
+    assert ")" not in source[c.answer_start:c.answer_end]
+
+
+def test_marked_spans_lose_edges_a_tokenizer_left() -> None:
+    from qa.answers import _trim_span
+
+    def trimmed(text: str) -> str | None:
+        span = _trim_span(text, 0, len(text), 10)
+        return None if span is None else text[span[0] - 10:span[1] - 10]
+
+    assert trimmed("Virginia with a back-up in Singapore)") == "Virginia with a back-up in Singapore"
+    assert trimmed(" (Virginia") == "Virginia"
+    assert trimmed("3,000 accounts, ") == "3,000 accounts"
+    assert trimmed("(the US)") == "(the US)" and trimmed("f(x)") == "f(x)" and trimmed("U.S.") == "U.S."
+    assert trimmed("), ") is None
 
 
 def test_sentence_scorer_marks_only_numbers_and_dates_it_is_sure_of(seeds_index: Path) -> None:
@@ -60,14 +77,12 @@ def test_sentence_scorer_marks_only_numbers_and_dates_it_is_sure_of(seeds_index:
     assert all(c.answer_start is None for c in reply.citations)  # no "where" span guessed
 
 
-@pytest.mark.parametrize("question, reader", [("What is the capital of France?", True),
-                                              ("How old is Roland Cloutier?", True),
-                                              ("What is Roland Cloutier's salary?", False),
-                                              ("Who founded ByteDance?", False)])
+@pytest.mark.parametrize("reader", [True, False])
+@pytest.mark.parametrize("question", ["What is the capital of France?", "How old is Roland Cloutier?",
+                                      "What is Roland Cloutier's salary?", "Who founded ByteDance?"])
 def test_silent_documents_mean_a_plain_abstention(seeds_index: Path, question: str, reader: bool) -> None:
-    # Known failures of the reader: it answers "Who founded ByteDance?" (confidence 0.45) and
-    # "What is Roland Cloutier's salary?" (0.36; the first shipped reader refused it at 0.07)
-    # tentatively, quoting passages about them, so both are checked with the sentence scorer.
+    # The reader before the entity-swapped training answered the last two tentatively (0.36 and
+    # 0.45); the one shipped now refuses them (0.28 and 0.34, threshold 0.35), as the scorer does.
     reply = answer(question, index=seeds_index, settings=Settings(reader=reader))
     assert reply.abstained and reply.status == "abstained" and reply.citations == ()
     assert reply.text.startswith("The documents don't say")
