@@ -140,8 +140,10 @@ def _answer_chars(item: QAItem) -> tuple[int, int] | None:
     return None
 
 
-# A name (a run of capitalised words, "of"/"the" allowed inside) or a number in a question.
+# A name (a run of capitalised words, "of", "the" or "de" allowed inside) or a number.
 _MENTION = re.compile(r"\b(?:\d[\d,.]*\d|\d|[A-Z][\w'\u2019-]*(?:\s+(?:(?:of|the|de)\s+)?[A-Z][\w'\u2019-]*)*)")
+# A word written in lower case.
+_LOWER_WORD = re.compile(r"\b[a-z][\w'\u2019-]*")
 # Capitalised words that open a question or a clause and name nothing.
 _NOT_NAMES = frozenset({
     "what", "who", "whom", "whose", "when", "where", "which", "why", "how", "in", "on", "at",
@@ -157,7 +159,7 @@ def _mentions(text: str) -> list[str]:
     ("In Paris" -> "Paris"); a one-word name must be 3 letters or more and never written in lower
     case in `text` (so "Thus" or "All" opening a sentence is not a name)."""
     out = []
-    lower = set(re.findall(r"\b[a-z][\w'\u2019-]*", text))
+    lower = set(_LOWER_WORD.findall(text))
     for m in _MENTION.finditer(text):
         words = m.group().split()
         while words and words[0].lower() in _NOT_NAMES:
@@ -227,7 +229,7 @@ class FeatureMaker:
         lower: dict[str, set[str]] = {}
         for item in items:
             pools.setdefault(item.title, set()).update(_mentions(item.context))
-            lower.setdefault(item.title, set()).update(re.findall(r"\b[a-z][\w'\u2019-]*", item.context))
+            lower.setdefault(item.title, set()).update(_LOWER_WORD.findall(item.context))
         # A one-word name the article also writes in lower case is a word, not a name.
         ordered = {title: sorted(x for x in pool if " " in x or _is_number(x) or x.lower() not in lower[title])
                    for title, pool in pools.items()}
