@@ -21,7 +21,9 @@ qa/answers.py and rerun `qa eval` and `qa bench squad`.
   an open corpus; held-out articles never enter) and the short seed questions of
   eval/calibration.jsonl, each set weighing the same; the abstention threshold is then the one
   with the fewest errors (answerable refused + unanswerable answered) on eval/qa_pairs.jsonl and
-  eval/calibration.jsonl. Prints the trade-off on both.
+  eval/calibration.jsonl. Prints the trade-off on both. Yes/no questions are left out of the fit:
+  the sentence scorer decides them (`qa.answers.is_polar`), so on the seed sets their errors are
+  the same at every threshold.
 - **Sentence weights**: a conditional logit over each question's candidate sentences (the
   probability of the sentences that hold the answer, softmax over the candidates), scaled so the
   cosine weight equals the shipped one; reported as the share of questions whose first sentence
@@ -49,7 +51,9 @@ from qa.answers import (
     ReaderConfidenceModel,
     ScoredSentence,
     SentenceWeights,
+    answer_confidence,
     confidence_features,
+    is_polar,
     read_answer,
     score_sentences,
 )
@@ -131,6 +135,13 @@ def reader_features(question: str, history: Sequence[str], index: Any, settings:
     return (*confidence_features(scored, ranking, index), pick.margin if pick else -10.0)
 
 
+def scorer_answers(question: str, history: Sequence[str], index: Any, settings: Settings) -> bool:
+    """Whether the sentence scorer's confidence clears its threshold: how `qa.answer` decides a
+    yes/no question."""
+    ranking, scored = _ranked(question, history, index, settings)
+    return bool(scored) and answer_confidence(question, scored, ranking, index) >= CONFIDENCE_MODEL.threshold
+
+
 def fit_reader_confidence(qa_set: Path, calibration: Path, settings: Settings, squad_sample: int = 1500,
                           data: Path | None = None, c: float = 30.0) -> dict[str, Any]:
     """Fit `ReaderConfidenceModel` (see the module docstring); returns the refit and shipped
@@ -145,17 +156,27 @@ def fit_reader_confidence(qa_set: Path, calibration: Path, settings: Settings, s
     titles = squad.split.train | squad.split.valid
     paragraphs = [p for p in squad.v2_paragraphs if p["title"] in titles]
     sq_index, _, _ = prepare_index("squad-v2.0-train-articles", squad_docs(paragraphs), settings)
-    items = sample_items(list(squad.part(2, titles)), squad_sample)
+    # Yes/no questions never reach the reader's confidence (`qa.answers.is_polar`): they are left
+    # out of the fit, and on the seed sets their errors (the sentence scorer's) are counted apart.
+    items = [q for q in sample_items(list(squad.part(2, titles)), squad_sample) if not is_polar(q.question)]
     sq_x = np.array([reader_features(q.question, (), sq_index, settings) for q in items])
     sq_y = np.array([q.answerable for q in items])
     pairs = load_qa_set(qa_set)
     short = [json.loads(line) for line in calibration.read_text(encoding="utf-8").splitlines() if line.strip()]
+    seed_questions = [(r["question"], (), bool(r["answerable"])) for r in short] + \
+                     [(p.question, p.history, p.answerable) for p in pairs]
+    polar = [q for q in seed_questions if is_polar(q[0])]
     with tempfile.TemporaryDirectory() as tmp:
         seeds = _index(settings, settings.corpus, Path(tmp))
-        cal_x = np.array([reader_features(r["question"], (), seeds, settings) for r in short])
-        cal_y = np.array([bool(r["answerable"]) for r in short])
-        qa_x = np.array([reader_features(p.question, p.history, seeds, settings) for p in pairs])
-        qa_y = np.array([p.answerable for p in pairs])
+        cal = [(r["question"], bool(r["answerable"])) for r in short if not is_polar(r["question"])]
+        cal_x = np.array([reader_features(q, (), seeds, settings) for q, _ in cal])
+        cal_y = np.array([a for _, a in cal])
+        qa = [p for p in pairs if not is_polar(p.question)]
+        qa_x = np.array([reader_features(p.question, p.history, seeds, settings) for p in qa])
+        qa_y = np.array([p.answerable for p in qa])
+        polar_answered = [scorer_answers(q, history, seeds, settings) for q, history, _ in polar]
+    polar_refused = sum(a and not did for (_, _, a), did in zip(polar, polar_answered, strict=True))
+    polar_wrong = sum(did and not a for (_, _, a), did in zip(polar, polar_answered, strict=True))
 
     def balanced(y: np.ndarray) -> np.ndarray:
         return np.where(y, 0.5 / max(1, y.sum()), 0.5 / max(1, (~y).sum()))
@@ -170,14 +191,18 @@ def fit_reader_confidence(qa_set: Path, calibration: Path, settings: Settings, s
     seed_x, seed_y = np.vstack([qa_x, cal_x]), np.concatenate([qa_y, cal_y])
     coef = {"cosine": w[0], "coverage": w[1], "lexical": w[2], "margin": w[3], "bias": float(fitted.intercept_[0])}
     draft = ReaderConfidenceModel(**coef)
-    seed_conf = np.array([draft(*row) for row in seed_x])
     grid = [round(t, 3) for t in np.arange(0.05, 0.951, 0.025)]
 
-    def errors(t: float) -> tuple[int, int]:
-        return int(((seed_conf < t) & seed_y).sum()), int(((seed_conf >= t) & ~seed_y).sum())
+    def errors(model: ReaderConfidenceModel, t: float) -> tuple[int, int]:
+        conf = np.array([model(*row) for row in seed_x])
+        return (int(((conf < t) & seed_y).sum()) + polar_refused,
+                int(((conf >= t) & ~seed_y).sum()) + polar_wrong)
 
-    threshold = min(grid, key=lambda t: (sum(errors(t)), abs(t - 0.5)))
-    refit = ReaderConfidenceModel(**coef, threshold=threshold)
+    def by_rule(model: ReaderConfidenceModel) -> float:
+        """The threshold with the fewest seed errors; ties to the one nearest 0.5."""
+        return min(grid, key=lambda t: (sum(errors(model, t)), abs(t - 0.5)))
+
+    refit = ReaderConfidenceModel(**coef, threshold=by_rule(draft))
     sq_conf = np.array([refit(*row) for row in sq_x])
 
     def auc(model: Any, rows: np.ndarray, labels: np.ndarray) -> float:
@@ -185,13 +210,16 @@ def fit_reader_confidence(qa_set: Path, calibration: Path, settings: Settings, s
 
     return {
         "squad_questions": len(items), "squad_answerable": int(sq_y.sum()),
-        "seed_questions": len(seed_y), "seed_answerable": int(seed_y.sum()),
+        "seed_questions": len(seed_y) + len(polar), "seed_answerable": int(seed_y.sum()) + sum(a for *_, a in polar),
+        "seed_polar": len(polar), "seed_polar_refused": polar_refused, "seed_polar_wrong": polar_wrong,
         "refit": refit, "shipped": READER_CONFIDENCE,
         "auc": {name: {"refit": auc(refit, rows, labels), "shipped": auc(READER_CONFIDENCE, rows, labels)}
                 for name, rows, labels in (("squad-v2.0 training articles", sq_x, sq_y),
                                            ("calibration.jsonl", cal_x, cal_y), ("qa_pairs.jsonl", qa_x, qa_y))},
-        "trade_off": [{"threshold": t, "seed_refused_answerable": errors(t)[0],
-                       "seed_answered_unanswerable": errors(t)[1],
+        "shipped_threshold_by_rule": by_rule(READER_CONFIDENCE),
+        "trade_off": [{"threshold": t, "seed_refused_answerable": errors(refit, t)[0],
+                       "seed_answered_unanswerable": errors(refit, t)[1],
+                       "shipped_seed_errors": errors(READER_CONFIDENCE, t),
                        "squad_refused_answerable": int(((sq_conf < t) & sq_y).sum()),
                        "squad_answered_unanswerable": int(((sq_conf >= t) & ~sq_y).sum())}
                       for t in grid],
@@ -311,17 +339,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     elif args.what == "reader-confidence":
         r = fit_reader_confidence(args.set, args.calibration, settings, args.squad or 1500, args.data, args.c)
         print(f"{r['squad_questions']} SQuAD v2.0 training-article questions ({r['squad_answerable']} answerable) "
-              f"+ calibration.jsonl; threshold on {r['seed_questions']} seed questions:")
+              f"+ calibration.jsonl; threshold on {r['seed_questions']} seed questions, {r['seed_polar']} of them "
+              f"yes/no (sentence scorer: {r['seed_polar_refused']} refused answerable, "
+              f"{r['seed_polar_wrong']} answered unanswerable, counted at every threshold):")
         for label in ("refit", "shipped"):
             m = r[label]
             print(f"  {label:8} " + "  ".join(f"{f.name} {getattr(m, f.name):.3f}" for f in fields(m)))
         for name, aucs in r["auc"].items():
             print(f"  ROC AUC on {name}: refit {aucs['refit']:.3f}, shipped {aucs['shipped']:.3f}")
-        print("  threshold  seeds: refused answerable / answered unanswerable   SQuAD: the same")
+        print(f"  the shipped coefficients' threshold by the same rule: {r['shipped_threshold_by_rule']:.3f} "
+              f"(shipped: {r['shipped'].threshold:.3f})")
+        print("  threshold  refit, seeds: refused answerable / answered unanswerable   SQuAD: the same"
+              "   shipped, seeds: the same")
         for row in r["trade_off"]:
-            print(f"  {row['threshold']:9.3f}  {row['seed_refused_answerable']:>14} / "
+            shipped_refused, shipped_wrong = row["shipped_seed_errors"]
+            print(f"  {row['threshold']:9.3f}  {row['seed_refused_answerable']:>21} / "
                   f"{row['seed_answered_unanswerable']:<24}"
-                  f"  {row['squad_refused_answerable']:>5} / {row['squad_answered_unanswerable']}")
+                  f"  {row['squad_refused_answerable']:>5} / {row['squad_answered_unanswerable']:<8}"
+                  f"  {shipped_refused:>14} / {shipped_wrong}")
     else:
         r = fit_sentences(args.set, settings, 400 if args.squad is None else args.squad, args.data)
         print(f"{r['questions']} questions with an answer among their candidates ({r['seed_questions']} seed, "
