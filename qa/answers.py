@@ -191,7 +191,7 @@ class ReaderSpan:
     answer_start: int
     answer_end: int
     score: float
-    margin: float = 0.0  # its window's span score minus no-answer score
+    margin: float  # its window's span score minus no-answer score
 
 
 @dataclass(frozen=True)

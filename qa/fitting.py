@@ -163,18 +163,18 @@ def fit_reader_confidence(qa_set: Path, calibration: Path, settings: Settings, s
     sq_y = np.array([q.answerable for q in items])
     pairs = load_qa_set(qa_set)
     short = [json.loads(line) for line in calibration.read_text(encoding="utf-8").splitlines() if line.strip()]
-    seed_questions = [(r["question"], (), bool(r["answerable"])) for r in short] + \
-                     [(p.question, p.history, p.answerable) for p in pairs]
-    polar = [q for q in seed_questions if is_polar(q[0])]
+    short_questions = [(r["question"], (), bool(r["answerable"])) for r in short]
+    pair_questions = [(p.question, p.history, p.answerable) for p in pairs]
+    polar = [q for q in short_questions + pair_questions if is_polar(q[0])]
+    cal = [q for q in short_questions if not is_polar(q[0])]
+    qa = [q for q in pair_questions if not is_polar(q[0])]
     with tempfile.TemporaryDirectory() as tmp:
         seeds = _index(settings, settings.corpus, Path(tmp))
-        cal = [(r["question"], bool(r["answerable"])) for r in short if not is_polar(r["question"])]
-        cal_x = np.array([reader_features(q, (), seeds, settings) for q, _ in cal])
-        cal_y = np.array([a for _, a in cal])
-        qa = [p for p in pairs if not is_polar(p.question)]
-        qa_x = np.array([reader_features(p.question, p.history, seeds, settings) for p in qa])
-        qa_y = np.array([p.answerable for p in qa])
+        cal_x = np.array([reader_features(q, history, seeds, settings) for q, history, _ in cal])
+        qa_x = np.array([reader_features(q, history, seeds, settings) for q, history, _ in qa])
         polar_answered = [scorer_answers(q, history, seeds, settings) for q, history, _ in polar]
+    cal_y = np.array([a for *_, a in cal])
+    qa_y = np.array([a for *_, a in qa])
     polar_refused = sum(a and not did for (_, _, a), did in zip(polar, polar_answered, strict=True))
     polar_wrong = sum(did and not a for (_, _, a), did in zip(polar, polar_answered, strict=True))
 
@@ -193,16 +193,18 @@ def fit_reader_confidence(qa_set: Path, calibration: Path, settings: Settings, s
     draft = ReaderConfidenceModel(**coef)
     grid = [round(t, 3) for t in np.arange(0.05, 0.951, 0.025)]
 
-    def errors(model: ReaderConfidenceModel, t: float) -> tuple[int, int]:
-        conf = np.array([model(*row) for row in seed_x])
+    def errors(conf: np.ndarray, t: float) -> tuple[int, int]:
+        """Seed errors at threshold `t` of confidences `conf` (one per row of `seed_x`)."""
         return (int(((conf < t) & seed_y).sum()) + polar_refused,
                 int(((conf >= t) & ~seed_y).sum()) + polar_wrong)
 
-    def by_rule(model: ReaderConfidenceModel) -> float:
+    def by_rule(conf: np.ndarray) -> float:
         """The threshold with the fewest seed errors; ties to the one nearest 0.5."""
-        return min(grid, key=lambda t: (sum(errors(model, t)), abs(t - 0.5)))
+        return min(grid, key=lambda t: (sum(errors(conf, t)), abs(t - 0.5)))
 
-    refit = ReaderConfidenceModel(**coef, threshold=by_rule(draft))
+    refit_conf = np.array([draft(*row) for row in seed_x])
+    shipped_conf = np.array([READER_CONFIDENCE(*row) for row in seed_x])
+    refit = ReaderConfidenceModel(**coef, threshold=by_rule(refit_conf))
     sq_conf = np.array([refit(*row) for row in sq_x])
 
     def auc(model: Any, rows: np.ndarray, labels: np.ndarray) -> float:
@@ -216,10 +218,10 @@ def fit_reader_confidence(qa_set: Path, calibration: Path, settings: Settings, s
         "auc": {name: {"refit": auc(refit, rows, labels), "shipped": auc(READER_CONFIDENCE, rows, labels)}
                 for name, rows, labels in (("squad-v2.0 training articles", sq_x, sq_y),
                                            ("calibration.jsonl", cal_x, cal_y), ("qa_pairs.jsonl", qa_x, qa_y))},
-        "shipped_threshold_by_rule": by_rule(READER_CONFIDENCE),
-        "trade_off": [{"threshold": t, "seed_refused_answerable": errors(refit, t)[0],
-                       "seed_answered_unanswerable": errors(refit, t)[1],
-                       "shipped_seed_errors": errors(READER_CONFIDENCE, t),
+        "shipped_threshold_by_rule": by_rule(shipped_conf),
+        "trade_off": [{"threshold": t, "seed_refused_answerable": errors(refit_conf, t)[0],
+                       "seed_answered_unanswerable": errors(refit_conf, t)[1],
+                       "shipped_seed_errors": errors(shipped_conf, t),
                        "squad_refused_answerable": int(((sq_conf < t) & sq_y).sum()),
                        "squad_answered_unanswerable": int(((sq_conf >= t) & ~sq_y).sum())}
                       for t in grid],
