@@ -104,7 +104,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--data", type=Path, help="folder holding squad-v1.1-dev and squad-v2.0-dev "
                                              "(default: ../shared/benchmarks)")
     p.add_argument("--out", type=Path, default=Path("reader-model"), help="output folder (default: reader-model)")
-    p.add_argument("--epochs", type=int, default=3, help="passes over the training data (default: 3)")
+    p.add_argument("--epochs", type=int, default=4, help="passes over the training data (default: 4)")
     p.add_argument("--lr", type=float, default=1e-4, help="peak learning rate (default: 1e-4)")
     p.add_argument("--batch", type=int, default=32, help="windows per step (default: 32)")
     p.add_argument("--max-len", type=int, default=192, help="word pieces per window (default: 192)")

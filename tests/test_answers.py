@@ -129,7 +129,7 @@ def test_sentence_scorer_marks_only_numbers_and_dates_it_is_sure_of(seeds_index:
                                       "What is Roland Cloutier's salary?", "Who founded ByteDance?"])
 def test_silent_documents_mean_a_plain_abstention(seeds_index: Path, question: str, reader: bool) -> None:
     # The reader before the entity-swapped training answered the last two tentatively (0.36 and
-    # 0.45); the one shipped now refuses them (0.28 and 0.34, threshold 0.35), as the scorer does.
+    # 0.45); the readers since refuse them, as the scorer does.
     reply = answer(question, index=seeds_index, settings=Settings(reader=reader))
     assert reply.abstained and reply.status == "abstained" and reply.citations == ()
     assert reply.text.startswith("The documents don't say")

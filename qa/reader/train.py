@@ -61,7 +61,7 @@ FP32_FILE = "reader-fp32.onnx"
 
 @dataclass(frozen=True)
 class TrainConfig:
-    epochs: int = 3
+    epochs: int = 4
     lr: float = 1e-4
     batch: int = 32
     max_len: int = 192
