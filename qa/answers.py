@@ -94,21 +94,12 @@ class ReaderConfidenceModel:
     (fewest answerable refused plus unanswerable answered; ties to the one nearest 0.5).
     Refit with `python -m qa.fitting reader-confidence`.
 
-    The coefficients were fitted with the first reader. For the reader trained with
-    entity-swapped questions a refit matched them on the seed sets (ROC AUC 0.843 against 0.845
-    on qa_pairs.jsonl, 0.940 against 0.945 on calibration.jsonl) and won only on the SQuAD
-    training articles, whose questions that reader was trained on (0.802 against 0.786); so they
-    were kept, and the threshold chosen again for the new reader's margins: 0.35 (30 seed errors:
-    22 answerable refused, 8 unanswerable answered; 0.3 gives 21 and 10). With yes/no questions
-    sent to the sentence scorer (`is_polar`) and left out of the fit, the refit again matched
-    (calibration / qa_pairs ROC AUC 0.942 / 0.871 against 0.947 / 0.875) and the rule again picks
-    0.35 (25 seed errors: 15 answerable refused, 10 unanswerable answered).
-
-    For the reader trained 4 epochs instead of 3 the refit below won on both sets it is fitted
-    on (SQuAD training articles 0.837 against 0.818 for the coefficients before it; calibration
-    0.952 against 0.931) and nearly matched on qa_pairs.jsonl (0.857 against 0.862), so it is
-    shipped, with the rule's threshold 0.475 (27 seed errors: 20 answerable refused, 7
-    unanswerable answered; the coefficients before it gave 25 at 0.375, 16 and 9).
+    The coefficients are the refit for the reader shipped now (trained 4 epochs): it won on both
+    sets it is fitted on (SQuAD training articles ROC AUC 0.837 against 0.818 for the coefficients
+    before it; calibration 0.952 against 0.931) and nearly matched on qa_pairs.jsonl (0.857
+    against 0.862). The rule's threshold is 0.475 (27 seed errors: 20 answerable refused, 7
+    unanswerable answered). Yes/no questions are left out of the fit (`is_polar`); the earlier
+    readers' fits are in eval/README.md.
     """
 
     cosine: float = 1.625
@@ -309,10 +300,10 @@ class ExtractiveAnswerer:
         if reading:
             features = confidence_features(scored, ranking, index, weights)
             confidence = READER_CONFIDENCE(*features, pick.margin if pick else -10.0)
-        elif settings.reader:
-            confidence = polar_confidence(answer_confidence(question, scored, ranking, index, weights))
         else:
             confidence = answer_confidence(question, scored, ranking, index, weights)
+            if settings.reader:  # a yes/no question: the scorer's confidence on the reader's scale
+                confidence = polar_confidence(confidence)
         threshold = effective_threshold(settings)
         tentative = max(TENTATIVE_BELOW, threshold)
         if confidence < threshold or (reading and pick is None):
