@@ -114,6 +114,9 @@ def _parser() -> argparse.ArgumentParser:
                         "each epoch (default: 0.3; 0: none)")
     p.add_argument("--limit", type=int, default=0,
                    help="use at most this many questions of each part (a quick trial; default: all)")
+    p.add_argument("--init", type=Path,
+                   help="continue from an earlier run: its --out folder (which keeps reader-fp32.onnx); "
+                        "default: start from all-MiniLM-L6-v2")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_train_reader)
 
@@ -241,7 +244,7 @@ def _sizes(text: str) -> tuple[int, ...]:
 
 
 def _cmd_train_reader(args: argparse.Namespace, settings: Settings) -> int:
-    from qa.reader.train import TrainConfig, train_reader
+    from qa.reader.train import FP32_FILE, TrainConfig, train_reader
 
     for name in ("epochs", "batch"):
         if getattr(args, name) < 1:
@@ -254,8 +257,12 @@ def _cmd_train_reader(args: argparse.Namespace, settings: Settings) -> int:
         raise SettingsError(f"Invalid --limit value: {args.limit}. It must be 0 (all) or more.")
     if not 0 <= args.swap_prob <= 1:
         raise SettingsError(f"Invalid --swap-prob value: {args.swap_prob}. It must lie in 0..1.")
+    if args.init and not (args.init / FP32_FILE).is_file():
+        raise SettingsError(f"Cannot continue training from {args.init / FP32_FILE}: the file is missing. Pass "
+                            f"--init the --out folder of an earlier qa train-reader run (it keeps {FP32_FILE} there).")
     config = TrainConfig(epochs=args.epochs, lr=args.lr, batch=args.batch, max_len=args.max_len, seed=args.seed,
-                         swap_prob=args.swap_prob, threads=settings.threads, limit=args.limit)
+                         swap_prob=args.swap_prob, threads=settings.threads, limit=args.limit,
+                         init=str(args.init) if args.init else "")
     report = train_reader(args.data, args.out, config, log=print, progress=not args.quiet)
     print(f"wrote {args.out}/reader.onnx, reader.json and MODEL_CARD.md in {report.seconds / 60:.1f} min; "
           f"use it with reader_model = \"{args.out}\" in qa.toml")

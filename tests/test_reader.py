@@ -186,6 +186,38 @@ def test_train_reader_runs_end_to_end_on_a_tiny_slice(tmp_path: Path) -> None:
     assert reader.config.sha256 == sha256_file(out / WEIGHTS_FILE)
     assert len(reader.read("Who founded Avalon?", [FIXTURE])) == 1
 
+    # --init continues from that run: its fp32 export loads back into the torch network (load_fp32
+    # checks that both compute the same logits); a missing or damaged one is one clear error.
+    from qa.embed import model_path
+    from qa.reader.train import FP32_FILE, _torch_model, load_fp32
+
+    network = _torch_model(model_path("all-MiniLM-L6-v2"))
+    before = {k: v.clone() for k, v in network.state_dict().items()}
+    load_fp32(network, out / FP32_FILE)
+    assert any(not (before[k] == v).all() for k, v in network.state_dict().items())
+    damaged = tmp_path / "damaged"
+    damaged.mkdir()
+    (damaged / FP32_FILE).write_bytes((out / FP32_FILE).read_bytes()[:5000])
+    with pytest.raises(ReaderError, match="onnx cannot read it"):
+        load_fp32(network, damaged / FP32_FILE)
+    again = tmp_path / "again"
+    run = subprocess.run([sys.executable, "-m", "qa.cli", "train-reader", "--data", str(data), "--out", str(again),
+                          "--init", str(out), "--epochs", "1", "--seed", "14", "--quiet"],
+                         capture_output=True, text=True, cwd=ROOT, timeout=600)
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert f"continuing from {out / FP32_FILE}" in run.stdout
+    continued = json.loads((again / "training.json").read_text(encoding="utf-8"))
+    assert continued["config"]["init"] == str(out) and len(continued["earlier"]) == 1
+    assert continued["earlier"][0]["config"]["seed"] == 13
+    assert "These weights continue earlier `qa train-reader` runs" in (again / "MODEL_CARD.md").read_text(
+        encoding="utf-8")
+    run = subprocess.run([sys.executable, "-m", "qa.cli", "train-reader", "--data", str(data), "--out",
+                          str(tmp_path / "third"), "--init", str(tmp_path / "nowhere"), "--quiet"],
+                         capture_output=True, text=True, cwd=ROOT, timeout=300)
+    assert run.returncode == 2
+    assert run.stderr.startswith(f"qa: error: Cannot continue training from {tmp_path / 'nowhere' / FP32_FILE}: "
+                                 "the file is missing.")
+
 
 def test_train_reader_says_what_is_missing(tmp_path: Path) -> None:
     run = subprocess.run([sys.executable, "-m", "qa.cli", "train-reader", "--data", str(tmp_path / "nowhere")],

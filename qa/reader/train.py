@@ -17,6 +17,11 @@ Recipe (chosen on the validation articles, never on the held-out ones):
   warm-up over 10% of steps then linear decay, batches of similar length.
 - export: fp32 ONNX, then each int8 form in QUANTIZATIONS scored on the validation articles;
   the better one ships (the model card lists each form's validation figures beside fp32's).
+
+`--init DIR` continues an earlier run instead of starting from all-MiniLM-L6-v2: its fp32 export
+(`reader-fp32.onnx`, kept in its --out folder) is loaded back into the torch network
+(`load_fp32`, which checks the logits agree), a fresh warm-up and decay run over the new epochs,
+and the model card lists the runs continued.
 """
 
 from __future__ import annotations
@@ -45,6 +50,7 @@ from qa.reader.model import (
     WEIGHTS_FILE,
     Encoded,
     Logits,
+    ReaderError,
     Reading,
     question_ids,
     read_pairs,
@@ -76,6 +82,9 @@ class TrainConfig:
     threads: int = 2
     # Questions per part (train, validation, held-out) for a quick run; 0 = all.
     limit: int = 0
+    # Continue from an earlier run: the folder holding its fp32 export (`FP32_FILE`); "" = start
+    # from all-MiniLM-L6-v2.
+    init: str = ""
 
 
 @dataclass
@@ -117,6 +126,9 @@ class TrainReport:
     # Validation figures of each int8 form tried (QUANTIZATIONS), and the one shipped.
     quantizations: dict[str, Any] = field(default_factory=dict)
     quantization: str = ""
+    # With --init: the runs these weights continue, oldest first (each one's config, epochs,
+    # chosen epoch, time and hardware, from its training.json).
+    earlier: list[dict[str, Any]] = field(default_factory=list)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -476,6 +488,10 @@ def train_reader(data: Path | None = None, out: Path = WEIGHTS_DIR,
         f"{len(split.valid)} other training articles; {len(split.held_out)} articles held out")
 
     model = _torch_model(model_path("all-MiniLM-L6-v2"))
+    if config.init:
+        load_fp32(model, Path(config.init) / FP32_FILE)
+        report.earlier = _earlier_runs(Path(config.init))
+        log(f"continuing from {Path(config.init) / FP32_FILE}")
     for p in model.bert.embeddings.parameters():
         p.requires_grad = False
     params = [p for p in model.parameters() if p.requires_grad]
@@ -577,6 +593,62 @@ def train_reader(data: Path | None = None, out: Path = WEIGHTS_DIR,
     return report
 
 
+def _earlier_runs(folder: Path) -> list[dict[str, Any]]:
+    """The run that wrote `folder` (and the runs it continued), from its training.json; [] when
+    that file is missing or unreadable (the weights alone can still be continued)."""
+    try:
+        run = json.loads((folder / "training.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return []
+    keep = ("config", "epochs", "best_epoch", "seconds", "hardware")
+    return [*run.get("earlier", []), {k: run.get(k) for k in keep}]
+
+
+def load_fp32(model: Any, path: Path) -> None:
+    """Set `model`'s weights from an fp32 export of the same network (`export_fp32`), to train
+    on from there, and check that the two compute the same logits.
+
+    The exporter keeps parameter names, except that each linear layer's weight becomes the
+    (transposed) right operand of a MatMul node named after the layer.
+
+    Raises:
+        ReaderError: the file is missing, unreadable, not this network, or disagrees with it.
+    """
+    import onnx
+    import torch
+    from onnx import numpy_helper
+
+    if not path.is_file():
+        raise ReaderError(f"Cannot continue training from {path}: the file is missing. Pass --init the --out "
+                          f"folder of an earlier qa train-reader run (it keeps {FP32_FILE} there).")
+    try:
+        graph = onnx.load(str(path)).graph
+    except Exception as exc:  # onnx raises its own DecodeError and OSError
+        raise ReaderError(f"Cannot continue training from {path}: onnx cannot read it ({exc}).") from None
+    values = {i.name: numpy_helper.to_array(i) for i in graph.initializer}
+    state = {name: value for name, value in values.items() if not name.startswith("onnx::")}
+    for node in graph.node:
+        weight = next((name for name in node.input if name.startswith("onnx::") and name in values), None)
+        if node.op_type == "MatMul" and weight is not None:
+            layer = node.name.strip("/").removesuffix("/MatMul").replace("/", ".")
+            state[f"{layer}.weight"] = values[weight].T
+    expected = model.state_dict()
+    wrong = sorted(k for k in expected if k not in state or tuple(state[k].shape) != tuple(expected[k].shape))
+    if wrong:
+        raise ReaderError(f"Cannot continue training from {path}: it is not this reader network "
+                          f"({len(wrong)} weights missing or of another shape, e.g. {wrong[0]}).")
+    model.load_state_dict({k: torch.from_numpy(np.array(state[k])) for k in expected})
+    model.eval()
+    probe = np.array([[101, 2054, 2106, 1996, 2381, 102, 1996, 2381, 2001, 1037, 2307, 102]], dtype=np.int64)
+    mask, types = np.ones_like(probe), (np.arange(probe.shape[1]) > 5).astype(np.int64)[None]
+    ours = torch_logits(model)(probe, mask, types)
+    theirs = onnx_logits(path, threads=1)(probe, mask, types)
+    gap = max(float(np.abs(a - b).max()) for a, b in zip(ours, theirs, strict=True))
+    if gap > 1e-3:
+        raise ReaderError(f"Cannot continue training from {path}: the loaded network's logits differ from the "
+                          f"file's by {gap:.2g}.")
+
+
 def export_fp32(model: Any, path: Path) -> None:
     """torch -> fp32 ONNX (TorchScript exporter, dynamic batch and length)."""
     import torch
@@ -615,8 +687,30 @@ def _pct(x: Any) -> str:
     return "n/a" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:.1f}"
 
 
+def _continued(report: TrainReport) -> str:
+    """The card's account of the runs these weights continue (`--init`), oldest first."""
+    if not report.earlier:
+        return ""
+    lines = ["", "These weights continue earlier `qa train-reader` runs (`--init`), oldest first; the "
+             "settings above are the last run's (its warm-up and decay start afresh):", ""]
+    for n, run in enumerate(report.earlier, 1):
+        c = run.get("config") or {}
+        valid = next((e for e in run.get("epochs") or [] if e.get("epoch") == run.get("best_epoch")), None)
+        figures = (f"; its chosen epoch {run.get('best_epoch')}: validation v1.1 F1 {_pct(valid['valid_v1']['f1'])}, "
+                   f"v2.0 F1 {_pct(valid['valid_v2']['f1'])}, AUC {valid['valid_v2']['auc']}" if valid else "")
+        start = f"continuing `{c['init']}`" if c.get("init") else "from all-MiniLM-L6-v2"
+        lines.append(f"{n}. {start}: epochs {c.get('epochs')}, learning rate {c.get('lr')}, seed {c.get('seed')}, "
+                     f"swap p={c.get('swap_prob', 0.0)}; {(run.get('seconds') or 0) / 60:.1f} min{figures}.")
+    lines.append(f"{len(report.earlier) + 1}. this run, continuing run {len(report.earlier)}'s weights "
+                 f"(`{report.config.get('init')}`) with the settings above.")
+    return "\n".join(lines) + "\n"
+
+
 def model_card(report: TrainReport, squad: SquadData) -> str:
     c = report.config
+    earlier_time = (f" The runs it continues took {sum((r.get('seconds') or 0) for r in report.earlier) / 60:.1f} "
+                    "minutes more on " + ", ".join(sorted({str(r.get('hardware')) for r in report.earlier})) + "."
+                    if report.earlier else "")
     h1, h2, h2n = report.held_out["v1"], report.held_out["v2"], report.held_out["v2_no_abstention"]
     epochs = "\n".join(
         f"| {e['epoch']} | {e['loss']} | {_pct(e['valid_v1']['f1'])} | {_pct(e['valid_v2']['f1'])}"
@@ -669,7 +763,7 @@ an entity-swapped unanswerable copy of an answerable question (a name or number 
 its paragraph replaced by one from the same article that the paragraph lacks) added with
 p={c.get('swap_prob', 0.0)}, new each epoch.
 Chosen epoch: {report.best_epoch}.
-
+{_continued(report)}
 | epoch | loss | valid v1.1 F1 | valid v2.0 F1 | valid v2.0 AUC | seconds |
 |---|---|---|---|---|---|
 {epochs}
@@ -685,7 +779,7 @@ articles, and the one with the higher v1.1 F1 + v2.0 F1 is shipped:
 {quantized}
 
 ## Training time and hardware
-{report.seconds / 60:.1f} minutes in all (training, evaluation, export) on {report.hardware}.
+{report.seconds / 60:.1f} minutes in all (training, evaluation, export) on {report.hardware}.{earlier_time}
 
 ## Held-out figures (int8 model, gold paragraph given)
 | set | questions | EM | F1 | HasAns EM / F1 | NoAns | ROC AUC (answerable vs not) |
