@@ -244,7 +244,7 @@ def _sizes(text: str) -> tuple[int, ...]:
 
 
 def _cmd_train_reader(args: argparse.Namespace, settings: Settings) -> int:
-    from qa.reader.train import FP32_FILE, TrainConfig, train_reader
+    from qa.reader.train import FP32_FILE, TrainConfig, missing_init, train_reader
 
     for name in ("epochs", "batch"):
         if getattr(args, name) < 1:
@@ -258,8 +258,7 @@ def _cmd_train_reader(args: argparse.Namespace, settings: Settings) -> int:
     if not 0 <= args.swap_prob <= 1:
         raise SettingsError(f"Invalid --swap-prob value: {args.swap_prob}. It must lie in 0..1.")
     if args.init and not (args.init / FP32_FILE).is_file():
-        raise SettingsError(f"Cannot continue training from {args.init / FP32_FILE}: the file is missing. Pass "
-                            f"--init the --out folder of an earlier qa train-reader run (it keeps {FP32_FILE} there).")
+        raise SettingsError(missing_init(args.init / FP32_FILE))
     config = TrainConfig(epochs=args.epochs, lr=args.lr, batch=args.batch, max_len=args.max_len, seed=args.seed,
                          swap_prob=args.swap_prob, threads=settings.threads, limit=args.limit,
                          init=str(args.init) if args.init else "")

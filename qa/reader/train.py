@@ -604,6 +604,12 @@ def _earlier_runs(folder: Path) -> list[dict[str, Any]]:
     return [*run.get("earlier", []), {k: run.get(k) for k in keep}]
 
 
+def missing_init(path: Path) -> str:
+    """What to say when `--init` names a folder without an fp32 export."""
+    return (f"Cannot continue training from {path}: the file is missing. Pass --init the --out folder of an "
+            f"earlier qa train-reader run (it keeps {FP32_FILE} there).")
+
+
 def load_fp32(model: Any, path: Path) -> None:
     """Set `model`'s weights from an fp32 export of the same network (`export_fp32`), to train
     on from there, and check that the two compute the same logits.
@@ -619,8 +625,7 @@ def load_fp32(model: Any, path: Path) -> None:
     from onnx import numpy_helper
 
     if not path.is_file():
-        raise ReaderError(f"Cannot continue training from {path}: the file is missing. Pass --init the --out "
-                          f"folder of an earlier qa train-reader run (it keeps {FP32_FILE} there).")
+        raise ReaderError(missing_init(path))
     try:
         graph = onnx.load(str(path)).graph
     except Exception as exc:  # onnx raises its own DecodeError and OSError
