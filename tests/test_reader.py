@@ -209,6 +209,9 @@ def test_train_reader_runs_end_to_end_on_a_tiny_slice(tmp_path: Path) -> None:
     continued = json.loads((again / "training.json").read_text(encoding="utf-8"))
     assert continued["config"]["init"] == str(out) and len(continued["earlier"]) == 1
     assert continued["earlier"][0]["config"]["seed"] == 13
+    # The weights continued compete with the new epochs on validation (epoch 0 if none beats them).
+    assert "start: validation v1.1" in run.stdout and set(continued["start_valid"]) == {"v1", "v2"}
+    assert continued["best_epoch"] in (0, 1)
     assert "These weights continue earlier `qa train-reader` runs" in (again / "MODEL_CARD.md").read_text(
         encoding="utf-8")
     run = subprocess.run([sys.executable, "-m", "qa.cli", "train-reader", "--data", str(data), "--out",

@@ -129,6 +129,8 @@ class TrainReport:
     # With --init: the runs these weights continue, oldest first (each one's config, epochs,
     # chosen epoch, time and hardware, from its training.json).
     earlier: list[dict[str, Any]] = field(default_factory=list)
+    # With --init: the continued weights' validation figures (chosen epoch 0 if no epoch beats them).
+    start_valid: dict[str, Any] = field(default_factory=dict)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -512,6 +514,12 @@ def train_reader(data: Path | None = None, out: Path = WEIGHTS_DIR,
         f"{total} steps of {config.batch}; {sum(p.numel() for p in params):,} weights trained")
 
     best: tuple[float, dict[str, Any]] | None = None
+    if config.init:
+        # The weights continued are a candidate too: no epoch that scores worse on validation ships.
+        v1, v2, _ = validate(valid_v1, valid_v2, torch_logits(model), config.max_len)
+        report.start_valid = {"v1": asdict(v1), "v2": asdict(v2)}
+        best = (v1.f1 + v2.f1, {k: v.detach().clone() for k, v in model.state_dict().items()})
+        log(f"start: validation v1.1 EM/F1 {v1.em}/{v1.f1}; v2.0 F1 {v2.f1}, AUC {v2.auc}")
     bar = tqdm(total=total, desc="train-reader", unit="step", disable=not progress)
     for epoch in range(config.epochs):
         model.train()
@@ -547,8 +555,9 @@ def train_reader(data: Path | None = None, out: Path = WEIGHTS_DIR,
     assert best is not None
     model.load_state_dict(best[1])
     model.eval()
-    report.valid_fp32 = {"v1": report.epochs[report.best_epoch - 1]["valid_v1"],
-                         "v2": report.epochs[report.best_epoch - 1]["valid_v2"]}
+    chosen_row = next((e for e in report.epochs if e["epoch"] == report.best_epoch), None)
+    report.valid_fp32 = ({"v1": chosen_row["valid_v1"], "v2": chosen_row["valid_v2"]} if chosen_row
+                         else report.start_valid)
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -706,8 +715,11 @@ def _continued(report: TrainReport) -> str:
         start = f"continuing `{c['init']}`" if c.get("init") else "from all-MiniLM-L6-v2"
         lines.append(f"{n}. {start}: epochs {c.get('epochs')}, learning rate {c.get('lr')}, seed {c.get('seed')}, "
                      f"swap p={c.get('swap_prob', 0.0)}; {(run.get('seconds') or 0) / 60:.1f} min{figures}.")
+    sv = report.start_valid
+    before = (f" (before its first epoch: validation v1.1 F1 {_pct(sv['v1']['f1'])}, v2.0 F1 "
+              f"{_pct(sv['v2']['f1'])}, AUC {sv['v2']['auc']})" if sv else "")
     lines.append(f"{len(report.earlier) + 1}. this run, continuing run {len(report.earlier)}'s weights "
-                 f"(`{report.config.get('init')}`) with the settings above.")
+                 f"(`{report.config.get('init')}`) with the settings above{before}.")
     return "\n".join(lines) + "\n"
 
 
@@ -716,6 +728,7 @@ def model_card(report: TrainReport, squad: SquadData) -> str:
     earlier_time = (f" The runs it continues took {sum((r.get('seconds') or 0) for r in report.earlier) / 60:.1f} "
                     "minutes more on " + ", ".join(sorted({str(r.get('hardware')) for r in report.earlier})) + "."
                     if report.earlier else "")
+    chosen_note = " (the weights continued: no epoch beat them on validation)" if report.best_epoch == 0 else ""
     h1, h2, h2n = report.held_out["v1"], report.held_out["v2"], report.held_out["v2_no_abstention"]
     epochs = "\n".join(
         f"| {e['epoch']} | {e['loss']} | {_pct(e['valid_v1']['f1'])} | {_pct(e['valid_v2']['f1'])}"
@@ -767,7 +780,7 @@ a run of 1-4 sentences around the answer; a no-answer run of sentences added wit
 an entity-swapped unanswerable copy of an answerable question (a name or number it shares with
 its paragraph replaced by one from the same article that the paragraph lacks) added with
 p={c.get('swap_prob', 0.0)}, new each epoch.
-Chosen epoch: {report.best_epoch}.
+Chosen epoch: {report.best_epoch}{chosen_note}.
 {_continued(report)}
 | epoch | loss | valid v1.1 F1 | valid v2.0 F1 | valid v2.0 AUC | seconds |
 |---|---|---|---|---|---|
