@@ -117,6 +117,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--init", type=Path,
                    help="continue from an earlier run: its --out folder (which keeps reader-fp32.onnx); "
                         "default: start from all-MiniLM-L6-v2")
+    p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto",
+                   help="where torch trains: auto (a CUDA GPU when torch sees one, else the CPU; default), "
+                        "cpu or cuda; the export and held-out figures always run on the CPU")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_train_reader)
 
@@ -244,6 +247,7 @@ def _sizes(text: str) -> tuple[int, ...]:
 
 
 def _cmd_train_reader(args: argparse.Namespace, settings: Settings) -> int:
+    from qa.encoder import resolve_device
     from qa.reader.train import FP32_FILE, TrainConfig, missing_init, train_reader
 
     for name in ("epochs", "batch"):
@@ -259,8 +263,13 @@ def _cmd_train_reader(args: argparse.Namespace, settings: Settings) -> int:
         raise SettingsError(f"Invalid --swap-prob value: {args.swap_prob}. It must lie in 0..1.")
     if args.init and not (args.init / FP32_FILE).is_file():
         raise SettingsError(missing_init(args.init / FP32_FILE))
+    try:
+        device = resolve_device(args.device)
+    except SettingsError:
+        raise SettingsError("--device cuda was asked for, but no CUDA GPU is visible to torch. Use --device cpu "
+                            "(or auto, the default, which trains on a GPU only when there is one).") from None
     config = TrainConfig(epochs=args.epochs, lr=args.lr, batch=args.batch, max_len=args.max_len, seed=args.seed,
-                         swap_prob=args.swap_prob, threads=settings.threads, limit=args.limit,
+                         swap_prob=args.swap_prob, threads=settings.threads, device=device, limit=args.limit,
                          init=str(args.init) if args.init else "")
     report = train_reader(args.data, args.out, config, log=print, progress=not args.quiet)
     print(f"wrote {args.out}/reader.onnx, reader.json and MODEL_CARD.md in {report.seconds / 60:.1f} min; "

@@ -177,6 +177,10 @@ def test_train_reader_runs_end_to_end_on_a_tiny_slice(tmp_path: Path) -> None:
     report = json.loads((out / "training.json").read_text(encoding="utf-8"))
     assert set(report["quantizations"]) == {"per-channel", "per-tensor"}
     assert report["quantization"] in report["quantizations"]
+    # --device auto (the default) trains on a GPU only where torch sees one.
+    import torch
+
+    assert report["config"]["device"] == ("cuda" if torch.cuda.is_available() else "cpu")
     assert (out / "reader-fp32.onnx").stat().st_size > (out / WEIGHTS_FILE).stat().st_size
     card = (out / "MODEL_CARD.md").read_text(encoding="utf-8")
     for needed in ("Apache-2.0", "CC BY-SA 4.0", "Held out", "Hyperparameters", "Training time and hardware",
@@ -220,6 +224,18 @@ def test_train_reader_runs_end_to_end_on_a_tiny_slice(tmp_path: Path) -> None:
     assert run.returncode == 2
     assert run.stderr.startswith(f"qa: error: Cannot continue training from {tmp_path / 'nowhere' / FP32_FILE}: "
                                  "the file is missing.")
+
+
+def test_train_reader_on_cuda_without_a_gpu_is_one_clear_error(tmp_path: Path) -> None:
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a CUDA GPU: --device cuda is valid here")
+    run = subprocess.run([sys.executable, "-m", "qa.cli", "train-reader", "--data", str(tmp_path),
+                          "--device", "cuda"], capture_output=True, text=True, cwd=ROOT, timeout=300)
+    assert run.returncode == 2
+    assert run.stderr.startswith("qa: error: --device cuda was asked for, but no CUDA GPU is visible to torch. "
+                                 "Use --device cpu")
 
 
 def test_train_reader_says_what_is_missing(tmp_path: Path) -> None:

@@ -80,6 +80,10 @@ class TrainConfig:
     # (see `swapped_question`).
     swap_prob: float = 0.3
     threads: int = 2
+    # Where torch trains: "cpu" or "cuda" (resolved: see `qa.encoder.resolve_device`). Validation
+    # of the torch model runs there too; export, int8 forms and held-out figures run on the CPU,
+    # as the product does.
+    device: str = "cpu"
     # Questions per part (train, validation, held-out) for a quick run; 0 = all.
     limit: int = 0
     # Continue from an earlier run: the folder holding its fp32 export (`FP32_FILE`); "" = start
@@ -336,7 +340,7 @@ def _torch_model(base: Path) -> Any:
     return ReaderNet()
 
 
-def _tensors(batch: Sequence[Feature]) -> tuple[Any, ...]:
+def _tensors(batch: Sequence[Feature], device: str = "cpu") -> tuple[Any, ...]:
     import torch
 
     width = max(len(f.ids) for f in batch)
@@ -352,16 +356,18 @@ def _tensors(batch: Sequence[Feature]) -> tuple[Any, ...]:
         allowed[row, f.first:f.first + f.n] = True
     starts = torch.tensor([f.start for f in batch])
     ends = torch.tensor([f.end for f in batch])
-    return ids, mask, types, allowed, starts, ends
+    return tuple(t.to(device) for t in (ids, mask, types, allowed, starts, ends))
 
 
 def torch_logits(model: Any) -> Logits:
+    """`model`'s logits as numpy arrays, computed on the device its weights are on."""
     import torch
 
     def run(ids: np.ndarray, mask: np.ndarray, types: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        device = next(model.parameters()).device
         with torch.inference_mode():
-            s, e = model(torch.from_numpy(ids), torch.from_numpy(mask), torch.from_numpy(types))
-        return s.float().numpy(), e.float().numpy()
+            s, e = model(*(torch.from_numpy(a).to(device) for a in (ids, mask, types)))
+        return s.float().cpu().numpy(), e.float().cpu().numpy()
 
     return run
 
@@ -484,7 +490,7 @@ def train_reader(data: Path | None = None, out: Path = WEIGHTS_DIR,
         "held_out_articles": len(split.held_out),
         "valid_v1": len(valid_v1), "valid_v2": len(valid_v2),
         "held_out_v1": len(held_v1), "held_out_v2": len(held_v2)},
-        hardware=_hardware(config.threads))
+        hardware=_hardware(config.threads, config.device))
     log(f"training on {len(train_items)} questions of {len(split.train)} articles "
         f"({report.examples['train_unanswerable']} unanswerable); model selection on "
         f"{len(split.valid)} other training articles; {len(split.held_out)} articles held out")
@@ -496,6 +502,7 @@ def train_reader(data: Path | None = None, out: Path = WEIGHTS_DIR,
         log(f"continuing from {Path(config.init) / FP32_FILE}")
     for p in model.bert.embeddings.parameters():
         p.requires_grad = False
+    model.to(config.device)
     params = [p for p in model.parameters() if p.requires_grad]
     decay = [p for n, p in model.named_parameters() if p.requires_grad and p.ndim > 1]
     no_decay = [p for n, p in model.named_parameters() if p.requires_grad and p.ndim <= 1]
@@ -525,7 +532,7 @@ def train_reader(data: Path | None = None, out: Path = WEIGHTS_DIR,
         model.train()
         losses: list[float] = []
         for batch in batches(epoch_features[epoch], config.batch, rng):
-            ids, mask, types, allowed, starts, ends = _tensors(batch)
+            ids, mask, types, allowed, starts, ends = _tensors(batch, config.device)
             s, e = model(ids, mask, types)
             s = s.masked_fill(~allowed, -1e4)
             e = e.masked_fill(~allowed, -1e4)
@@ -554,6 +561,7 @@ def train_reader(data: Path | None = None, out: Path = WEIGHTS_DIR,
     bar.close()
     assert best is not None
     model.load_state_dict(best[1])
+    model.to("cpu")  # the export and everything after it run as the product does, on the CPU
     model.eval()
     chosen_row = next((e for e in report.epochs if e["epoch"] == report.best_epoch), None)
     report.valid_fp32 = ({"v1": chosen_row["valid_v1"], "v2": chosen_row["valid_v2"]} if chosen_row
@@ -690,11 +698,16 @@ def quantize_int8(fp32: Path, path: Path, per_channel: bool) -> None:
     quantize_dynamic(str(fp32), str(path), weight_type=QuantType.QInt8, per_channel=per_channel)
 
 
-def _hardware(threads: int) -> str:
+def _hardware(threads: int, device: str = "cpu") -> str:
     import os
 
-    return (f"{platform.machine()} CPU, {os.cpu_count()} cores visible, {threads} torch threads "
-            f"(OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY', 'unset')})")
+    cpu = (f"{platform.machine()} CPU, {os.cpu_count()} cores visible, {threads} torch threads "
+           f"(OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY', 'unset')})")
+    if device != "cpu":
+        import torch
+
+        return f"GPU {torch.cuda.get_device_name(0)} (torch {torch.__version__}) for training; {cpu} for the rest"
+    return cpu
 
 
 def _pct(x: Any) -> str:
