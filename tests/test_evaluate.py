@@ -218,5 +218,10 @@ def test_run_eval_end_to_end(seeds_index: Path, settings, tmp_path: Path, capsys
     assert swept.rows and swept.threshold in {row.threshold for row in swept.rows}
     text = (report / "report.md").read_text(encoding="utf-8")
     assert "## Retrieval" in text and "## Failures" in text
+    # The processor is named beside the timings, with whether it has int8 VNNI (the shipped
+    # reader's int8 arithmetic differs slightly without it: see qa.runtime.cpu_summary).
+    if Path("/proc/cpuinfo").is_file():
+        assert result.threads["cpu"].endswith(("(int8 VNNI)", "(no int8 VNNI)"))
+        assert f"cpu={result.threads['cpu']}." in text
     assert "hybrid" in summary(result, report) and str(report) in summary(result, report)
     assert capsys.readouterr().out == ""   # the library prints nothing; the CLI prints the summary

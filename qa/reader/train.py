@@ -701,7 +701,9 @@ def quantize_int8(fp32: Path, path: Path, per_channel: bool) -> None:
 def _hardware(threads: int, device: str = "cpu") -> str:
     import os
 
-    cpu = (f"{platform.machine()} CPU, {os.cpu_count()} cores visible, {threads} torch threads "
+    from qa.runtime import cpu_summary
+
+    cpu = (f"{platform.machine()} CPU {cpu_summary()}, {os.cpu_count()} cores visible, {threads} torch threads "
            f"(OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY', 'unset')})")
     if device != "cpu":
         import torch
