@@ -102,6 +102,8 @@ def cpu_summary() -> str:
     except OSError:  # not Linux: the name alone
         return platform.processor() or platform.machine()
     name = name or platform.processor() or platform.machine()
+    if not flags:  # not x86 (an ARM CPU lists "Features"): VNNI does not apply
+        return name
     vnni = any(f in flags.split() for f in ("avx512_vnni", "avx_vnni", "amx_int8"))
     return f"{name} ({'int8 VNNI' if vnni else 'no int8 VNNI'})"
 
