@@ -9,6 +9,7 @@ query from 10.7 ms to 98 ms).
 
 from __future__ import annotations
 
+import functools
 import os
 import sys
 import tempfile
@@ -80,6 +81,7 @@ def thread_report() -> dict[str, str]:
     return report
 
 
+@functools.lru_cache(maxsize=1)
 def cpu_summary() -> str:
     """The processor's name and whether it has VNNI (int8 dot products in one instruction).
 
@@ -87,6 +89,7 @@ def cpu_summary() -> str:
     sum pairs of 8-bit products in 16 bits, which can saturate, so the same int8 model can give
     slightly different logits, and now and then a different answer or confidence, on a CPU with
     VNNI and on one without. Figures from two machines are compared with this line beside them.
+    Read once per process.
     """
     import platform
 
@@ -99,6 +102,8 @@ def cpu_summary() -> str:
                     name = value.strip()
                 elif key.strip() == "flags" and not flags:
                     flags = value
+                if name and flags:
+                    break  # the first processor's lines say it all (a large machine lists hundreds)
     except OSError:  # not Linux: the name alone
         return platform.processor() or platform.machine()
     name = name or platform.processor() or platform.machine()

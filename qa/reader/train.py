@@ -57,6 +57,7 @@ from qa.reader.model import (
     text_tokens,
     windows,
 )
+from qa.runtime import cpu_summary
 from qa.sentences import split_sentences
 
 BASE_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
@@ -700,8 +701,6 @@ def quantize_int8(fp32: Path, path: Path, per_channel: bool) -> None:
 
 def _hardware(threads: int, device: str = "cpu") -> str:
     import os
-
-    from qa.runtime import cpu_summary
 
     cpu = (f"{platform.machine()} CPU {cpu_summary()}, {os.cpu_count()} cores visible, {threads} torch threads "
            f"(OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY', 'unset')})")
