@@ -115,7 +115,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--limit", type=int, default=0,
                    help="use at most this many questions of each part (a quick trial; default: all)")
     p.add_argument("--init", type=Path,
-                   help="continue from an earlier run: its --out folder (which keeps reader-fp32.onnx); "
+                   help="continue from an earlier run: its --out folder (which keeps reader-fp32.onnx), or a "
+                        "folder with only the int8 reader.onnx such as qa/reader/weights (dequantized); "
                         "default: start from all-MiniLM-L6-v2")
     p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto",
                    help="where torch trains: auto (a CUDA GPU when torch sees one, else the CPU; default), "
@@ -248,7 +249,7 @@ def _sizes(text: str) -> tuple[int, ...]:
 
 def _cmd_train_reader(args: argparse.Namespace, settings: Settings) -> int:
     from qa.encoder import resolve_device
-    from qa.reader.train import FP32_FILE, TrainConfig, missing_init, train_reader
+    from qa.reader.train import TrainConfig, init_file, missing_init, train_reader
 
     for name in ("epochs", "batch"):
         if getattr(args, name) < 1:
@@ -261,8 +262,8 @@ def _cmd_train_reader(args: argparse.Namespace, settings: Settings) -> int:
         raise SettingsError(f"Invalid --limit value: {args.limit}. It must be 0 (all) or more.")
     if not 0 <= args.swap_prob <= 1:
         raise SettingsError(f"Invalid --swap-prob value: {args.swap_prob}. It must lie in 0..1.")
-    if args.init and not (args.init / FP32_FILE).is_file():
-        raise SettingsError(missing_init(args.init / FP32_FILE))
+    if args.init and not init_file(args.init).is_file():
+        raise SettingsError(missing_init(init_file(args.init)))
     try:
         device = resolve_device(args.device)
     except SettingsError:

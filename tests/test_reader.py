@@ -226,6 +226,35 @@ def test_train_reader_runs_end_to_end_on_a_tiny_slice(tmp_path: Path) -> None:
                                  "the file is missing.")
 
 
+def test_the_shipped_int8_reader_can_be_trained_on(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`--init qa/reader/weights` (no fp32 export there): the int8 weights are dequantized into the
+    torch network, which then computes nearly the file's logits; the check is live on this path."""
+    import numpy as np
+
+    import qa.reader.train as train
+    from qa.embed import model_path
+
+    assert train.init_file(WEIGHTS_DIR) == WEIGHTS_DIR / WEIGHTS_FILE
+    network = train._torch_model(model_path("all-MiniLM-L6-v2"))
+    base = {k: v.clone() for k, v in network.state_dict().items()}
+    train.load_fp32(network, WEIGHTS_DIR / WEIGHTS_FILE)
+    state = network.state_dict()
+    changed = [k for k in state if not (base[k] == state[k]).all()]
+    assert any(k.startswith("bert.encoder.layer.5.") for k in changed) and "head.weight" in changed
+    assert not any(k.startswith("bert.embeddings.") and ".LayerNorm." not in k for k in changed)
+    # On a real window the dequantized network finds the same best start and end as onnxruntime.
+    from qa.reader.model import batch_arrays, question_ids, text_tokens, windows
+
+    ids, offsets = text_tokens(FIXTURE)
+    arrays = batch_arrays([windows(question_ids("When was the Eiffel Tower completed?"), ids, offsets, 192, 64)[0]])
+    ours = train.torch_logits(network)(*arrays)
+    theirs = train.onnx_logits(WEIGHTS_DIR / WEIGHTS_FILE, threads=1)(*arrays)
+    assert [int(np.argmax(a)) for a in ours] == [int(np.argmax(b)) for b in theirs]
+    monkeypatch.setitem(train.INIT_LOGIT_GAP, "int8", 0.0)
+    with pytest.raises(ReaderError, match="logits differ from the file's"):
+        train.load_fp32(network, WEIGHTS_DIR / WEIGHTS_FILE)
+
+
 def test_train_reader_on_cuda_without_a_gpu_is_one_clear_error(tmp_path: Path) -> None:
     import torch
 

@@ -21,7 +21,8 @@ Recipe (chosen on the validation articles, never on the held-out ones):
 `--init DIR` continues an earlier run instead of starting from all-MiniLM-L6-v2: its fp32 export
 (`reader-fp32.onnx`, kept in its --out folder) is loaded back into the torch network
 (`load_fp32`, which checks the logits agree), a fresh warm-up and decay run over the new epochs,
-and the model card lists the runs continued.
+and the model card lists the runs continued. A folder with only the int8 `reader.onnx` (the
+shipped qa/reader/weights) is continued from its dequantized weights (`init_file`).
 """
 
 from __future__ import annotations
@@ -87,8 +88,8 @@ class TrainConfig:
     device: str = "cpu"
     # Questions per part (train, validation, held-out) for a quick run; 0 = all.
     limit: int = 0
-    # Continue from an earlier run: the folder holding its fp32 export (`FP32_FILE`); "" = start
-    # from all-MiniLM-L6-v2.
+    # Continue from an earlier run: the folder holding its fp32 export (`FP32_FILE`) or, failing
+    # that, its int8 `WEIGHTS_FILE` (dequantized); "" = start from all-MiniLM-L6-v2.
     init: str = ""
 
 
@@ -136,6 +137,8 @@ class TrainReport:
     earlier: list[dict[str, Any]] = field(default_factory=list)
     # With --init: the continued weights' validation figures (chosen epoch 0 if no epoch beats them).
     start_valid: dict[str, Any] = field(default_factory=dict)
+    # With --init: the file continued (FP32_FILE, or WEIGHTS_FILE when only the int8 form was there).
+    init_file: str = ""
 
 
 # ---------------------------------------------------------------------------------------------
@@ -498,9 +501,12 @@ def train_reader(data: Path | None = None, out: Path = WEIGHTS_DIR,
 
     model = _torch_model(model_path("all-MiniLM-L6-v2"))
     if config.init:
-        load_fp32(model, Path(config.init) / FP32_FILE)
+        start_file = init_file(Path(config.init))
+        load_fp32(model, start_file)
         report.earlier = _earlier_runs(Path(config.init))
-        log(f"continuing from {Path(config.init) / FP32_FILE}")
+        report.init_file = start_file.name
+        dequantized = " (int8, dequantized)" if start_file.name != FP32_FILE else ""
+        log(f"continuing from {start_file}{dequantized}")
     for p in model.bert.embeddings.parameters():
         p.requires_grad = False
     model.to(config.device)
@@ -623,17 +629,37 @@ def _earlier_runs(folder: Path) -> list[dict[str, Any]]:
 
 
 def missing_init(path: Path) -> str:
-    """What to say when `--init` names a folder without an fp32 export."""
+    """What to say when `--init` names a folder without weights to continue."""
     return (f"Cannot continue training from {path}: the file is missing. Pass --init the --out folder of an "
-            f"earlier qa train-reader run (it keeps {FP32_FILE} there).")
+            f"earlier qa train-reader run (it keeps {FP32_FILE} there) or a folder holding {WEIGHTS_FILE}, "
+            f"such as qa/reader/weights.")
+
+
+def init_file(folder: Path) -> Path:
+    """The file `--init folder` continues: the fp32 export when the folder keeps one, else the
+    int8 `WEIGHTS_FILE` (the shipped weights folder has only that); the fp32 name when neither
+    is there (so that `load_fp32` names what is missing)."""
+    fp32 = folder / FP32_FILE
+    return fp32 if fp32.is_file() or not (folder / WEIGHTS_FILE).is_file() else folder / WEIGHTS_FILE
+
+
+# How far the loaded network's logits may lie from the file's, as a share of the file's largest
+# logit: an fp32 export computes the same function; an int8 file quantizes the activations at run
+# time too (for the shipped reader the probe's logits differ by 0.59 on a largest logit of 5.1,
+# and by 0.85 of 6.8 on a 60-token window, with the same best token). Weights loaded into the
+# wrong places give logits unrelated to the file's.
+INIT_LOGIT_GAP = {"fp32": 2e-4, "int8": 0.2}
 
 
 def load_fp32(model: Any, path: Path) -> None:
-    """Set `model`'s weights from an fp32 export of the same network (`export_fp32`), to train
-    on from there, and check that the two compute the same logits.
+    """Set `model`'s weights from an ONNX file of the same network, to train on from there, and
+    check that the two compute the same logits: an fp32 export (`export_fp32`), or an int8 one
+    (`quantize_int8`), whose linear weights are dequantized (`(q - zero point) * scale`, per
+    column or per matrix) and whose embeddings (frozen in training) are the base model's.
 
     The exporter keeps parameter names, except that each linear layer's weight becomes the
-    (transposed) right operand of a MatMul node named after the layer.
+    (transposed) right operand of a MatMul node named after the layer (MatMulInteger, `..._quant`,
+    once quantized).
 
     Raises:
         ReaderError: the file is missing, unreadable, not this network, or disagrees with it.
@@ -650,12 +676,25 @@ def load_fp32(model: Any, path: Path) -> None:
         raise ReaderError(f"Cannot continue training from {path}: onnx cannot read it ({exc}).") from None
     values = {i.name: numpy_helper.to_array(i) for i in graph.initializer}
     state = {name: value for name, value in values.items() if not name.startswith("onnx::")}
+    quantized = False
     for node in graph.node:
         weight = next((name for name in node.input if name.startswith("onnx::") and name in values), None)
         if node.op_type == "MatMul" and weight is not None:
             layer = node.name.strip("/").removesuffix("/MatMul").replace("/", ".")
             state[f"{layer}.weight"] = values[weight].T
+        elif node.op_type == "MatMulInteger" and weight is not None and weight.endswith("_quantized"):
+            base = weight.removesuffix("_quantized")
+            scale, zero = values.get(f"{base}_scale"), values.get(f"{base}_zero_point")
+            if scale is None or zero is None:
+                continue  # reported below as a missing weight
+            layer = node.name.strip("/").removesuffix("/MatMul_quant").replace("/", ".")
+            q = values[weight].astype(np.float32)
+            state[f"{layer}.weight"] = ((q - zero.astype(np.float32)) * scale.astype(np.float32)).T
+            quantized = True
     expected = model.state_dict()
+    if quantized:  # the int8 file stores the (frozen) embedding tables quantized: keep the base's
+        state.update({k: v.numpy() for k, v in expected.items() if k.startswith("bert.embeddings.")
+                      and ".LayerNorm." not in k})
     wrong = sorted(k for k in expected if k not in state or tuple(state[k].shape) != tuple(expected[k].shape))
     if wrong:
         raise ReaderError(f"Cannot continue training from {path}: it is not this reader network "
@@ -667,7 +706,8 @@ def load_fp32(model: Any, path: Path) -> None:
     ours = torch_logits(model)(probe, mask, types)
     theirs = onnx_logits(path, threads=1)(probe, mask, types)
     gap = max(float(np.abs(a - b).max()) for a, b in zip(ours, theirs, strict=True))
-    if gap > 1e-3:
+    largest = max(float(np.abs(b).max()) for b in theirs)
+    if gap > INIT_LOGIT_GAP["int8" if quantized else "fp32"] * max(largest, 5.0):
         raise ReaderError(f"Cannot continue training from {path}: the loaded network's logits differ from the "
                           f"file's by {gap:.2g}.")
 
@@ -732,8 +772,11 @@ def _continued(report: TrainReport) -> str:
     sv = report.start_valid
     before = (f" (before its first epoch: validation v1.1 F1 {_pct(sv['v1']['f1'])}, v2.0 F1 "
               f"{_pct(sv['v2']['f1'])}, AUC {sv['v2']['auc']})" if sv else "")
+    source = f"`{report.config.get('init')}`"
+    if report.init_file and report.init_file != FP32_FILE:
+        source += f", its int8 `{report.init_file}` dequantized: that run's fp32 export was not kept"
     lines.append(f"{len(report.earlier) + 1}. this run, continuing run {len(report.earlier)}'s weights "
-                 f"(`{report.config.get('init')}`) with the settings above{before}.")
+                 f"({source}) with the settings above{before}.")
     return "\n".join(lines) + "\n"
 
 
