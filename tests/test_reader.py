@@ -172,16 +172,29 @@ def test_train_reader_runs_end_to_end_on_a_tiny_slice(tmp_path: Path) -> None:
     assert run.returncode == 0, run.stderr[-2000:]
     assert "training on 12 questions of 6 articles (6 unanswerable)" in run.stdout
     assert "held-out v1.1 (gold paragraph)" in run.stdout
-    # Both int8 forms are scored on validation and the better one ships; the fp32 export stays.
-    assert "int8 per-channel: validation" in run.stdout and "int8 per-tensor: validation" in run.stdout
+    # Every int8 form is scored on validation and the best one ships; the fp32 export stays.
+    for form in ("per-channel", "per-channel-7bit", "per-tensor"):
+        assert f"int8 {form}: validation" in run.stdout
     report = json.loads((out / "training.json").read_text(encoding="utf-8"))
-    assert set(report["quantizations"]) == {"per-channel", "per-tensor"}
+    assert set(report["quantizations"]) == {"per-channel", "per-channel-7bit", "per-tensor"}
     assert report["quantization"] in report["quantizations"]
     # --device auto (the default) trains on a GPU only where torch sees one.
     import torch
 
     assert report["config"]["device"] == ("cuda" if torch.cuda.is_available() else "cpu")
     assert (out / "reader-fp32.onnx").stat().st_size > (out / WEIGHTS_FILE).stat().st_size
+    # The 7-bit form's linear weights lie in -64..64 (no 16-bit saturation on CPUs without VNNI).
+    import numpy as np
+    import onnx
+    from onnx import numpy_helper
+
+    from qa.reader.train import quantize_int8
+
+    quantize_int8(out / "reader-fp32.onnx", tmp_path / "seven.onnx", per_channel=True, reduce_range=True)
+    linear = [numpy_helper.to_array(i) for i in onnx.load(str(tmp_path / "seven.onnx")).graph.initializer
+              if i.name.endswith("_quantized") and i.data_type == onnx.TensorProto.INT8]
+    assert len(linear) == 37 and min(int(w.min()) for w in linear) >= -64 and max(int(w.max()) for w in linear) <= 64
+    assert any(int(np.abs(w).max()) > 32 for w in linear)
     card = (out / "MODEL_CARD.md").read_text(encoding="utf-8")
     for needed in ("Apache-2.0", "CC BY-SA 4.0", "Held out", "Hyperparameters", "Training time and hardware",
                    "Held-out figures", f"int8 {report['quantization']} (shipped)"):
