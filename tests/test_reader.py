@@ -203,20 +203,20 @@ def test_train_reader_runs_end_to_end_on_a_tiny_slice(tmp_path: Path) -> None:
     assert reader.config.sha256 == sha256_file(out / WEIGHTS_FILE)
     assert len(reader.read("Who founded Avalon?", [FIXTURE])) == 1
 
-    # --init continues from that run: its fp32 export loads back into the torch network (load_fp32
+    # --init continues from that run: its fp32 export loads back into the torch network (load_onnx_weights
     # checks that both compute the same logits); a missing or damaged one is one clear error.
     from qa.embed import model_path
-    from qa.reader.train import FP32_FILE, _torch_model, load_fp32
+    from qa.reader.train import FP32_FILE, _torch_model, load_onnx_weights
 
     network = _torch_model(model_path("all-MiniLM-L6-v2"))
     before = {k: v.clone() for k, v in network.state_dict().items()}
-    load_fp32(network, out / FP32_FILE)
+    load_onnx_weights(network, out / FP32_FILE)
     assert any(not (before[k] == v).all() for k, v in network.state_dict().items())
     damaged = tmp_path / "damaged"
     damaged.mkdir()
     (damaged / FP32_FILE).write_bytes((out / FP32_FILE).read_bytes()[:5000])
     with pytest.raises(ReaderError, match="onnx cannot read it"):
-        load_fp32(network, damaged / FP32_FILE)
+        load_onnx_weights(network, damaged / FP32_FILE)
     again = tmp_path / "again"
     run = subprocess.run([sys.executable, "-m", "qa.cli", "train-reader", "--data", str(data), "--out", str(again),
                           "--init", str(out), "--epochs", "1", "--seed", "14", "--quiet"],
@@ -250,7 +250,7 @@ def test_the_shipped_int8_reader_can_be_trained_on(monkeypatch: pytest.MonkeyPat
     assert train.init_file(WEIGHTS_DIR) == WEIGHTS_DIR / WEIGHTS_FILE
     network = train._torch_model(model_path("all-MiniLM-L6-v2"))
     base = {k: v.clone() for k, v in network.state_dict().items()}
-    train.load_fp32(network, WEIGHTS_DIR / WEIGHTS_FILE)
+    train.load_onnx_weights(network, WEIGHTS_DIR / WEIGHTS_FILE)
     state = network.state_dict()
     changed = [k for k in state if not (base[k] == state[k]).all()]
     assert any(k.startswith("bert.encoder.layer.5.") for k in changed) and "head.weight" in changed
@@ -265,7 +265,7 @@ def test_the_shipped_int8_reader_can_be_trained_on(monkeypatch: pytest.MonkeyPat
     assert [int(np.argmax(a)) for a in ours] == [int(np.argmax(b)) for b in theirs]
     monkeypatch.setitem(train.INIT_LOGIT_GAP, "int8", 0.0)
     with pytest.raises(ReaderError, match="logits differ from the file's"):
-        train.load_fp32(network, WEIGHTS_DIR / WEIGHTS_FILE)
+        train.load_onnx_weights(network, WEIGHTS_DIR / WEIGHTS_FILE)
 
 
 def test_train_reader_on_cuda_without_a_gpu_is_one_clear_error(tmp_path: Path) -> None:

@@ -20,7 +20,7 @@ Recipe (chosen on the validation articles, never on the held-out ones):
 
 `--init DIR` continues an earlier run instead of starting from all-MiniLM-L6-v2: its fp32 export
 (`reader-fp32.onnx`, kept in its --out folder) is loaded back into the torch network
-(`load_fp32`, which checks the logits agree), a fresh warm-up and decay run over the new epochs,
+(`load_onnx_weights`, which checks the logits agree), a fresh warm-up and decay run over the new epochs,
 and the model card lists the runs continued. A folder with only the int8 `reader.onnx` (the
 shipped qa/reader/weights) is continued from its dequantized weights (`init_file`).
 """
@@ -502,7 +502,7 @@ def train_reader(data: Path | None = None, out: Path = WEIGHTS_DIR,
     model = _torch_model(model_path("all-MiniLM-L6-v2"))
     if config.init:
         start_file = init_file(Path(config.init))
-        load_fp32(model, start_file)
+        load_onnx_weights(model, start_file)
         report.earlier = _earlier_runs(Path(config.init))
         report.init_file = start_file.name
         dequantized = " (int8, dequantized)" if start_file.name != FP32_FILE else ""
@@ -532,7 +532,7 @@ def train_reader(data: Path | None = None, out: Path = WEIGHTS_DIR,
         # The weights continued are a candidate too: no epoch that scores worse on validation ships.
         v1, v2, _ = validate(valid_v1, valid_v2, torch_logits(model), config.max_len)
         report.start_valid = {"v1": asdict(v1), "v2": asdict(v2)}
-        best = (v1.f1 + v2.f1, {k: v.detach().clone() for k, v in model.state_dict().items()})
+        best = (v1.f1 + v2.f1, _snapshot(model))
         log(f"start: validation v1.1 EM/F1 {v1.em}/{v1.f1}; v2.0 F1 {v2.f1}, AUC {v2.auc}")
     bar = tqdm(total=total, desc="train-reader", unit="step", disable=not progress)
     for epoch in range(config.epochs):
@@ -563,7 +563,7 @@ def train_reader(data: Path | None = None, out: Path = WEIGHTS_DIR,
             f"v2.0 F1 {v2.f1} at margin {t2:.2f}, AUC {v2.auc}")
         key = v1.f1 + v2.f1
         if best is None or key > best[0]:
-            best = (key, {k: v.detach().clone() for k, v in model.state_dict().items()})
+            best = (key, _snapshot(model))
             report.best_epoch = epoch + 1
     bar.close()
     assert best is not None
@@ -617,6 +617,11 @@ def train_reader(data: Path | None = None, out: Path = WEIGHTS_DIR,
     return report
 
 
+def _snapshot(model: Any) -> dict[str, Any]:
+    """A copy of `model`'s weights (the best so far, to load back after the last epoch)."""
+    return {k: v.detach().clone() for k, v in model.state_dict().items()}
+
+
 def _earlier_runs(folder: Path) -> list[dict[str, Any]]:
     """The run that wrote `folder` (and the runs it continued), from its training.json; [] when
     that file is missing or unreadable (the weights alone can still be continued)."""
@@ -638,7 +643,7 @@ def missing_init(path: Path) -> str:
 def init_file(folder: Path) -> Path:
     """The file `--init folder` continues: the fp32 export when the folder keeps one, else the
     int8 `WEIGHTS_FILE` (the shipped weights folder has only that); the fp32 name when neither
-    is there (so that `load_fp32` names what is missing)."""
+    is there (so that `load_onnx_weights` names what is missing)."""
     fp32 = folder / FP32_FILE
     return fp32 if fp32.is_file() or not (folder / WEIGHTS_FILE).is_file() else folder / WEIGHTS_FILE
 
@@ -651,7 +656,7 @@ def init_file(folder: Path) -> Path:
 INIT_LOGIT_GAP = {"fp32": 2e-4, "int8": 0.2}
 
 
-def load_fp32(model: Any, path: Path) -> None:
+def load_onnx_weights(model: Any, path: Path) -> None:
     """Set `model`'s weights from an ONNX file of the same network, to train on from there, and
     check that the two compute the same logits: an fp32 export (`export_fp32`), or an int8 one
     (`quantize_int8`), whose linear weights are dequantized (`(q - zero point) * scale`, per
