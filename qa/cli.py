@@ -104,7 +104,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--data", type=Path, help="folder holding squad-v1.1-dev and squad-v2.0-dev "
                                              "(default: ../shared/benchmarks)")
     p.add_argument("--out", type=Path, default=Path("reader-model"), help="output folder (default: reader-model)")
-    p.add_argument("--epochs", type=int, default=4, help="passes over the training data (default: 4)")
+    p.add_argument("--epochs", type=int, default=4,
+                   help="passes over the training data (default: 4; 0 with --init: no training, only the "
+                        "export, int8 choice and held-out figures, redone on the --init weights)")
     p.add_argument("--lr", type=float, default=1e-4, help="peak learning rate (default: 1e-4)")
     p.add_argument("--batch", type=int, default=32, help="windows per step (default: 32)")
     p.add_argument("--max-len", type=int, default=192, help="word pieces per window (default: 192)")
@@ -251,9 +253,11 @@ def _cmd_train_reader(args: argparse.Namespace, settings: Settings) -> int:
     from qa.encoder import resolve_device
     from qa.reader.train import TrainConfig, init_file, missing_init, train_reader
 
-    for name in ("epochs", "batch"):
-        if getattr(args, name) < 1:
-            raise SettingsError(f"Invalid --{name} value: {getattr(args, name)}. It must be 1 or more.")
+    if args.batch < 1:
+        raise SettingsError(f"Invalid --batch value: {args.batch}. It must be 1 or more.")
+    if args.epochs < 0 or (args.epochs == 0 and not args.init):
+        raise SettingsError(f"Invalid --epochs value: {args.epochs}. It must be 1 or more (0 only with --init: "
+                            "re-export those weights in each int8 form without training).")
     if args.max_len < 96 or args.max_len > 512:
         raise SettingsError(f"Invalid --max-len value: {args.max_len}. It must lie in 96..512 (the model reads 512).")
     if not 0 < args.lr < 1:

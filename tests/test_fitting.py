@@ -67,3 +67,23 @@ def test_config_file_sets_what_a_refit_runs_under(tmp_path: Path, monkeypatch: p
     assert fitting.main(["confidence", "--config", str(config)]) == 2
     assert fitting.main(["confidence", "--config", str(tmp_path / "missing.toml")]) == 2
     assert "Invalid sentence_vectors value" in capsys.readouterr().err and len(seen) == 2
+
+
+
+def test_the_abstention_threshold_balances_the_two_error_rates() -> None:
+    """Each class counts as a share, as the product is judged (false abstentions, unanswerable answered)."""
+    import numpy as np
+
+    # 100 answerable questions (90 confident, 10 not) and 10 unanswerable ones (6 at 0.4, 4 at 0.9).
+    conf = np.array([0.8] * 90 + [0.3] * 10 + [0.4] * 6 + [0.9] * 4)
+    answerable = np.array([True] * 100 + [False] * 10)
+    # A plain error count picks 0.1 (10 errors: every unanswerable question answered) over 0.5 (14);
+    # the balanced error is 1.0 at 0.1, 0.1 + 1.0 at 0.35 and 0.1 + 0.4 at 0.5.
+    assert fitting.balanced_threshold(conf, answerable, [0.1, 0.35, 0.5]) == 0.5
+    # Ties go to the value nearest 0.5.
+    assert fitting.balanced_threshold(np.array([0.9, 0.1]), np.array([True, False]), [0.2, 0.45, 0.8]) == 0.45
+    # Yes/no questions (decided elsewhere, the same at every threshold) count in each class's total.
+    two = np.array([0.3, 0.3, 0.6])
+    labels = np.array([True, True, False])
+    assert fitting.balanced_threshold(two, labels, [0.2, 0.7]) == 0.7   # 0 + 1/1 against 2/2 + 0: tie, nearer 0.5
+    assert fitting.balanced_threshold(two, labels, [0.2, 0.7], 0, 1, polar_answerable=0, polar_total=9) == 0.2

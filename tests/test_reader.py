@@ -231,6 +231,23 @@ def test_train_reader_runs_end_to_end_on_a_tiny_slice(tmp_path: Path) -> None:
     assert continued["best_epoch"] in (0, 1)
     assert "These weights continue earlier `qa train-reader` runs" in (again / "MODEL_CARD.md").read_text(
         encoding="utf-8")
+    # --epochs 0 with --init trains nothing: the weights are exported again, every int8 form scored anew,
+    # and the card describes the run that trained them.
+    exported = tmp_path / "exported"
+    run = subprocess.run([sys.executable, "-m", "qa.cli", "train-reader", "--data", str(data), "--out", str(exported),
+                          "--init", str(again), "--epochs", "0", "--quiet"],
+                         capture_output=True, text=True, cwd=ROOT, timeout=600)
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert "no training (--epochs 0)" in run.stdout and "int8 per-channel-7bit: validation" in run.stdout
+    report = json.loads((exported / "training.json").read_text(encoding="utf-8"))
+    assert report["best_epoch"] == 0 and report["epochs"] == [] and len(report["earlier"]) == 2
+    assert report["earlier"][1]["examples"]["train_questions"] == 12
+    card = (exported / "MODEL_CARD.md").read_text(encoding="utf-8")
+    assert "This run trained nothing (`--epochs 0`)" in card and "exported again without training" in card
+    # The hyperparameters and epoch table are those of the run that trained (run 2: seed 14, one epoch).
+    assert "\nepochs 1, learning rate" in card and "per window (question at most 64), seed 14;" in card
+    assert "\n| 1 | " in card
+    assert load_reader(exported).config.sha256 == sha256_file(exported / WEIGHTS_FILE)
     run = subprocess.run([sys.executable, "-m", "qa.cli", "train-reader", "--data", str(data), "--out",
                           str(tmp_path / "third"), "--init", str(tmp_path / "nowhere"), "--quiet"],
                          capture_output=True, text=True, cwd=ROOT, timeout=300)
@@ -345,7 +362,8 @@ def test_entity_swapped_questions_ask_about_what_the_paragraph_lacks() -> None:
 
 
 @pytest.mark.parametrize(("flag", "value", "says"), [
-    ("--epochs", "0", "Invalid --epochs value: 0. It must be 1 or more."),
+    ("--epochs", "0", "Invalid --epochs value: 0. It must be 1 or more (0 only with --init: re-export those "
+                      "weights in each int8 form without training)."),
     ("--max-len", "50", "Invalid --max-len value: 50. It must lie in 96..512 (the model reads 512)."),
     ("--lr", "2", "Invalid --lr value: 2.0. It must lie in (0, 1)."),
     ("--limit", "-1", "Invalid --limit value: -1. It must be 0 (all) or more."),

@@ -476,6 +476,8 @@ def train_reader(data: Path | None = None, out: Path = WEIGHTS_DIR,
 
     from qa.embed import model_path
 
+    if config.epochs < 0 or (config.epochs == 0 and not config.init):
+        raise ValueError("epochs must be 1 or more (0 only when continuing weights: config.init)")
     started = time.perf_counter()
     torch.manual_seed(config.seed)
     torch.set_num_threads(config.threads)
@@ -522,10 +524,13 @@ def train_reader(data: Path | None = None, out: Path = WEIGHTS_DIR,
     warm = max(1, int(config.warmup * total))
     scheduler = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda s: min((s + 1) / warm, max(0.0, (total - s) / max(1, total - warm))))
-    report.examples["swapped_first_epoch"] = maker.swapped_counts[0]
-    log(f"{sum(len(f) for f in epoch_features)} windows over {config.epochs} epochs "
-        f"(counting {sum(maker.swapped_counts)} entity-swapped unanswerable questions), "
-        f"{total} steps of {config.batch}; {sum(p.numel() for p in params):,} weights trained")
+    if config.epochs:
+        report.examples["swapped_first_epoch"] = maker.swapped_counts[0]
+        log(f"{sum(len(f) for f in epoch_features)} windows over {config.epochs} epochs "
+            f"(counting {sum(maker.swapped_counts)} entity-swapped unanswerable questions), "
+            f"{total} steps of {config.batch}; {sum(p.numel() for p in params):,} weights trained")
+    else:
+        log("no training (--epochs 0): the weights continued are exported again, each int8 form scored")
 
     best: tuple[float, dict[str, Any]] | None = None
     if config.init:
@@ -629,7 +634,7 @@ def _earlier_runs(folder: Path) -> list[dict[str, Any]]:
         run = json.loads((folder / "training.json").read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return []
-    keep = ("config", "epochs", "best_epoch", "seconds", "hardware")
+    keep = ("config", "examples", "epochs", "best_epoch", "seconds", "hardware")
     return [*run.get("earlier", []), {k: run.get(k) for k in keep}]
 
 
@@ -765,12 +770,25 @@ def _pct(x: Any) -> str:
     return "n/a" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:.1f}"
 
 
+def _recipe(report: TrainReport) -> dict[str, Any]:
+    """The run whose training the card describes: this one, or, for a run that trained nothing
+    (`--epochs 0`), the last earlier run that did (its config, examples, epochs and chosen epoch)."""
+    if report.config.get("epochs") or not report.earlier:
+        return {"config": report.config, "examples": report.examples, "epochs": report.epochs,
+                "best_epoch": report.best_epoch, "this_run": True}
+    trained = next((r for r in reversed(report.earlier) if (r.get("config") or {}).get("epochs")), report.earlier[-1])
+    return {"config": trained.get("config") or {}, "examples": trained.get("examples") or {},
+            "epochs": trained.get("epochs") or [], "best_epoch": trained.get("best_epoch"), "this_run": False}
+
+
 def _continued(report: TrainReport) -> str:
     """The card's account of the runs these weights continue (`--init`), oldest first."""
     if not report.earlier:
         return ""
-    lines = ["", "These weights continue earlier `qa train-reader` runs (`--init`), oldest first; the "
-             "settings above are the last run's (its warm-up and decay start afresh):", ""]
+    exported = not report.config.get("epochs")
+    settings = ("the settings and epochs above are the last training run's" if exported
+                else "the settings above are the last run's (its warm-up and decay start afresh)")
+    lines = ["", f"These weights continue earlier `qa train-reader` runs (`--init`), oldest first; {settings}:", ""]
     for n, run in enumerate(report.earlier, 1):
         c = run.get("config") or {}
         valid = next((e for e in run.get("epochs") or [] if e.get("epoch") == run.get("best_epoch")), None)
@@ -780,29 +798,42 @@ def _continued(report: TrainReport) -> str:
         lines.append(f"{n}. {start}: epochs {c.get('epochs')}, learning rate {c.get('lr')}, seed {c.get('seed')}, "
                      f"swap p={c.get('swap_prob', 0.0)}; {(run.get('seconds') or 0) / 60:.1f} min{figures}.")
     sv = report.start_valid
-    before = (f" (before its first epoch: validation v1.1 F1 {_pct(sv['v1']['f1'])}, v2.0 F1 "
-              f"{_pct(sv['v2']['f1'])}, AUC {sv['v2']['auc']})" if sv else "")
+    before = (f" ({'the weights in fp32' if exported else 'before its first epoch'}: validation v1.1 F1 "
+              f"{_pct(sv['v1']['f1'])}, v2.0 F1 {_pct(sv['v2']['f1'])}, AUC {sv['v2']['auc']})" if sv else "")
     source = f"`{report.config.get('init')}`"
     if report.init_file and report.init_file != FP32_FILE:
         source += f", its int8 `{report.init_file}` dequantized: that run's fp32 export was not kept"
-    lines.append(f"{len(report.earlier) + 1}. this run, continuing run {len(report.earlier)}'s weights "
-                 f"({source}) with the settings above{before}.")
+    if exported:
+        lines.append(f"{len(report.earlier) + 1}. this run: run {len(report.earlier)}'s weights ({source}) "
+                     f"exported again without training (`--epochs 0`), every int8 form scored anew{before}.")
+    else:
+        lines.append(f"{len(report.earlier) + 1}. this run, continuing run {len(report.earlier)}'s weights "
+                     f"({source}) with the settings above{before}.")
     return "\n".join(lines) + "\n"
 
 
 def model_card(report: TrainReport, squad: SquadData) -> str:
-    c = report.config
+    recipe = _recipe(report)
+    c, examples = recipe["config"], recipe["examples"]
     earlier_time = (f" The runs it continues took {sum((r.get('seconds') or 0) for r in report.earlier) / 60:.1f} "
                     "minutes more on " + ", ".join(sorted({str(r.get('hardware')) for r in report.earlier})) + "."
                     if report.earlier else "")
-    chosen_note = " (the weights continued: no epoch beat them on validation)" if report.best_epoch == 0 else ""
+    if recipe["this_run"]:
+        chosen_note = " (the weights continued: no epoch beat them on validation)" if report.best_epoch == 0 else ""
+        chosen = f"Chosen epoch: {report.best_epoch}{chosen_note}."
+    else:
+        chosen = (f"Chosen epoch (of the run that trained): {recipe['best_epoch']}. This run trained nothing "
+                  "(`--epochs 0`): it exported those weights again and chose their int8 form anew.")
+    work = "training, evaluation, export" if recipe["this_run"] else "no training; evaluation, export"
     h1, h2, h2n = report.held_out["v1"], report.held_out["v2"], report.held_out["v2_no_abstention"]
     epochs = "\n".join(
         f"| {e['epoch']} | {e['loss']} | {_pct(e['valid_v1']['f1'])} | {_pct(e['valid_v2']['f1'])}"
-        f" | {e['valid_v2']['auc']} | {e['seconds']:.0f} |" for e in report.epochs)
+        f" | {e['valid_v2']['auc']} | {e['seconds']:.0f} |" for e in recipe["epochs"])
     held = ", ".join(squad.split.held_out_order)
     f1, f2 = report.valid_fp32["v1"], report.valid_fp32["v2"]
-    fp32 = f"| fp32 (not shipped: 90 MB) | {_pct(f1['f1'])} | {_pct(f2['f1'])} | {f2['auc']} |"
+    dequantized = (f"; dequantized from the int8 `{report.init_file}` continued"
+                   if report.init_file and report.init_file != FP32_FILE and report.best_epoch == 0 else "")
+    fp32 = f"| fp32 (not shipped: 90 MB{dequantized}) | {_pct(f1['f1'])} | {_pct(f2['f1'])} | {f2['auc']} |"
     quantized = "\n".join(
         f"| int8 {name}{' (shipped)' if name == report.quantization else ''} | {_pct(q['v1']['f1'])} "
         f"| {_pct(q['v2']['f1'])} | {q['v2']['auc']} |" for name, q in report.quantizations.items())
@@ -835,7 +866,7 @@ start + end is the no-answer score (SQuAD 2.0 style). Made by `qa train-reader` 
   training articles ({', '.join(sorted(squad.split.valid))}).
 - **Training**: the other {report.examples['train_articles']} articles: {report.examples['train_questions']}
   questions ({report.examples['train_unanswerable']} of them v2.0's unanswerable ones), plus
-  {report.examples.get('swapped_first_epoch', 0)} entity-swapped unanswerable copies of answerable ones in the
+  {examples.get('swapped_first_epoch', 0)} entity-swapped unanswerable copies of answerable ones in the
   first epoch (drawn anew each epoch; see Hyperparameters).
 - The seed QA sets in `eval/` are not trained on.
 
@@ -847,7 +878,7 @@ a run of 1-4 sentences around the answer; a no-answer run of sentences added wit
 an entity-swapped unanswerable copy of an answerable question (a name or number it shares with
 its paragraph replaced by one from the same article that the paragraph lacks) added with
 p={c.get('swap_prob', 0.0)}, new each epoch.
-Chosen epoch: {report.best_epoch}{chosen_note}.
+{chosen}
 {_continued(report)}
 | epoch | loss | valid v1.1 F1 | valid v2.0 F1 | valid v2.0 AUC | seconds |
 |---|---|---|---|---|---|
@@ -864,7 +895,7 @@ articles, and the one with the higher v1.1 F1 + v2.0 F1 is shipped:
 {quantized}
 
 ## Training time and hardware
-{report.seconds / 60:.1f} minutes in all (training, evaluation, export) on {report.hardware}.{earlier_time}
+{report.seconds / 60:.1f} minutes in all ({work}) on {report.hardware}.{earlier_time}
 
 ## Held-out figures (int8 model, gold paragraph given)
 | set | questions | EM | F1 | HasAns EM / F1 | NoAns | ROC AUC (answerable vs not) |
