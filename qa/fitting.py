@@ -214,15 +214,13 @@ def fit_reader_confidence(qa_set: Path, calibration: Path, settings: Settings, s
     seed_x, seed_y = np.vstack([qa_x, cal_x]), np.concatenate([qa_y, cal_y])
     coef = {"cosine": w[0], "coverage": w[1], "lexical": w[2], "margin": w[3], "bias": float(fitted.intercept_[0])}
     draft = ReaderConfidenceModel(**coef)
-    grid = THRESHOLD_GRID
-
     def errors(conf: np.ndarray, t: float) -> tuple[int, int]:
         """Seed errors at threshold `t` of confidences `conf` (one per row of `seed_x`)."""
         return (int(((conf < t) & seed_y).sum()) + polar_refused,
                 int(((conf >= t) & ~seed_y).sum()) + polar_wrong)
 
     def by_rule(conf: np.ndarray) -> float:
-        return balanced_threshold(conf, seed_y, grid, polar_refused, polar_wrong,
+        return balanced_threshold(conf, seed_y, THRESHOLD_GRID, polar_refused, polar_wrong,
                                   polar_answerable=sum(a for *_, a in polar), polar_total=len(polar))
 
     refit_conf = np.array([draft(*row) for row in seed_x])
@@ -247,7 +245,7 @@ def fit_reader_confidence(qa_set: Path, calibration: Path, settings: Settings, s
                        "shipped_seed_errors": errors(shipped_conf, t),
                        "squad_refused_answerable": int(((sq_conf < t) & sq_y).sum()),
                        "squad_answered_unanswerable": int(((sq_conf >= t) & ~sq_y).sum())}
-                      for t in grid],
+                      for t in THRESHOLD_GRID],
     }
 
 

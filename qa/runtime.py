@@ -85,11 +85,11 @@ def thread_report() -> dict[str, str]:
 def cpu_summary() -> str:
     """The processor's name and whether it has VNNI (int8 dot products in one instruction).
 
-    It matters for more than speed: without VNNI, onnxruntime's int8 kernels (the shipped reader)
-    sum pairs of 8-bit products in 16 bits, which can saturate, so the same int8 model can give
-    slightly different logits, and now and then a different answer or confidence, on a CPU with
-    VNNI and on one without. Figures from two machines are compared with this line beside them.
-    Read once per process.
+    It matters for more than speed: without VNNI, onnxruntime's int8 kernels sum pairs of 8-bit
+    products in 16 bits, which can saturate, so a model with 8-bit weights can give slightly
+    different logits, and now and then a different answer or confidence, on a CPU with VNNI and
+    on one without. The shipped reader has 7-bit weights for that reason; figures measured with
+    the 8-bit reader before it are compared with this line beside them. Read once per process.
     """
     import platform
 

@@ -655,10 +655,12 @@ def init_file(folder: Path) -> Path:
 
 # How far the loaded network's logits may lie from the file's, as a share of the file's largest
 # logit: an fp32 export computes the same function; an int8 file quantizes the activations at run
-# time too (for the shipped reader the probe's logits differ by 0.59 on a largest logit of 5.1,
-# and by 0.85 of 6.8 on a 60-token window, with the same best token). Weights loaded into the
-# wrong places give logits unrelated to the file's.
-INIT_LOGIT_GAP = {"fp32": 2e-4, "int8": 0.2}
+# time too. For the shipped reader (7-bit weights) the probe's logits differ by 0.95 on a largest
+# logit of 5.0, and by 0.94 of 6.8 on a 46-token window, with the same best tokens (the 8-bit
+# form before it: 0.59 of 5.1). Weights loaded into the wrong places give logits unrelated to the
+# file's: measured against the shipped file, 4.7 for the network before loading, 6.5 with layer
+# 0's query and key swapped, 5.5 with layer 4's output weights in layer 5.
+INIT_LOGIT_GAP = {"fp32": 2e-4, "int8": 0.4}
 
 
 def load_onnx_weights(model: Any, path: Path) -> None:
