@@ -42,6 +42,13 @@ def test_shipped_reader_is_small_checked_and_reads() -> None:
     # The reader prefers "no answer" for a window that does not hold one.
     silent = reader.read("Who is the president of Brazil?", [FIXTURE])[0]
     assert silent.margin < when.margin and silent.margin < 0
+    # It ships with 7-bit weights (README: the same arithmetic on CPUs with and without VNNI).
+    import onnx
+    from onnx import numpy_helper
+
+    linear = [numpy_helper.to_array(i) for i in onnx.load(str(weights)).graph.initializer
+              if i.name.endswith("_quantized") and i.data_type == onnx.TensorProto.INT8]
+    assert len(linear) == 37 and all(int(w.min()) >= -64 and int(w.max()) <= 64 for w in linear)
 
 
 def test_reader_reads_many_windows_and_odd_text() -> None:
