@@ -214,6 +214,7 @@ def fit_reader_confidence(qa_set: Path, calibration: Path, settings: Settings, s
     seed_x, seed_y = np.vstack([qa_x, cal_x]), np.concatenate([qa_y, cal_y])
     coef = {"cosine": w[0], "coverage": w[1], "lexical": w[2], "margin": w[3], "bias": float(fitted.intercept_[0])}
     draft = ReaderConfidenceModel(**coef)
+
     def errors(conf: np.ndarray, t: float) -> tuple[int, int]:
         """Seed errors at threshold `t` of confidences `conf` (one per row of `seed_x`)."""
         return (int(((conf < t) & seed_y).sum()) + polar_refused,

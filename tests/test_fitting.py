@@ -69,7 +69,6 @@ def test_config_file_sets_what_a_refit_runs_under(tmp_path: Path, monkeypatch: p
     assert "Invalid sentence_vectors value" in capsys.readouterr().err and len(seen) == 2
 
 
-
 def test_the_abstention_threshold_balances_the_two_error_rates() -> None:
     """Each class counts as a share, as the product is judged (false abstentions, unanswerable answered)."""
     import numpy as np

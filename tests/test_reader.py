@@ -8,6 +8,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -23,6 +24,15 @@ from .conftest import BENCHMARKS, ROOT, SEEDS
 
 FIXTURE = ("The Eiffel Tower was completed in 1889. It was designed by the engineering company of "
            "Gustave Eiffel. The tower is 330 metres tall and stands in Paris.")
+
+
+def _int8_matrices(path: Path) -> list[Any]:
+    """The int8 weight matrices of a dynamically quantized ONNX file (one per linear layer)."""
+    import onnx
+    from onnx import numpy_helper
+
+    return [numpy_helper.to_array(i) for i in onnx.load(str(path)).graph.initializer
+            if i.name.endswith("_quantized") and i.data_type == onnx.TensorProto.INT8]
 
 
 def test_shipped_reader_is_small_checked_and_reads() -> None:
@@ -43,11 +53,7 @@ def test_shipped_reader_is_small_checked_and_reads() -> None:
     silent = reader.read("Who is the president of Brazil?", [FIXTURE])[0]
     assert silent.margin < when.margin and silent.margin < 0
     # It ships with 7-bit weights (README: the same arithmetic on CPUs with and without VNNI).
-    import onnx
-    from onnx import numpy_helper
-
-    linear = [numpy_helper.to_array(i) for i in onnx.load(str(weights)).graph.initializer
-              if i.name.endswith("_quantized") and i.data_type == onnx.TensorProto.INT8]
+    linear = _int8_matrices(weights)
     assert len(linear) == 37 and all(int(w.min()) >= -64 and int(w.max()) <= 64 for w in linear)
 
 
@@ -192,14 +198,11 @@ def test_train_reader_runs_end_to_end_on_a_tiny_slice(tmp_path: Path) -> None:
     assert (out / "reader-fp32.onnx").stat().st_size > (out / WEIGHTS_FILE).stat().st_size
     # The 7-bit form's linear weights lie in -64..64 (no 16-bit saturation on CPUs without VNNI).
     import numpy as np
-    import onnx
-    from onnx import numpy_helper
 
     from qa.reader.train import quantize_int8
 
     quantize_int8(out / "reader-fp32.onnx", tmp_path / "seven.onnx", per_channel=True, reduce_range=True)
-    linear = [numpy_helper.to_array(i) for i in onnx.load(str(tmp_path / "seven.onnx")).graph.initializer
-              if i.name.endswith("_quantized") and i.data_type == onnx.TensorProto.INT8]
+    linear = _int8_matrices(tmp_path / "seven.onnx")
     assert len(linear) == 37 and min(int(w.min()) for w in linear) >= -64 and max(int(w.max()) for w in linear) <= 64
     assert any(int(np.abs(w).max()) > 32 for w in linear)
     card = (out / "MODEL_CARD.md").read_text(encoding="utf-8")
