@@ -23,7 +23,7 @@ from qa.chat import Message, standalone_query, user_turns
 from qa.clean import model_text
 from qa.config import Settings
 from qa.encoder import resolve_device
-from qa.filters import DocFilter
+from qa.filters import DocFilter, check_selects
 from qa.index import Index, load_index
 from qa.lexical import bm25_terms, idf
 from qa.retrieval import Ranking, clean_query, passages_for, rank
@@ -263,8 +263,8 @@ def answer(
         are the closest related reading.
 
     Raises:
-        QueryError: the question is empty, not text or too long, or the history is not a list
-            of messages.
+        QueryError: the question is empty, not text or too long, the history is not a list
+            of messages, or `docs`/`since`/`until` leave no indexed document to answer from.
         IndexMissingError, IndexCorruptError: the index cannot be used.
     """
     started = time.perf_counter()
@@ -273,6 +273,8 @@ def answer(
     turns = user_turns(history, settings.history_turns, settings.max_question_chars)
     where = DocFilter.make(docs, since, until)
     loaded = index if isinstance(index, Index) else load_index(index)
+    if where is not None:
+        check_selects(where, loaded.documents)
     query = standalone_query(text, turns)
     ranking = rank(query, loaded, settings=settings, where=where)
     reply = (answerer or ExtractiveAnswerer()).compose(text, ranking, loaded, settings)

@@ -62,6 +62,27 @@ class DocFilter:
         return "; ".join(parts)
 
 
+def check_selects(doc_filter: DocFilter, documents: Mapping[str, DocumentInfo]) -> None:
+    """Raise `QueryError` when `doc_filter` leaves none of `documents`: an answer from such a
+    selection would only say the documents are silent, when none was read."""
+    if any(doc_filter.allows(d, info.date) for d, info in documents.items()):
+        return
+    if not documents:
+        return  # an empty index answers for itself ("the documents don't say")
+    examples = ", ".join(sorted(documents)[:3]) + (", ..." if len(documents) > 3 else "")
+    hint = ""
+    paths = "; document patterns match these paths, relative to the corpus" if doc_filter.docs else ""
+    if doc_filter.since or doc_filter.until:
+        undated = sum(1 for info in documents.values() if not info.date)
+        if undated:
+            hint = (f" {undated:,} of the {len(documents):,} indexed documents have no date, and a "
+                    "date range leaves undated documents out.")
+    raise QueryError(
+        f"No indexed document matches the filter ({doc_filter.describe()}), so there is nothing to "
+        f"answer from.{hint} Widen or clear the filter: the index holds {len(documents):,} "
+        f"document(s) ({examples}){paths}.")
+
+
 def allowed_rows(doc_filter: DocFilter, documents: Mapping[str, DocumentInfo],
                  chunk_doc_rows: np.ndarray) -> np.ndarray:
     """The chunk rows whose document passes `doc_filter`, ascending (`chunk_doc_rows`: each

@@ -279,6 +279,20 @@ def test_history_of_the_wrong_shape_is_a_clear_error(seeds_index: Path, history,
         answer("And where is the backup kept?", history=history, index=seeds_index)
 
 
+def test_a_filter_that_leaves_no_document_says_so_instead_of_abstaining(seeds_index: Path) -> None:
+    # "The documents don't say" would claim the documents were read; none was.
+    with pytest.raises(QueryError, match=r"No indexed document matches the filter \(documents reports/\*\)") as caught:
+        answer("How many accounts did TikTok remove?", index=seeds_index, docs="reports/*")
+    assert "holds 5 document(s) (000_0cda244c9ed3ffe8.txt" in str(caught.value)
+    # Four seed articles carry no date and the fifth is dated 2020-08-24, so a range from 2021 on
+    # leaves them all out: the message says why.
+    with pytest.raises(QueryError, match="4 of the 5 indexed documents have no date"):
+        answer("How many accounts did TikTok remove?", index=seeds_index, since="2021-01-01")
+    # A filter that keeps a document answers from it alone.
+    reply = answer("How many accounts did TikTok remove?", index=seeds_index, docs="003_*")
+    assert "3,000" in reply.text and {c.doc_id for c in reply.citations} == {"003_1e2a6170b287ded5.txt"}
+
+
 def test_a_huge_history_costs_what_a_short_one_does(seeds_index: Path) -> None:
     first = [{"role": "user", "content": "Where is TikTok's US user data stored?"},
              {"role": "assistant", "content": "In Virginia [1]."}]
