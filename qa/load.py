@@ -8,6 +8,7 @@ does, so offsets agree with what a user reads back) and the segments of it that 
 from __future__ import annotations
 
 import datetime as dt
+import email.utils
 import hashlib
 import html
 import os
@@ -180,11 +181,16 @@ def load_document(path: Path, doc_id: str, *, max_pdf_pages: int = MAX_PDF_PAGES
     # Universal newlines, exactly as Path.read_text does: offsets must index what users read back.
     text = path.read_text(encoding="utf-8")
     sha256 = hashlib.sha256(raw).hexdigest()
+    raw_date: object
     if kind == "html":
-        title, date, tags, spans = _parse_html(text)
+        title, raw_date, tags, spans = _parse_html(text)
     else:
-        title, date, tags, body = _parse_front_matter(text)
+        title, raw_date, tags, body = _parse_front_matter(text) or _parse_header(text) or (
+            "", None, (), trim(text, 0, len(text)))
         spans = [body]
+    date = read_date(raw_date)
+    notes = () if date or raw_date in (None, "") else (
+        f"date {_clip(str(raw_date))[:60]!r} not understood: left undated (write it as YYYY-MM-DD)",)
     segments = tuple(
         piece for span in spans for piece in subtract(span, boilerplate_ranges(text, *span), text)
     )
@@ -193,7 +199,7 @@ def load_document(path: Path, doc_id: str, *, max_pdf_pages: int = MAX_PDF_PAGES
     if not title:
         title = _first_line(text, segments) or _clip(path.stem.replace("_", " "))
     return Document(doc_id=doc_id, title=title, date=date, text=text, segments=segments,
-                    tags=tags, sha256=sha256)
+                    tags=tags, sha256=sha256, notes=notes)
 
 
 def _load_extracted(path: Path, doc_id: str, kind: str, raw: bytes, max_pdf_pages: int) -> Document:
@@ -215,11 +221,12 @@ def _load_extracted(path: Path, doc_id: str, kind: str, raw: bytes, max_pdf_page
 _FRONT_MATTER = re.compile(r"\A\ufeff?---[ \t]*\n(.*?\n)(?:---|\.\.\.)[ \t]*(?:\n|\Z)", re.S)
 
 
-def _parse_front_matter(text: str) -> tuple[str, str | None, tuple[str, ...], tuple[int, int]]:
-    """YAML front matter (in any text or Markdown file that opens with `---`) and the body span."""
+def _parse_front_matter(text: str) -> tuple[str, object, tuple[str, ...], tuple[int, int]] | None:
+    """YAML front matter (in any text or Markdown file that opens with `---`): title, date as
+    written, tags and the body span; None when the file has none."""
     match = _FRONT_MATTER.match(text)
     if not match:
-        return "", None, (), trim(text, 0, len(text))
+        return None
     try:
         meta = yaml.safe_load(match.group(1))
     except yaml.YAMLError:
@@ -227,15 +234,57 @@ def _parse_front_matter(text: str) -> tuple[str, str | None, tuple[str, ...], tu
         meta = _loose_front_matter(match.group(1))
     if not isinstance(meta, dict):
         # Not front matter after all (a horizontal rule): index it as text.
-        return "", None, (), trim(text, 0, len(text))
+        return None
     title = _clip(str(meta.get("title") or ""))
     tags = meta.get("tags") or ()
     if isinstance(tags, str):
         tags = [t.strip() for t in tags.split(",")]
     elif not isinstance(tags, list | tuple):
         tags = [tags]
-    return (title, _iso_date(meta.get("date")), tuple(str(t) for t in tags if str(t).strip()),
+    return (title, meta.get("date"), tuple(str(t) for t in tags if str(t).strip()),
             trim(text, match.end(), len(text)))
+
+
+# A plain-text header block, as news databases and mail-style exports write one:
+#   Title: Harbour report
+#   Date: March 5, 2024
+#   Source: The Portvale Gazette
+# Every line must name one of these keys, and a title or a date must be among them, so prose that
+# happens to open with "Note: ..." stays text.
+HEADER_KEYS = {
+    "title": "title", "headline": "title",
+    "date": "date", "published": "date", "publication date": "date", "date published": "date",
+    "load-date": "date", "load date": "date",
+    "tags": "tags", "keywords": "tags",
+    **{k: "" for k in ("author", "authors", "by", "byline", "source", "publication", "publisher",
+                       "url", "link", "section", "language", "length", "words", "copyright",
+                       "subject", "from", "to")},
+}
+MAX_HEADER_LINES = 30
+_HEADER_LINE = re.compile(r"([A-Za-z][A-Za-z -]{0,24}?)[ \t]*:[ \t]*(\S.*?)[ \t]*")
+
+
+def _parse_header(text: str) -> tuple[str, object, tuple[str, ...], tuple[int, int]] | None:
+    """A header block of `Key: value` lines opening a text file (see `HEADER_KEYS`): title, date
+    as written, tags and the body span after it; None when the file does not open with one."""
+    offset = 1 if text.startswith("\ufeff") else 0
+    meta: dict[str, str] = {}
+    for _ in range(MAX_HEADER_LINES):
+        end = text.find("\n", offset)
+        end = len(text) if end < 0 else end
+        found = _HEADER_LINE.fullmatch(text, offset, end)
+        role = HEADER_KEYS.get(" ".join(found.group(1).lower().split())) if found else None
+        if found is None or role is None:
+            break
+        if role:
+            meta.setdefault(role, found.group(2))
+        offset = end + 1
+        if offset >= len(text):
+            break
+    if "title" not in meta and "date" not in meta:
+        return None
+    tags = tuple(t.strip() for t in re.split(r"[,;]", meta.get("tags", "")) if t.strip())
+    return _clip(meta.get("title", "")), meta.get("date"), tags, trim(text, min(offset, len(text)), len(text))
 
 
 _LOOSE_KEY = re.compile(r"^([A-Za-z_][\w-]*)[ \t]*:[ \t]*(.*?)[ \t]*$")
@@ -251,21 +300,44 @@ def _loose_front_matter(block: str) -> dict[str, str] | None:
     return meta or None
 
 
-def _iso_date(value: object) -> str | None:
-    """A front-matter date as an ISO string: dates stay dates, timestamps keep their time."""
+_DATE_FORMATS = ("%B %d, %Y", "%b %d, %Y", "%B %d %Y", "%b %d %Y", "%d %B %Y", "%d %b %Y",
+                 "%d %B, %Y", "%A, %B %d, %Y", "%a, %b %d, %Y", "%A %d %B %Y", "%Y/%m/%d", "%Y.%m.%d",
+                 "%Y %m %d", "%B %Y", "%b %Y", "%Y-%m")
+
+
+def read_date(value: object) -> str | None:
+    """A document's date as an ISO string, or None when there is none or it cannot be read.
+
+    Dates stay dates and timestamps keep their time (`2024-03-05`, `2024-03-05T10:00:00+00:00`);
+    RFC 2822 (`Tue, 05 Mar 2024 10:00:00 +0000`) and the usual written forms (`March 5, 2024`,
+    `5 Mar. 2024`, `Sept. 5th, 2024`, `2024/03/05`; a month or a year alone is its first day) become ISO.
+    Ambiguous forms such as `03/05/2024` are not guessed. Date filters compare ISO strings, so a
+    date kept as written would be compared as text."""
     if value is None or value == "":
         return None
-    if isinstance(value, dt.datetime):
+    if isinstance(value, dt.date):   # a datetime is a date too
         return value.isoformat()
-    if isinstance(value, dt.date):
-        return value.isoformat()
-    text = str(value).strip()
+    text = " ".join(str(value).split())
     for parse in (dt.date.fromisoformat, dt.datetime.fromisoformat):
         try:
             return parse(text).isoformat()
         except ValueError:
             continue
-    return text
+    try:
+        return email.utils.parsedate_to_datetime(text).isoformat()
+    except (TypeError, ValueError, IndexError):
+        pass
+    if re.fullmatch(r"[12]\d{3}", text):   # a year alone: its first day
+        return f"{text}-01-01"
+    plain = re.sub(r"(?<=\d)(?:st|nd|rd|th)\b", "", text, flags=re.I)
+    plain = re.sub(r"\b(Sept)\b", "Sep", plain.replace(".", " ").replace(" ,", ","), flags=re.I)
+    plain = " ".join(plain.split())
+    for fmt in _DATE_FORMATS:
+        try:
+            return dt.datetime.strptime(plain, fmt).date().isoformat()
+        except ValueError:
+            continue
+    return None
 
 
 _SKIP_CONTENT = re.compile(r"<(script|style|head|noscript|template|svg|iframe)\b[^>]*>.*?</\1\s*>",
@@ -291,7 +363,7 @@ def _parse_html(text: str) -> tuple[str, str | None, tuple[str, ...], list[tuple
         r"[^>]*content=[\"']([^\"']+)[\"']", text, re.I) or re.search(
         r"<time\b[^>]*datetime=[\"']([^\"']+)[\"']", text, re.I)
     if meta_date:
-        date = _iso_date(meta_date.group(1))
+        date = meta_date.group(1)
     hidden = [m.span() for m in _SKIP_CONTENT.finditer(text)]
     spans: list[tuple[int, int]] = []
     cursor = 0

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from qa.errors import CorpusError
-from qa.load import load_corpus
+from qa.load import load_corpus, read_date
 
 from .conftest import SEEDS
 
@@ -46,6 +46,57 @@ def test_markdown_front_matter_and_html_visible_text(tmp_path: Path) -> None:
     body = [page.text[s:e] for s, e in page.segments]
     assert body == ["First <a href='x'>linked</a> sentence.", "Second paragraph."]
     assert not any("secret" in b or "color" in b for b in body)
+
+
+def test_a_header_block_is_metadata_and_written_dates_become_iso(tmp_path: Path) -> None:
+    (tmp_path / "harbour.txt").write_text(
+        "\ufeffTitle: Harbour report\nDate: March 5, 2024\nSource: Portvale Gazette\nTags: ports; cranes\n\n"
+        "The harbour handled 4.2 million containers.\n", encoding="utf-8")
+    # Prose that opens with "Note:" is not a header: no title or date key, and "Note" is none.
+    (tmp_path / "note.txt").write_text("Note: this file is a draft.\nDate: 2024-01-02\n\nIt says little.\n",
+                                       encoding="utf-8")
+    (tmp_path / "odd.md").write_text("---\ntitle: Odd date\ndate: 03/05/2024\n---\nThe body.\n", encoding="utf-8")
+    (tmp_path / "rfc.md").write_text("---\ndate: Tue, 05 Mar 2024 10:00:00 +0000\n---\nMail body.\n",
+                                     encoding="utf-8")
+    (tmp_path / "page.html").write_text(
+        "<html><head><meta name='date' content='5 Mar. 2024'></head><body><p>A page.</p></body></html>",
+        encoding="utf-8")
+    docs = {d.doc_id: d for d in load_corpus(tmp_path)[0]}
+    harbour = docs["harbour.txt"]
+    assert (harbour.title, harbour.date, harbour.tags) == ("Harbour report", "2024-03-05", ("ports", "cranes"))
+    assert [harbour.text[s:e] for s, e in harbour.segments] == ["The harbour handled 4.2 million containers."]
+    assert harbour.notes == ()
+    note = docs["note.txt"]
+    assert (note.title, note.date) == ("Note: this file is a draft.", None)
+    assert note.text[note.segments[0][0]:].startswith("Note: this file")
+    # Ambiguous (March 5 or May 3?) is not guessed: no date, and the build says so.
+    odd = docs["odd.md"]
+    assert (odd.title, odd.date) == ("Odd date", None)
+    assert odd.notes == ("date '03/05/2024' not understood: left undated (write it as YYYY-MM-DD)",)
+    assert docs["rfc.md"].date == "2024-03-05T10:00:00+00:00"
+    assert docs["page.html"].date == "2024-03-05"
+
+
+@pytest.mark.parametrize("written, iso", [
+    ("2024-03-05", "2024-03-05"), ("2024-03-05T10:00:00Z", "2024-03-05T10:00:00+00:00"),
+    ("March 5, 2024", "2024-03-05"), ("Sept. 5th, 2024", "2024-09-05"), ("12 June 1999", "1999-06-12"),
+    ("Monday, March 4, 2024", "2024-03-04"), ("2024/03/05", "2024-03-05"), ("March 2024", "2024-03-01"),
+    ("2024", "2024-01-01"), ("03/05/2024", None), ("Spring 2024", None), ("yesterday", None), ("", None),
+])
+def test_written_dates(written: str, iso: str | None) -> None:
+    assert read_date(written) == iso
+
+
+def test_date_filters_compare_written_dates_as_dates(tmp_path: Path) -> None:
+    # Kept as written, "12 June 1999" sorted as text before "1990-01-01" and fell out of the range.
+    from qa.filters import DocFilter
+
+    (tmp_path / "old.md").write_text("---\ndate: 12 June 1999\n---\nThe old ferry sank.\n", encoding="utf-8")
+    (tmp_path / "new.md").write_text("---\ndate: March 5, 2024\n---\nThe new ferry sails.\n", encoding="utf-8")
+    dates = {d.doc_id: d.date for d in load_corpus(tmp_path)[0]}
+    nineties = DocFilter.make(since="1990-01-01", until="1999-12-31")
+    assert nineties is not None
+    assert [d for d, date in sorted(dates.items()) if nineties.allows(d, date)] == ["old.md"]
 
 
 def test_bad_files_are_skipped_with_one_clear_reason_each(tmp_path: Path) -> None:

@@ -47,7 +47,9 @@ READABLE_FORMATS = (1, 2)
 # an index built by another pipeline version is rebuilt in full, with that reason given.
 # 2: byte-order marks trimmed from bodies and titles, broken front matter read loosely,
 #    symbolic links that leave the corpus skipped.
-PIPELINE_VERSION = 2
+# 3: a `Title:`/`Date:` header block opening a text file is metadata, not body; written dates
+#    (`March 5, 2024`, RFC 2822) are stored as ISO, and a date that cannot be read as none.
+PIPELINE_VERSION = 3
 TOKENIZER = "cl100k_base"
 _FILES = {
     1: ("documents.jsonl", "chunks.jsonl", "chunk_vectors.npy", "dense.faiss", "sentences.jsonl",
