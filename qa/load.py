@@ -245,20 +245,20 @@ def _parse_front_matter(text: str) -> tuple[str, object, tuple[str, ...], tuple[
             trim(text, match.end(), len(text)))
 
 
-# A plain-text header block, as news databases and mail-style exports write one:
+# A plain-text header block, as news databases and saved e-mails write one (`Subject:` is a title):
 #   Title: Harbour report
 #   Date: March 5, 2024
 #   Source: The Portvale Gazette
 # Every line must name one of these keys, and a title or a date must be among them, so prose that
 # happens to open with "Note: ..." stays text.
 HEADER_KEYS = {
-    "title": "title", "headline": "title",
+    "title": "title", "headline": "title", "subject": "title",
     "date": "date", "published": "date", "publication date": "date", "date published": "date",
     "load-date": "date", "load date": "date",
     "tags": "tags", "keywords": "tags",
     **{k: "" for k in ("author", "authors", "by", "byline", "source", "publication", "publisher",
                        "url", "link", "section", "language", "length", "words", "copyright",
-                       "subject", "from", "to")},
+                       "from", "to", "cc")},
 }
 MAX_HEADER_LINES = 30
 _HEADER_LINE = re.compile(r"([A-Za-z][A-Za-z -]{0,24}?)[ \t]*:[ \t]*(\S.*?)[ \t]*")

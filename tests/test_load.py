@@ -61,7 +61,13 @@ def test_a_header_block_is_metadata_and_written_dates_become_iso(tmp_path: Path)
     (tmp_path / "page.html").write_text(
         "<html><head><meta name='date' content='5 Mar. 2024'></head><body><p>A page.</p></body></html>",
         encoding="utf-8")
+    (tmp_path / "mail.txt").write_text(
+        "From: Ana <ana@example.org>\nTo: desk@example.org\nSubject: Crane delay\n"
+        "Date: Tue, 05 Mar 2024 10:00:00 +0000\n\nThe crane is late.\n", encoding="utf-8")
     docs = {d.doc_id: d for d in load_corpus(tmp_path)[0]}
+    mail = docs["mail.txt"]
+    assert (mail.title, mail.date) == ("Crane delay", "2024-03-05T10:00:00+00:00")
+    assert [mail.text[s:e] for s, e in mail.segments] == ["The crane is late."]
     harbour = docs["harbour.txt"]
     assert (harbour.title, harbour.date, harbour.tags) == ("Harbour report", "2024-03-05", ("ports", "cranes"))
     assert [harbour.text[s:e] for s, e in harbour.segments] == ["The harbour handled 4.2 million containers."]
