@@ -301,8 +301,8 @@ def _loose_front_matter(block: str) -> dict[str, str] | None:
 
 
 _DATE_FORMATS = ("%B %d, %Y", "%b %d, %Y", "%B %d %Y", "%b %d %Y", "%d %B %Y", "%d %b %Y",
-                 "%d %B, %Y", "%A, %B %d, %Y", "%a, %b %d, %Y", "%A %d %B %Y", "%Y/%m/%d", "%Y.%m.%d",
-                 "%Y %m %d", "%B %Y", "%b %Y", "%Y-%m")
+                 "%d %B, %Y", "%d %b, %Y", "%Y/%m/%d", "%Y %m %d", "%B %Y", "%b %Y", "%Y-%m")
+_WEEKDAY = re.compile(r"^(?:mon|tue|wed|thu|fri|sat|sun)[a-z]*,?\s+", re.I)
 
 
 def read_date(value: object) -> str | None:
@@ -331,7 +331,7 @@ def read_date(value: object) -> str | None:
         return f"{text}-01-01"
     plain = re.sub(r"(?<=\d)(?:st|nd|rd|th)\b", "", text, flags=re.I)
     plain = re.sub(r"\b(Sept)\b", "Sep", plain.replace(".", " ").replace(" ,", ","), flags=re.I)
-    plain = " ".join(plain.split())
+    plain = _WEEKDAY.sub("", " ".join(plain.split()))
     for fmt in _DATE_FORMATS:
         try:
             return dt.datetime.strptime(plain, fmt).date().isoformat()

@@ -86,7 +86,8 @@ def test_a_header_block_is_metadata_and_written_dates_become_iso(tmp_path: Path)
 @pytest.mark.parametrize("written, iso", [
     ("2024-03-05", "2024-03-05"), ("2024-03-05T10:00:00Z", "2024-03-05T10:00:00+00:00"),
     ("March 5, 2024", "2024-03-05"), ("Sept. 5th, 2024", "2024-09-05"), ("12 June 1999", "1999-06-12"),
-    ("Monday, March 4, 2024", "2024-03-04"), ("2024/03/05", "2024-03-05"), ("March 2024", "2024-03-01"),
+    ("Monday, March 4, 2024", "2024-03-04"), ("Tue, 5 Mar 2024", "2024-03-05"), ("5 Mar 2024", "2024-03-05"),
+    ("2024/03/05", "2024-03-05"), ("2024.03.05", "2024-03-05"), ("March 2024", "2024-03-01"),
     ("2024", "2024-01-01"), ("03/05/2024", None), ("Spring 2024", None), ("yesterday", None), ("", None),
 ])
 def test_written_dates(written: str, iso: str | None) -> None:
