@@ -23,10 +23,10 @@ from qa.chat import Message, standalone_query, user_turns
 from qa.clean import model_text
 from qa.config import Settings
 from qa.encoder import resolve_device
-from qa.filters import DocFilter, check_selects
+from qa.filters import DocFilter
 from qa.index import Index, load_index
 from qa.lexical import bm25_terms, idf
-from qa.retrieval import Ranking, clean_query, passages_for, rank
+from qa.retrieval import Ranking, check_selects, clean_query, passages_for, rank
 from qa.types import Answer, AnswerStatus, Citation, Passage, Sentence
 
 if TYPE_CHECKING:
@@ -274,7 +274,7 @@ def answer(
     where = DocFilter.make(docs, since, until)
     loaded = index if isinstance(index, Index) else load_index(index)
     if where is not None:
-        check_selects(where, loaded.documents)
+        check_selects(loaded, where)
     query = standalone_query(text, turns)
     ranking = rank(query, loaded, settings=settings, where=where)
     reply = (answerer or ExtractiveAnswerer()).compose(text, ranking, loaded, settings)

@@ -62,13 +62,9 @@ class DocFilter:
         return "; ".join(parts)
 
 
-def check_selects(doc_filter: DocFilter, documents: Mapping[str, DocumentInfo]) -> None:
-    """Raise `QueryError` when `doc_filter` leaves none of `documents`: an answer from such a
+def no_document_message(doc_filter: DocFilter, documents: Mapping[str, DocumentInfo]) -> str:
+    """What to tell a user whose `doc_filter` leaves none of `documents`: an answer from such a
     selection would only say the documents are silent, when none was read."""
-    if any(doc_filter.allows(d, info.date) for d, info in documents.items()):
-        return
-    if not documents:
-        return  # an empty index answers for itself ("the documents don't say")
     examples = ", ".join(sorted(documents)[:3]) + (", ..." if len(documents) > 3 else "")
     hint = ""
     paths = "; document patterns match these paths, relative to the corpus" if doc_filter.docs else ""
@@ -77,10 +73,9 @@ def check_selects(doc_filter: DocFilter, documents: Mapping[str, DocumentInfo]) 
         if undated:
             hint = (f" {undated:,} of the {len(documents):,} indexed documents have no date, and a "
                     "date range leaves undated documents out.")
-    raise QueryError(
-        f"No indexed document matches the filter ({doc_filter.describe()}), so there is nothing to "
-        f"answer from.{hint} Widen or clear the filter: the index holds {len(documents):,} "
-        f"document(s) ({examples}){paths}.")
+    return (f"No indexed document matches the filter ({doc_filter.describe()}), so there is nothing to "
+            f"answer from.{hint} Widen or clear the filter: the index holds {len(documents):,} "
+            f"document(s) ({examples}){paths}.")
 
 
 def allowed_rows(doc_filter: DocFilter, documents: Mapping[str, DocumentInfo],

@@ -20,7 +20,7 @@ import numpy as np
 from qa.config import MODES, Settings
 from qa.embed import Embedder, embedder_for
 from qa.errors import QueryError, SettingsError
-from qa.filters import DocFilter, allowed_rows
+from qa.filters import DocFilter, allowed_rows, no_document_message
 from qa.index import Index, load_index
 from qa.index.dense import search_params, with_selector
 from qa.lexical import bm25_scores
@@ -190,6 +190,13 @@ def _allowed(index: Index, where: DocFilter) -> np.ndarray:
         while len(_ALLOWED) > _ALLOWED_SIZE:
             _ALLOWED.pop(next(iter(_ALLOWED)))
     return found[1]
+
+
+def check_selects(index: Index, where: DocFilter) -> None:
+    """Raise `QueryError` when `where` leaves none of `index`'s documents (an empty index answers
+    for itself). Uses the rows `rank` looks up, so a filtered question reads the documents once."""
+    if index.documents and not len(_allowed(index, where)):
+        raise QueryError(no_document_message(where, index.documents))
 
 
 # Below this many allowed chunks a filtered dense search is exact over them (cheaper than a
