@@ -261,7 +261,8 @@ HEADER_KEYS = {
                        "from", "to", "cc")},
 }
 MAX_HEADER_LINES = 30
-_HEADER_LINE = re.compile(r"([A-Za-z][A-Za-z -]{0,24}?)[ \t]*:[ \t]*(\S.*?)[ \t]*")
+# A `key: value` line, in a header block or in front matter that YAML rejects.
+_KEY_LINE = re.compile(r"([A-Za-z_][\w -]{0,40}?)[ \t]*:[ \t]*(.*?)[ \t]*")
 
 
 def _parse_header(text: str) -> tuple[str, object, tuple[str, ...], tuple[int, int]] | None:
@@ -272,8 +273,8 @@ def _parse_header(text: str) -> tuple[str, object, tuple[str, ...], tuple[int, i
     for _ in range(MAX_HEADER_LINES):
         end = text.find("\n", offset)
         end = len(text) if end < 0 else end
-        found = _HEADER_LINE.fullmatch(text, offset, end)
-        role = HEADER_KEYS.get(" ".join(found.group(1).lower().split())) if found else None
+        found = _KEY_LINE.fullmatch(text, offset, end)
+        role = HEADER_KEYS.get(" ".join(found.group(1).lower().split())) if found and found.group(2) else None
         if found is None or role is None:
             break
         if role:
@@ -287,14 +288,11 @@ def _parse_header(text: str) -> tuple[str, object, tuple[str, ...], tuple[int, i
     return _clip(meta.get("title", "")), meta.get("date"), tags, trim(text, min(offset, len(text)), len(text))
 
 
-_LOOSE_KEY = re.compile(r"^([A-Za-z_][\w-]*)[ \t]*:[ \t]*(.*?)[ \t]*$")
-
-
 def _loose_front_matter(block: str) -> dict[str, str] | None:
     """`key: value` lines of front matter that YAML rejects; None when there are none."""
     meta = {}
     for line in block.splitlines():
-        m = _LOOSE_KEY.match(line)
+        m = _KEY_LINE.fullmatch(line)
         if m and m.group(1).lower() not in meta:
             meta[m.group(1).lower()] = m.group(2).strip("\"'")
     return meta or None
