@@ -19,7 +19,7 @@ from typing import Any
 
 from qa.config import MODES, Settings
 from qa.metrics import latency_summary
-from qa.runtime import cpu_summary, thread_report
+from qa.runtime import thread_report
 
 QUESTIONS = [
     "Where is TikTok's US user data stored?",
@@ -102,7 +102,7 @@ def run_latency(report_dir: Path | None = None, settings: Settings | None = None
                        for name, values in timings.items()},
         "encoder": getattr(embedder, "description", settings.encoder_backend),
         "threads": thread_report(),
-        "machine": f"{platform.machine()}, {cpu_summary()}",
+        "machine": platform.machine(),   # the processor and CPU count are in "threads"
     }
     text = _render(results)
     report_dir.mkdir(parents=True, exist_ok=True)
