@@ -140,6 +140,11 @@ class TrainReport:
     # With --init: the file continued (FP32_FILE, or WEIGHTS_FILE when only the int8 form was there).
     init_file: str = ""
 
+    @property
+    def from_int8(self) -> bool:
+        """Whether the weights continued were an int8 file, dequantized (no fp32 export was kept)."""
+        return bool(self.init_file) and self.init_file != FP32_FILE
+
 
 # ---------------------------------------------------------------------------------------------
 # Examples
@@ -507,8 +512,7 @@ def train_reader(data: Path | None = None, out: Path = WEIGHTS_DIR,
         load_onnx_weights(model, start_file)
         report.earlier = _earlier_runs(Path(config.init))
         report.init_file = start_file.name
-        dequantized = " (int8, dequantized)" if start_file.name != FP32_FILE else ""
-        log(f"continuing from {start_file}{dequantized}")
+        log(f"continuing from {start_file}{' (int8, dequantized)' if report.from_int8 else ''}")
     for p in model.bert.embeddings.parameters():
         p.requires_grad = False
     model.to(config.device)
@@ -803,7 +807,7 @@ def _continued(report: TrainReport) -> str:
     before = (f" ({'the weights in fp32' if exported else 'before its first epoch'}: validation v1.1 F1 "
               f"{_pct(sv['v1']['f1'])}, v2.0 F1 {_pct(sv['v2']['f1'])}, AUC {sv['v2']['auc']})" if sv else "")
     source = f"`{report.config.get('init')}`"
-    if report.init_file and report.init_file != FP32_FILE:
+    if report.from_int8:
         source += f", its int8 `{report.init_file}` dequantized: that run's fp32 export was not kept"
     if exported:
         lines.append(f"{len(report.earlier) + 1}. this run: run {len(report.earlier)}'s weights ({source}) "
@@ -834,7 +838,7 @@ def model_card(report: TrainReport, squad: SquadData) -> str:
     held = ", ".join(squad.split.held_out_order)
     f1, f2 = report.valid_fp32["v1"], report.valid_fp32["v2"]
     dequantized = (f"; dequantized from the int8 `{report.init_file}` continued"
-                   if report.init_file and report.init_file != FP32_FILE and report.best_epoch == 0 else "")
+                   if report.from_int8 and report.best_epoch == 0 else "")
     fp32 = f"| fp32 (not shipped: 90 MB{dequantized}) | {_pct(f1['f1'])} | {_pct(f2['f1'])} | {f2['auc']} |"
     quantized = "\n".join(
         f"| int8 {name}{' (shipped)' if name == report.quantization else ''} | {_pct(q['v1']['f1'])} "
