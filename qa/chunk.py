@@ -2,7 +2,9 @@
 
 Each body segment of a document is split by LangChain's recursive splitter, measuring length in
 cl100k_base tokens and preferring paragraph, then line, then sentence, then clause boundaries.
-The splitter returns strings; each one is located back in the document so that
+The splitter reads the segment's layout view (`qa.sentences.layout_view`: a wrapped line's break
+is a space there, same length), so a PDF or hard-wrapped paragraph is split at sentences, not at
+its lines. Each piece is located back in the view, whose offsets are the document's, so that
 `document.text[chunk.start:chunk.end] == chunk.text` always holds.
 """
 
@@ -13,6 +15,7 @@ from functools import lru_cache
 from langchain_text_splitters import RecursiveCharacterTextSplitter
 
 from qa.errors import QAError
+from qa.sentences import layout_view, wrap_width
 from qa.tokens import count_tokens
 from qa.types import Chunk, Document
 
@@ -41,8 +44,9 @@ def chunk_document(document: Document, max_tokens: int = 200, overlap_tokens: in
     """
     splitter = _splitter(max_tokens, overlap_tokens)
     chunks: list[Chunk] = []
+    width = wrap_width(document.text)
     for seg_start, seg_end in document.segments:
-        segment = document.text[seg_start:seg_end]
+        segment = layout_view(document.text, seg_start, seg_end, width)
         search_from = 0
         for piece in splitter.split_text(segment):
             at = segment.find(piece, search_from)
@@ -52,7 +56,7 @@ def chunk_document(document: Document, max_tokens: int = 200, overlap_tokens: in
                     "Please report this with the file attached."
                 )
             start = seg_start + at
-            chunks.append(Chunk(document.doc_id, start, start + len(piece), piece))
+            chunks.append(Chunk(document.doc_id, start, start + len(piece), document.text[start:start + len(piece)]))
             # The next chunk starts after this one's start (overlap can reach back into it).
             search_from = at + 1
     return chunks

@@ -64,10 +64,47 @@ def boilerplate_ranges(text: str, start: int = 0, end: int | None = None) -> lis
         if key in seen:
             found.append((start + m.start(), start + m.end()))
         seen.add(key)
-    return _merge(found)
+    return merge_ranges(found)
 
 
-def _merge(ranges: list[tuple[int, int]]) -> list[tuple[int, int]]:
+# A line that is only a page number: "7", "- 7 -", "Page 7", "Page 7 of 12", "7/12", "7 | Report".
+_PAGE_NUMBER = re.compile(r"[\W_]*(?:page|p\.|seite)?\s*\d{1,4}\s*(?:(?:of|/|\|)\s*\d{1,4})?[\W_]*", re.I)
+# Page furniture sits in the first or last few lines of a page.
+FURNITURE_LINES = 3
+
+
+def page_furniture(text: str, page_starts: tuple[int, ...]) -> list[tuple[int, int]]:
+    """Running headers, footers and page numbers of a paged document, as `(start, end)` ranges.
+
+    The rule: among the first and last FURNITURE_LINES non-blank lines of each page, a line is
+    furniture when, with its digits ignored, the same line stands in that place on at least half
+    of the pages (and two or more), or when it is only a page number. A document of one page has
+    none. The ranges are left out of what is indexed, never out of the text.
+    """
+    if len(page_starts) < 2:
+        return []
+    bounds = [*page_starts[1:], len(text)]
+    places: list[list[tuple[str, int, int]]] = []
+    for page_start, page_end in zip(page_starts, bounds, strict=True):
+        lines = [(m.start(), m.end()) for m in re.finditer(r"[^\n]*\S[^\n]*", text[page_start:page_end])]
+        edge = lines[:FURNITURE_LINES] + lines[max(FURNITURE_LINES, len(lines) - FURNITURE_LINES):]
+        places.append([(_furniture_key(text[page_start + s:page_start + e]), page_start + s, page_start + e)
+                       for s, e in edge])
+    pages_with: dict[str, int] = {}
+    for page in places:
+        for key in {key for key, _, _ in page}:
+            pages_with[key] = pages_with.get(key, 0) + 1
+    needed = max(2, (len(page_starts) + 1) // 2)
+    found = [(s, e) for page in places for key, s, e in page
+             if pages_with[key] >= needed or _PAGE_NUMBER.fullmatch(text[s:e].strip())]
+    return merge_ranges(found)
+
+
+def _furniture_key(line: str) -> str:
+    return re.sub(r"\d+", "#", " ".join(line.split()).lower())
+
+
+def merge_ranges(ranges: list[tuple[int, int]]) -> list[tuple[int, int]]:
     merged: list[tuple[int, int]] = []
     for s, e in sorted(ranges):
         if merged and s <= merged[-1][1]:
@@ -102,15 +139,20 @@ def trim(text: str, start: int, end: int) -> tuple[int, int]:
 _MD_LINK = re.compile(r"\[([^\]\n]*)\]\((?:[^()\s]|\([^()\s]*\))*(?:\s+\"[^\"\n]*\")?\)")
 _TAG = re.compile(r"<[^>]*>")
 _HEADING = re.compile(r"^[ \t]*#{1,6}[ \t]+", re.M)
+# A word broken across a line ("infor-\nmation"): mended for the models, kept in the source.
+_LINE_HYPHEN = re.compile(r"(?<=[^\W\d_])-\n(?=[a-z])")
 
 
 def model_text(raw: str) -> str:
     """What the embedding model and BM25 read for a piece of source text.
 
-    Markdown link targets and HTML tags add URL noise without meaning; they are dropped here
-    (the quote the user sees is still the verbatim source).
+    Markdown link targets and HTML tags add URL noise without meaning; they are dropped here,
+    and a word hyphenated across a line break is mended (the quote the user sees is still the
+    verbatim source).
     """
     text = _MD_LINK.sub(r"\1", raw)
+    if "-\n" in text:
+        text = _LINE_HYPHEN.sub("", text)
     if "<" in text:
         text = _TAG.sub(" ", text)
     if "&" in text:

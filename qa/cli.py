@@ -82,9 +82,10 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--corpus", type=Path, help="corpus the set is written over (default: seeds)")
     p.set_defaults(func=_cmd_eval)
 
-    p = command("bench", "public benchmarks (scifact, squad), speed (indexing, latency) and fairness under "
-                         "hostile load")
-    p.add_argument("name", choices=("scifact", "squad", "indexing", "latency", "fairness", "scale"))
+    p = command("bench", "public benchmarks (scifact, squad), real layouts (documents, sentences), speed "
+                         "(indexing, latency) and fairness under hostile load")
+    p.add_argument("name", choices=("scifact", "squad", "documents", "sentences", "indexing", "latency",
+                                    "fairness", "scale"))
     p.add_argument("--data", type=Path, help="benchmark data folder (default: ../shared/benchmarks/...)")
     p.add_argument("--report", type=Path, help="report folder (default: eval/reports/<name>)")
     p.add_argument("--sample", type=int, help="score a fixed, seeded sample of this many questions")

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import yaml
 
-from qa.clean import boilerplate_ranges, subtract, trim
+from qa.clean import boilerplate_ranges, merge_ranges, page_furniture, subtract, trim
 from qa.config import Settings
 from qa.errors import CorpusError
 from qa.formats import MAX_PDF_PAGES, UnreadableDocument, read_docx, read_pdf
@@ -209,7 +209,8 @@ def _load_extracted(path: Path, doc_id: str, kind: str, raw: bytes, max_pdf_page
     except UnreadableDocument as exc:
         raise SkippedFile(str(exc)) from None
     text = got.text
-    segments = tuple(subtract((0, len(text)), boilerplate_ranges(text, 0, len(text)), text))
+    holes = merge_ranges(boilerplate_ranges(text, 0, len(text)) + page_furniture(text, got.page_starts))
+    segments = tuple(subtract((0, len(text)), holes, text))
     if not segments:
         raise SkippedFile("no body text (only boilerplate)")
     title = got.title or _first_line(text, segments) or _clip(path.stem.replace("_", " "))

@@ -37,7 +37,8 @@ def run_bench(
     """Run one benchmark, print its table and write its report.
 
     Args:
-        name: "scifact", "squad", "indexing", "scale", "latency" or "fairness".
+        name: "scifact", "squad", "documents", "sentences", "indexing", "scale", "latency" or
+            "fairness".
         data: the benchmark's data folder (default: `../shared/benchmarks/<folder>`); for
             "squad", the SQuAD v1.1 folder, with v2.0 looked for beside it.
         report_dir: where report.md, results.json and plots go (default: eval/reports/<name>).
@@ -63,11 +64,21 @@ def run_bench(
         from qa.bench.fairness import run_fairness
 
         return run_fairness(report_dir=report_dir, settings=settings, echo=echo)
-    if name not in ("scifact", "squad", "indexing", "scale"):
+    if name not in ("scifact", "squad", "indexing", "scale", "sentences", "documents"):
         raise BenchmarkDataError(
-            f"Unknown benchmark {name!r}. Choose from scifact, squad, indexing, latency, fairness, scale.")
+            f"Unknown benchmark {name!r}. Choose from scifact, squad, documents, sentences, indexing, latency, "
+            "fairness, scale.")
     report_dir.mkdir(parents=True, exist_ok=True)
-    if name == "scale":
+    if name == "sentences":
+        from qa.bench.sentences import bench_sentences
+
+        report = bench_sentences(report_dir, squad=data, echo=echo)
+    elif name == "documents":
+        from qa.bench.documents import bench_documents
+
+        report = bench_documents(data_folder("squad", data), data_folder("squad2", None if data is None else
+                                 data.parent / FOLDERS["squad2"]), settings, report_dir, sample=sample, echo=echo)
+    elif name == "scale":
         from qa.bench.scale import SIZES, bench_scale
 
         report = bench_scale(data_folder("scifact", data), settings, report_dir, sizes=sizes or SIZES, echo=echo)

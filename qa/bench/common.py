@@ -126,17 +126,25 @@ def prepare_index(name: str, docs: Sequence[Doc], settings: Settings,
     Returns:
         The loaded `Index`, the map from index doc_id to benchmark id, and the build report.
     """
-    from qa.index import build_index, load_index
-
     base = CACHE / name
     keys = write_corpus(docs, base / "corpus")
+    index, report = prepare_folder_index(base, settings, log)
+    return index, keys, report
+
+
+def prepare_folder_index(base: Path, settings: Settings,
+                         log: Callable[[str], None] | None = None) -> tuple[Any, IndexReport]:
+    """Build (or update) the index of the corpus folder `base/corpus` in `base/index`, keeping a
+    from-scratch build's cost in `base/build.json`; returns the loaded index and the report."""
+    from qa.index import build_index, load_index
+
     report = build_index(base / "corpus", base / "index", settings=settings, log=log)
     if report.chunks_embedded and not report.unchanged:
         # A build from scratch: keep its cost, which later (cached) runs report.
         stats = {"seconds": report.seconds, "documents": report.documents, "chunks": report.chunks,
                  "sentences": report.sentences, "when": time.strftime("%Y-%m-%d %H:%M")}
         (base / "build.json").write_text(json.dumps(stats, indent=2), encoding="utf-8")
-    return load_index(base / "index"), keys, report
+    return load_index(base / "index"), report
 
 
 def chunk_doc_codes(index: Any, keys: dict[str, str]) -> tuple[np.ndarray, list[str]]:

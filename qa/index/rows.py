@@ -15,7 +15,8 @@ from qa.clean import model_text
 from qa.config import Settings
 from qa.embed import Embedder
 from qa.encoder import Progress
-from qa.sentences import split_sentences
+from qa.formats import PAGE_SEPARATOR
+from qa.sentences import split_sentences, wrap_width
 from qa.types import Chunk, Document, Sentence
 
 
@@ -134,10 +135,33 @@ def split_documents(documents: Sequence[Document], settings: Settings) -> tuple[
     sentences: list[Sentence] = []
     for doc in documents:
         chunks.extend(chunk_document(doc, settings.chunk_tokens, settings.chunk_overlap_tokens))
-        for seg_start, seg_end in doc.segments:
+        width = wrap_width(doc.text)
+        for run_start, run_end, skip in sentence_runs(doc):
             sentences.extend(Sentence(doc.doc_id, s, e, doc.text[s:e])
-                             for s, e in split_sentences(doc.text, seg_start, seg_end))
+                             for s, e in split_sentences(doc.text, run_start, run_end, width, skip))
     return chunks, sentences
+
+
+def sentence_runs(doc: Document) -> list[tuple[int, int, list[tuple[int, int]]]]:
+    """The ranges a document's sentences are split in, with the ranges inside them to skip.
+
+    Each body segment is a run of its own, except in a PDF, where a page break is not the
+    author's: segments separated only by a page break (and the running header and footer cut
+    out around it) form one run, with the gap and the page separator skipped, so a sentence
+    carried over to the next page is one sentence (its range holds the furniture between).
+    """
+    if doc.kind != "pdf" or len(doc.page_starts) < 2:
+        return [(s, e, []) for s, e in doc.segments]
+    breaks = [p for p in doc.page_starts[1:]]
+    runs: list[tuple[int, int, list[tuple[int, int]]]] = []
+    for seg_start, seg_end in doc.segments:
+        inner = [(p - len(PAGE_SEPARATOR), p) for p in breaks if seg_start < p - len(PAGE_SEPARATOR) < seg_end]
+        if runs and any(runs[-1][1] < p <= seg_start for p in breaks):
+            start, last_end, skip = runs[-1]
+            runs[-1] = (start, seg_end, [*skip, (last_end, seg_start), *inner])
+        else:
+            runs.append((seg_start, seg_end, inner))
+    return runs
 
 
 def chunk_sentence_ranges(chunks: Sequence[Chunk], sentences: Sequence[Sentence]) -> np.ndarray:

@@ -49,7 +49,10 @@ READABLE_FORMATS = (1, 2)
 #    symbolic links that leave the corpus skipped.
 # 3: a `Title:`/`Date:` header block opening a text file is metadata, not body; written dates
 #    (`March 5, 2024`, RFC 2822) are stored as ISO, and a date that cannot be read as none.
-PIPELINE_VERSION = 3
+# 4: sentences from pysbd on the layout view (wrapped lines joined, a PDF sentence carried over
+#    a page break kept whole), chunks split on it; PDF running headers, footers and page
+#    numbers left out of what is indexed.
+PIPELINE_VERSION = 4
 TOKENIZER = "cl100k_base"
 _FILES = {
     1: ("documents.jsonl", "chunks.jsonl", "chunk_vectors.npy", "dense.faiss", "sentences.jsonl",
