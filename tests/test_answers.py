@@ -124,22 +124,16 @@ def test_sentence_scorer_marks_only_numbers_and_dates_it_is_sure_of(seeds_index:
     assert all(c.answer_start is None for c in reply.citations)  # no "where" span guessed
 
 
-# A known failure, kept visible: the reader in its 7-bit form takes Roland Cloutier's title for his
-# salary (its span "chief information and security officer" beats no-answer by 2.6 logits; confidence
-# 0.555). The same weights in 8 bits refused it (margin 1.2, 0.429) but answered "What did Mike Pompeo
-# say about Huawei?" (0.513), which the 7-bit form refuses. Strict: the day it is refused, this fails.
-_CLOUTIER_SALARY = pytest.mark.xfail(strict=True, reason="the 7-bit reader answers it with his title (README)")
-
-
 @pytest.mark.parametrize(("question", "reader"), [
-    (question, reader) if (question, reader) != ("What is Roland Cloutier's salary?", True)
-    else pytest.param(question, reader, marks=_CLOUTIER_SALARY)
+    (question, reader)
     for question in ("What is the capital of France?", "How old is Roland Cloutier?",
                      "What is Roland Cloutier's salary?", "Who founded ByteDance?")
     for reader in (True, False)])
 def test_silent_documents_mean_a_plain_abstention(seeds_index: Path, question: str, reader: bool) -> None:
     # The reader before the entity-swapped training answered the salary and founder questions
     # tentatively (0.36 and 0.45); the readers since refuse the founder one, as the scorer does.
+    # The 7-bit reader took Roland Cloutier's title for his salary (0.555) until it read each
+    # window after its document's title (0.355 now).
     reply = answer(question, index=seeds_index, settings=Settings(reader=reader))
     assert reply.abstained and reply.status == "abstained" and reply.citations == ()
     assert reply.text.startswith("The documents don't say")

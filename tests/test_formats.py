@@ -48,13 +48,14 @@ def quiet(_line: str) -> None:
     pass
 
 
-def print_pdf(html: str, target: Path) -> Path:
-    """A real PDF, printed by Chromium (a tool no one here wrote)."""
+def print_pdf(html: str, target: Path, furniture: bool = False) -> Path:
+    """A real PDF, printed by Chromium (a tool no one here wrote); with `furniture`, Chromium's
+    running header (date, title) and footer (file address, page "n/m") on every page."""
     page = target.with_suffix(".html")
     page.write_text(html, encoding="utf-8")
     subprocess.run([str(CHROMIUM), "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                    "--disable-component-update", "--no-pdf-header-footer", f"--print-to-pdf={target}",
-                    page.as_uri()], check=True, capture_output=True, timeout=120)
+                    "--disable-component-update", *([] if furniture else ["--no-pdf-header-footer"]),
+                    f"--print-to-pdf={target}", page.as_uri()], check=True, capture_output=True, timeout=120)
     page.unlink()
     return target
 
@@ -335,3 +336,57 @@ def test_a_pdf_with_javascript_is_read_as_text_only(tmp_path: Path) -> None:
     assert "640 passengers" in doc.text[doc.page_starts[1]:]
     assert "<script>alert(1)</script>" in doc.text
     assert "app.alert" not in doc.text and "submitForm" not in doc.text
+
+
+# A report as users bring it: Chromium's header and footer on every page, lines wrapped by the
+# PDF, among the seed articles (issue: real layouts).
+HARBOUR_REPORT = (Path(__file__).parent / "fixtures" / "glimmerfjord.html").read_text(encoding="utf-8")
+
+
+@pytest.fixture(scope="module")
+def report_among_seeds(tmp_path_factory: pytest.TempPathFactory, embedder) -> Path:
+    if not CHROMIUM.exists():
+        pytest.skip("making a real PDF needs Chromium at /usr/bin/chromium")
+    root = tmp_path_factory.mktemp("layouts")
+    corpus = root / "corpus"
+    shutil.copytree(SEEDS, corpus)
+    print_pdf(HARBOUR_REPORT, corpus / "glimmerfjord.pdf", furniture=True)
+    build_index(corpus, root / "index", settings=Settings(), embedder=embedder)
+    return root / "index"
+
+
+@needs_chromium
+@pytest.mark.parametrize(("question", "page", "quote", "answer"), [
+    ("How many dock workers did the Glimmerfjord harbor authority employ?", 2,
+     "In the reporting year the authority employed 412 dock workers across three terminals.", "412"),
+    ("When will the breakwater repairs begin?", 3, "Repairs are scheduled to begin after the herring season.",
+     "after the herring season"),
+    ("Who supervised the night shift at the northern terminal?", 2,
+     "The night shift at the northern terminal was supervised by Ingrid Solvang, who joined from the coast guard.",
+     "Ingrid Solvang"),
+])
+def test_a_wrapped_pdf_among_the_seeds_answers_with_whole_sentences(report_among_seeds: Path, question: str,
+                                                                    page: int, quote: str, answer: str) -> None:
+    reply = qa.answer(question, index=report_among_seeds)
+    assert not reply.abstained, (reply.status, reply.confidence)
+    cite = reply.citations[0]
+    assert (cite.doc_id, cite.page) == ("glimmerfjord.pdf", page)
+    assert " ".join(cite.quote.split()) == quote          # a whole sentence, its line breaks kept
+    assert qa.source_text(cite.doc_id, index=report_among_seeds)[cite.start:cite.end] == cite.quote
+    assert answer in cite.quote
+
+
+@needs_chromium
+def test_pdf_page_furniture_is_never_a_sentence_or_chunk(report_among_seeds: Path) -> None:
+    index = load_index(report_among_seeds)
+    text = qa.source_text("glimmerfjord.pdf", index=report_among_seeds)
+    header = next(line for line in text.splitlines() if line.startswith("file://"))
+    sentences = [s for s in index.sentences if s.doc_id == "glimmerfjord.pdf"]
+    chunks = [c for c in index.chunks if c.doc_id == "glimmerfjord.pdf"]
+    assert sentences and chunks
+    assert not any(c.text.startswith(("file://", header[:10])) or "file://" in c.text for c in chunks)
+    for s in sentences:
+        assert not s.text.startswith("file://") and s.text[0].isupper(), s.text
+        if "file://" in s.text:      # a sentence carried over a page break holds the furniture between
+            assert s.text.endswith(".") and index.documents["glimmerfjord.pdf"].page_of(s.start) < \
+                index.documents["glimmerfjord.pdf"].page_of(s.end - 1)

@@ -124,13 +124,18 @@ def batch_arrays(encoded: Sequence[Encoded]) -> tuple[np.ndarray, np.ndarray, np
 
 
 def best_span(start_logits: np.ndarray, end_logits: np.ndarray, e: Encoded,
-              max_answer_tokens: int = MAX_ANSWER_TOKENS) -> tuple[int, int, float] | None:
-    """The best (first token, last token, score) among the window's tokens, or None."""
+              max_answer_tokens: int = MAX_ANSWER_TOKENS, answer_from: int = 0) -> tuple[int, int, float] | None:
+    """The best (first token, last token, score) among the window's tokens that start at or
+    after character `answer_from` of the text, or None."""
     n = len(e.offsets)
-    if n == 0:
+    skip = sum(1 for o in e.offsets if o[0] < answer_from)
+    if n - skip <= 0:
         return None
     s = np.asarray(start_logits[e.first:e.first + n], dtype=np.float64)
     t = np.asarray(end_logits[e.first:e.first + n], dtype=np.float64)
+    if skip:   # context the reader may read but not answer from (a document title)
+        s[:skip] = -np.inf
+        t[:skip] = -np.inf
     k = min(TOP_K, n)
     starts = np.argpartition(-s, k - 1)[:k]
     ends = np.argpartition(-t, k - 1)[:k]
@@ -146,10 +151,11 @@ def best_span(start_logits: np.ndarray, end_logits: np.ndarray, e: Encoded,
 
 
 def read_pairs(pairs: Sequence[tuple[str, str]], logits: Logits, max_len: int,
-               stride: int = 64, batch: int = 64) -> list[Reading]:
+               stride: int = 64, batch: int = 64, answer_from: Sequence[int] | None = None) -> list[Reading]:
     """Run `logits` over every (question, text) pair, each text cut into windows as needed,
     `batch` windows at a time (similar lengths together); per pair, the best span over its
-    windows and the lowest no-answer score among them."""
+    windows (starting at or after `answer_from[n]` in text n) and the lowest no-answer score
+    among them."""
     encoded: list[Encoded] = []
     owner: list[int] = []
     q_cache: dict[str, list[int]] = {}
@@ -168,7 +174,7 @@ def read_pairs(pairs: Sequence[tuple[str, str]], logits: Logits, max_len: int,
         for k, row in enumerate(rows):
             e, n = encoded[row], owner[row]
             null = float(starts[k, 0] + ends[k, 0])
-            span = best_span(starts[k], ends[k], e)
+            span = best_span(starts[k], ends[k], e, answer_from=answer_from[n] if answer_from else 0)
             current = readings[n]
             if span is not None and span[2] > current.span_score:
                 current = Reading(e.offsets[span[0]][0], e.offsets[span[1]][1], span[2],
@@ -245,9 +251,10 @@ class Reader:
                 {"input_ids": ids, "attention_mask": mask, "token_type_ids": types})
         return np.asarray(start), np.asarray(end)
 
-    def read(self, question: str, texts: Sequence[str]) -> list[Reading]:
-        """Per text: the best span and the no-answer score (see `Reading`)."""
-        return read_pairs([(question, t) for t in texts], self.logits, self.config.max_len)
+    def read(self, question: str, texts: Sequence[str], answer_from: Sequence[int] | None = None) -> list[Reading]:
+        """Per text: the best span (from `answer_from[i]` on) and the no-answer score (see `Reading`)."""
+        return read_pairs([(question, t) for t in texts], self.logits, self.config.max_len,
+                          answer_from=answer_from)
 
 
 _LOADED: dict[tuple[Path, int, str], Reader] = {}
