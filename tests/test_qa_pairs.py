@@ -88,3 +88,17 @@ def test_dialogues_and_multi_document_questions_are_what_they_say(rows):
             assert len({s["doc_id"] for s in r["evidence"]}) >= 2, f"{r['id']}: needs two documents"
     assert any(len(r.get("history", [])) >= 2 for r in rows), "at least one dialogue of three turns"
     assert any(not r["answerable"] and r.get("history") for r in rows), "an unanswerable follow-up"
+
+
+def test_the_own_words_test_set_is_well_formed_and_held_out(sources):
+    # eval/own_words.jsonl: questions in users' own words, written from the articles alone; a
+    # TEST set (nothing is fitted on it). Its evidence is verbatim and holds a gold answer.
+    path = ROOT / "eval" / "own_words.jsonl"
+    pairs = load_qa_set(path)
+    raw = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    assert len(pairs) >= 40 and all(r["style"] == "own_words" and r["note"] for r in raw)
+    assert sum(not p.answerable for p in pairs) >= 12
+    for p in pairs:
+        assert bool(p.answers) == p.answerable == bool(p.evidence), p.id
+        spans = [sources[e.doc_id][e.start:e.end].lower() for e in p.evidence]
+        assert all(spans) and (not p.answerable or any(a.lower() in s for a in p.answers for s in spans)), p.id
