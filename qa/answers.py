@@ -312,7 +312,7 @@ class ExtractiveAnswerer:
         reading = settings.reader and not is_polar(question)
         # A follow-up is read as its standalone query ("Who did he write to? FCC commissioner ..."):
         # the reader cannot resolve "he" alone.
-        pick = read_answer(ranking.query, scored, index, settings) if reading else None
+        pick = read_answer(ranking.query, scored, index, settings, ranking) if reading else None
         if reading:
             features = confidence_features(scored, ranking, index, weights)
             confidence = READER_CONFIDENCE(*features, pick.margin if pick else -10.0)
@@ -437,13 +437,46 @@ def reader_windows(scored: Sequence[ScoredSentence], index: Index, limit: int = 
     return out
 
 
+def passage_windows(ranking: Ranking, index: Index, limit: int, with_title: bool | None = None) -> list[Window]:
+    """The whole of the first `limit` retrieved passages, as windows of whole sentences: each
+    passage's sentences (those overlapping it), passages of one document that overlap or touch
+    merged into one window, in rank order. The reader cuts a long one into overlapping pieces."""
+    groups: list[list[int]] = []          # [first, last) sentence rows, in rank order
+    for row in ranking.rows[:limit]:
+        lo, hi = (int(v) for v in index.chunk_sentences[int(row)])
+        if hi <= lo:
+            continue
+        doc_id = index.sentences[lo].doc_id
+        for group in groups:
+            if index.sentences[group[0]].doc_id == doc_id and lo <= group[1] and hi >= group[0]:
+                group[0], group[1] = min(group[0], lo), max(group[1], hi)
+                break
+        else:
+            groups.append([lo, hi])
+    titled = READER_TITLE if with_title is None else with_title
+    out = []
+    for lo, hi in groups:
+        rows = list(range(lo, hi))
+        body = " ".join(index.sentences[r].text for r in rows)
+        title = index.documents[index.sentences[lo].doc_id].title.strip() if titled else ""
+        prefix = "" if not title or title in body else title + (" " if title[-1] in ".!?:" else ". ")
+        offsets, at = [], len(prefix)
+        for r in rows:
+            offsets.append(at)
+            at += len(index.sentences[r].text) + 1
+        out.append(Window(tuple(rows), prefix + body, tuple(offsets), len(prefix)))
+    return out
+
+
 def read_answer(question: str, scored: Sequence[ScoredSentence], index: Index,
-                settings: Settings) -> ReaderPick | None:
-    """Run the reader over `reader_windows`; the sentence(s) holding its best span, or None
-    when no window has one."""
+                settings: Settings, ranking: Ranking | None = None) -> ReaderPick | None:
+    """Run the reader over `reader_windows` (or, with `settings.reader_passages` and a ranking,
+    over the whole of the first passages: `passage_windows`); the sentence(s) holding its best
+    span, or None when no window has one."""
     from qa.reader.model import WEIGHTS_DIR, load_reader
 
-    windows = reader_windows(scored, index)
+    windows = (passage_windows(ranking, index, settings.reader_passages)
+               if settings.reader_passages and ranking is not None else reader_windows(scored, index))
     if not windows:
         return None
     reader = load_reader(settings.reader_model or WEIGHTS_DIR, threads=settings.threads,

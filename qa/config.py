@@ -50,6 +50,11 @@ class Settings:
     # Answers are read by the shipped reading model (qa/reader); false = the sentence scorer
     # alone (faster, weaker; kept for comparison).
     reader: bool = True
+    # What the reader reads: 0, windows around the sentence scorer's three best sentences; N (at
+    # most 20), the whole of the first N retrieved passages, whatever words they share with the
+    # question (a paraphrase's answer is found more often, at 3-5x the reading time; the fitted
+    # threshold assumes 0; measured in docs/reading.md).
+    reader_passages: int = 0
     # A reader trained with `qa train-reader --out DIR`; left out, the one shipped with qa.
     reader_model: Path | None = None
     # Below this answer confidence the reply abstains. Left out: the threshold fitted with the
@@ -129,6 +134,9 @@ class Settings:
         for name in positive:
             if getattr(self, name) < 1:
                 raise SettingsError(f"Invalid {name} value: {getattr(self, name)!r}. It must be 1 or more.")
+        if not 0 <= self.reader_passages <= 20:
+            raise SettingsError(f"Invalid reader_passages value: {self.reader_passages!r}. Choose 0 (windows "
+                                "around the best sentences) or 1 to 20 passages.")
         for name in ("ivf_nlist", "ivf_nprobe"):
             if getattr(self, name) < 0:
                 raise SettingsError(f"Invalid {name} value: {getattr(self, name)!r}. It must be 0 (chosen "

@@ -133,7 +133,7 @@ def reader_features(question: str, history: Sequence[str], index: Any, settings:
     ranking, scored = _ranked(question, history, index, settings)
     if not scored:
         return (0.0, 0.0, 0.0, -10.0)
-    pick = read_answer(ranking.query, scored, index, settings)
+    pick = read_answer(ranking.query, scored, index, settings, ranking)
     return (*confidence_features(scored, ranking, index), pick.margin if pick else -10.0)
 
 

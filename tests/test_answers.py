@@ -10,10 +10,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from qa.answers import answer, answer_to_json
+from qa.answers import answer, answer_to_json, passage_windows
 from qa.config import Settings
-from qa.errors import QueryError
+from qa.errors import QueryError, SettingsError
 from qa.index import load_index
+from qa.retrieval import rank
 
 from .conftest import SEEDS
 
@@ -299,3 +300,24 @@ def test_a_huge_history_costs_what_a_short_one_does(seeds_index: Path) -> None:
     for _ in range(3):
         answer("And where is the backup kept?", history=filler + first, index=seeds_index)
     assert (time.perf_counter() - started) / 3 < 2.0   # bounded: only the last turns are read
+
+
+def test_the_reader_can_read_whole_passages(seeds_index: Path) -> None:
+    # reader_passages = N: the reader reads every sentence of the first N passages, not only the
+    # neighbourhoods of the sentences the lexical scorer liked; quotes stay whole, verbatim sentences.
+    whole = Settings(reader_passages=5)
+    index = load_index(seeds_index)
+    reply = answer("Where is TikTok's US user data stored?", index=index, settings=whole)
+    assert not reply.abstained and "Virginia" in reply.text
+    check_verbatim(reply)
+    cite = next(c for c in reply.citations if c.answer_start is not None)
+    assert cite.start <= cite.answer_start < cite.answer_end <= cite.end
+    ranking = rank("Where is TikTok's US user data stored?", index, settings=whole)
+    windows = passage_windows(ranking, index, 5)
+    rows = [r for w in windows for r in w.rows]
+    assert len(rows) == len(set(rows))                    # overlapping passages are read once
+    for w in windows:
+        assert all(w.text[o:o + len(index.sentences[r].text)] == index.sentences[r].text
+                   for r, o in zip(w.rows, w.offsets, strict=True))
+    with pytest.raises(SettingsError, match="reader_passages"):
+        Settings(reader_passages=21)
