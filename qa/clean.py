@@ -78,10 +78,12 @@ def page_furniture(text: str, page_starts: tuple[int, ...]) -> list[tuple[int, i
 
     The rule: among the first and last FURNITURE_LINES non-blank lines of each page, a line is
     furniture when, with its digits ignored, the same line stands in that place on at least half
-    of the pages (and two or more), or when it is only a page number. A document of one page has
-    none. The ranges are left out of what is indexed, never out of the text.
+    of the pages (and two or more), when it is only a page number, or when it ends with this
+    page's own "n/m" or "Page n of m" (a footer such as Chromium's "file:///report.html 1/1",
+    which marks a one-page document too). The ranges are left out of what is indexed, never out
+    of the text.
     """
-    if len(page_starts) < 2:
+    if not page_starts:
         return []
     bounds = [*page_starts[1:], len(text)]
     places: list[list[tuple[str, int, int]]] = []
@@ -95,8 +97,10 @@ def page_furniture(text: str, page_starts: tuple[int, ...]) -> list[tuple[int, i
         for key in {key for key, _, _ in page}:
             pages_with[key] = pages_with.get(key, 0) + 1
     needed = max(2, (len(page_starts) + 1) // 2)
-    found = [(s, e) for page in places for key, s, e in page
-             if pages_with[key] >= needed or _PAGE_NUMBER.fullmatch(text[s:e].strip())]
+    total = len(page_starts)
+    found = [(s, e) for number, page in enumerate(places, start=1) for key, s, e in page
+             if (total > 1 and (pages_with[key] >= needed or _PAGE_NUMBER.fullmatch(text[s:e].strip())))
+             or re.search(rf"(?:^|\s)(?:page\s*)?{number}\s*(?:/|of)\s*{total}\s*$", text[s:e], re.I)]
     return merge_ranges(found)
 
 

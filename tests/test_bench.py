@@ -217,3 +217,28 @@ def test_fairness_refuses_hostile_requests_and_answers_the_rest(tmp_path: Path, 
         "1,000,000-character question: HTTP 413": 6, "history of 3,000 plain strings: error": 6,
         "2,000-character question, 400-message history: answered": 24}
     assert "p50 / idle" in "\n".join(lines) and (tmp_path / "report" / "report.md").exists()
+
+
+def test_documents_bench_writes_each_form_and_judges_quotes_by_the_article(tmp_path: Path) -> None:
+    from qa.bench.documents import CHROMIUM, WRAP_COLUMNS, article_files, starts_mid_sentence
+    from qa.load import load_document
+
+    paragraphs = [{"title": "Harbour_Town", "context": "The harbour opened in 1901. Its first master was "
+                   "Ingrid Solvang, who ran it for thirty years and kept a diary of every ship. " * 3},
+                  {"title": "Harbour_Town", "context": "A second paragraph follows."}]
+    for form in ("plain", "wrapped"):
+        article_files(paragraphs, form, tmp_path / form, lambda _line: None)
+        text = (tmp_path / form / "Harbour_Town.txt").read_text(encoding="utf-8")
+        assert text.startswith("Harbour Town\n\nThe harbour opened in 1901.")
+        assert max(len(line) for line in text.splitlines()) <= (WRAP_COLUMNS if form == "wrapped" else 10_000)
+    assert (tmp_path / "wrapped" / "Harbour_Town.txt").read_text(encoding="utf-8").count("\n") > 4
+    paras = [" ".join(p["context"].split()) for p in paragraphs]
+    assert starts_mid_sentence("Its first master was Ingrid Solvang", paras) is False
+    assert starts_mid_sentence("who ran it for thirty years", paras) is True
+    assert starts_mid_sentence("A title that is nowhere", paras) is None
+    if CHROMIUM.exists():
+        article_files(paragraphs, "pdf", tmp_path / "pdf", lambda _line: None)
+        doc = load_document(tmp_path / "pdf" / "Harbour_Town.pdf", "Harbour_Town.pdf")
+        assert doc.kind == "pdf" and "Ingrid Solvang" in doc.text
+        body = "".join(doc.text[s:e] for s, e in doc.segments)
+        assert "file://" in doc.text and "file://" not in body      # Chromium's footer is furniture

@@ -123,7 +123,9 @@ def test_page_furniture_is_found_on_every_page() -> None:
     starts = tuple(text.index(p) for p in pages)
     found = [text[s:e] for s, e in page_furniture(text, starts)]
     assert found == [line for n in (1, 2, 3) for line in ("ACME Report 2024", f"file:///tmp/report.html {n}/3")]
-    assert page_furniture(pages[0], (0,)) == []
+    assert [pages[0][s:e] for s, e in page_furniture(pages[0], (0,))] == []   # "1/3" is not page 1 of 1
+    alone = pages[0].replace("1/3", "1/1")
+    assert [alone[s:e] for s, e in page_furniture(alone, (0,))] == ["file:///tmp/report.html 1/1"]
 
 
 def test_the_gold_set_aligns_and_qa_keeps_its_measured_f1() -> None:
