@@ -115,6 +115,18 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--swap-prob", type=float, default=0.3, dest="swap_prob",
                    help="share of answerable questions that also yield an entity-swapped unanswerable copy "
                         "each epoch (default: 0.3; 0: none)")
+    p.add_argument("--other-paragraph-prob", type=float, default=0.0, dest="other_paragraph_prob",
+                   help="share of answerable questions also paired, unanswerable, with another paragraph of "
+                        "their article that lacks the answer (default: 0)")
+    p.add_argument("--paraphrase-prob", type=float, default=0.0, dest="paraphrase_prob",
+                   help="share of answerable questions asked in other words each epoch: WordNet synonyms for "
+                        "the words shared with the paragraph, a filler word dropped (default: 0; needs "
+                        "Debian's wordnet-base)")
+    p.add_argument("--patience", type=int, default=0,
+                   help="stop when validation has not improved for this many epochs (default: 0, never)")
+    p.add_argument("--resume", action="store_true",
+                   help="continue the run whose checkpoint (written after every epoch) is in --out, with the "
+                        "same settings; start one when there is none")
     p.add_argument("--limit", type=int, default=0,
                    help="use at most this many questions of each part (a quick trial; default: all)")
     p.add_argument("--init", type=Path,
@@ -265,8 +277,12 @@ def _cmd_train_reader(args: argparse.Namespace, settings: Settings) -> int:
         raise SettingsError(f"Invalid --lr value: {args.lr}. It must lie in (0, 1).")
     if args.limit < 0:
         raise SettingsError(f"Invalid --limit value: {args.limit}. It must be 0 (all) or more.")
-    if not 0 <= args.swap_prob <= 1:
-        raise SettingsError(f"Invalid --swap-prob value: {args.swap_prob}. It must lie in 0..1.")
+    for name in ("swap_prob", "other_paragraph_prob", "paraphrase_prob"):
+        if not 0 <= getattr(args, name) <= 1:
+            raise SettingsError(f"Invalid --{name.replace('_', '-')} value: {getattr(args, name)}. "
+                                "It must lie in 0..1.")
+    if args.patience < 0:
+        raise SettingsError(f"Invalid --patience value: {args.patience}. It must be 0 (never stop early) or more.")
     if args.init and not init_file(args.init).is_file():
         raise SettingsError(missing_init(init_file(args.init)))
     try:
@@ -275,7 +291,9 @@ def _cmd_train_reader(args: argparse.Namespace, settings: Settings) -> int:
         raise SettingsError("--device cuda was asked for, but no CUDA GPU is visible to torch. Use --device cpu "
                             "(or auto, the default, which trains on a GPU only when there is one).") from None
     config = TrainConfig(epochs=args.epochs, lr=args.lr, batch=args.batch, max_len=args.max_len, seed=args.seed,
-                         swap_prob=args.swap_prob, threads=settings.threads, device=device, limit=args.limit,
+                         swap_prob=args.swap_prob, other_paragraph_prob=args.other_paragraph_prob,
+                         paraphrase_prob=args.paraphrase_prob, patience=args.patience, resume=args.resume,
+                         threads=settings.threads, device=device, limit=args.limit,
                          init=str(args.init) if args.init else "")
     report = train_reader(args.data, args.out, config, log=print, progress=not args.quiet)
     print(f"wrote {args.out}/reader.onnx, reader.json and MODEL_CARD.md in {report.seconds / 60:.1f} min; "

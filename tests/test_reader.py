@@ -213,6 +213,22 @@ def test_train_reader_runs_end_to_end_on_a_tiny_slice(tmp_path: Path) -> None:
     assert reader.config.sha256 == sha256_file(out / WEIGHTS_FILE)
     assert len(reader.read("Who founded Avalon?", [FIXTURE])) == 1
 
+    # Every epoch ends in a checkpoint: --resume with the same settings continues after the last
+    # epoch done (here: none left, so it exports again); other settings are one clear error.
+    from qa.reader.train import CHECKPOINT_FILE
+
+    assert (out / CHECKPOINT_FILE).is_file()
+    base = [sys.executable, "-m", "qa.cli", "train-reader", "--data", str(data), "--out", str(out), "--quiet",
+            "--resume"]
+    again_run = subprocess.run([*base, "--epochs", "1"], capture_output=True, text=True, cwd=ROOT, timeout=600)
+    assert again_run.returncode == 0, again_run.stderr[-2000:]
+    assert f"resuming from {out / CHECKPOINT_FILE} after epoch 1" in again_run.stdout
+    assert json.loads((out / "training.json").read_text(encoding="utf-8"))["epochs"] == report["epochs"]
+    other = subprocess.run([*base, "--epochs", "1", "--lr", "0.0002"], capture_output=True, text=True, cwd=ROOT,
+                           timeout=600)
+    assert other.returncode != 0 and "lr: 0.0001 then, 0.0002 now" in other.stderr
+    assert "Traceback" not in other.stderr
+
     # --init continues from that run: its fp32 export loads back into the torch network (load_onnx_weights
     # checks that both compute the same logits); a missing or damaged one is one clear error.
     from qa.embed import model_path
@@ -369,6 +385,36 @@ def test_entity_swapped_questions_ask_about_what_the_paragraph_lacks() -> None:
     assert third_copies <= {"Where is Mary Stone?", "Where is Tom Lee?"} and len(third_copies) == 2
     plain = FeatureMaker(TrainConfig(swap_prob=0.0))
     assert plain.features([item], random.Random(1)) and plain.swapped_counts == [0]
+
+
+def test_training_questions_in_other_words_and_other_paragraphs() -> None:
+    import random
+
+    from qa.reader.data import QAItem
+    from qa.reader.train import FeatureMaker, TrainConfig, other_paragraph, reworded_question
+
+    first = "Avalon was founded in 1820 by Mary Stone. The town grew around the mill."
+    second = "The mill at Brill was owned by Tom Lee, who sold it in 1901."
+    third = "Mary Stone also founded the school of Avalon in 1835."
+    item = QAItem("q1", "Avalon", "When did Mary Stone found the town of Avalon?", first, ("1820",))
+    # Another paragraph of the article, never one that holds the answer.
+    assert {other_paragraph(item, [first, second, third], random.Random(s)) for s in range(20)} == {second, third}
+    assert other_paragraph(item, [first, "In 1820 nothing else happened."], random.Random(0)) is None
+    # Without WordNet a question is reworded by dropping one filler word, never the question word.
+    dropped = {reworded_question(item, random.Random(s), None) for s in range(30)}
+    assert item.question in dropped and len(dropped) > 1
+    assert all(q.startswith("When ") and len(q.split()) >= len(item.question.split()) - 1 for q in dropped)
+    maker = FeatureMaker(TrainConfig(other_paragraph_prob=1.0, paraphrase_prob=1.0, swap_prob=0.0))
+    pool = [item, QAItem("q2", "Avalon", "Who owned the mill at Brill?", second, ("Tom Lee",)),
+            QAItem("q3", "Avalon", "What did Mary Stone found in 1835?", third, ("the school of Avalon",))]
+    made = maker.augmented(pool, random.Random(3))
+    paired = [q for q in made if q.qid.endswith("-other")]
+    assert len(made) == 6 and len(paired) == 3 and maker.other_counts == [3]
+    assert all(not q.answerable and q.context != next(p.context for p in pool if p.qid == q.qid[:2])
+               for q in paired)
+    # The default recipe draws nothing for these: the shipped reader's training is unchanged.
+    default = FeatureMaker(TrainConfig())
+    assert default.augmented(pool, random.Random(3)) == pool and default.other_counts == [0]
 
 
 @pytest.mark.parametrize(("flag", "value", "says"), [

@@ -65,6 +65,7 @@ BASE_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 BASE_LICENCE = "Apache-2.0"
 CARD_FILE = "MODEL_CARD.md"
 FP32_FILE = "reader-fp32.onnx"
+CHECKPOINT_FILE = "checkpoint/last-epoch.pt"   # weights, optimizer and schedule after the last epoch
 
 
 @dataclass(frozen=True)
@@ -81,6 +82,18 @@ class TrainConfig:
     # Share of answerable questions that also yield an entity-swapped unanswerable copy
     # (see `swapped_question`).
     swap_prob: float = 0.3
+    # Share of answerable questions also paired with another paragraph of their article that
+    # lacks the answer, labelled "no answer" (the near miss a retriever brings: same topic,
+    # same names, not the fact asked).
+    other_paragraph_prob: float = 0.0
+    # Share of answerable questions asked in other words each epoch (`reworded_question`): the
+    # words shared with the paragraph given WordNet synonyms it lacks, a filler word dropped.
+    paraphrase_prob: float = 0.0
+    # Stop when validation has not improved for this many epochs (0: run every epoch).
+    patience: int = 0
+    # Continue the run whose checkpoint (CHECKPOINT_FILE, written after every epoch) is in the
+    # output folder, with the same settings; without one, start.
+    resume: bool = False
     threads: int = 2
     # Where torch trains: "cpu" or "cuda" (resolved: see `qa.encoder.resolve_device`). Validation
     # of the torch model runs there too; export, int8 forms and held-out figures run on the CPU,
@@ -221,14 +234,78 @@ def swapped_question(item: QAItem, pool: Sequence[str], rng: random.Random) -> s
     return None
 
 
+_FILLERS = frozenset({"the", "a", "an", "of", "that", "which", "did", "does", "do", "is", "was", "were", "are"})
+
+
+def reworded_question(item: QAItem, rng: random.Random, reword: Callable[[str, str], str] | None) -> str:
+    """The question in other words: `reword(question, paragraph)` (WordNet synonyms for the words
+    it shares with its paragraph, `qa.bench.paraphrase`), then, half the time, one filler word
+    dropped ("the", "of", "did" ...: users write telegraphically). The question word stays."""
+    question = reword(item.question, item.context) if reword is not None else item.question
+    words = question.split(" ")
+    droppable = [k for k, w in enumerate(words) if k and w.lower() in _FILLERS]
+    if droppable and rng.random() < 0.5:
+        del words[rng.choice(droppable)]
+    return " ".join(words)
+
+
+def other_paragraph(item: QAItem, paragraphs: Sequence[str], rng: random.Random) -> str | None:
+    """Another paragraph of the question's article that holds none of its answers, or None."""
+    lowered = [a.lower() for a in item.answers]
+    options = [p for p in paragraphs if p != item.context and not any(a in p.lower() for a in lowered)]
+    return rng.choice(options) if options else None
+
+
+def wordnet_rewording() -> Callable[[str, str], str]:
+    """`qa.bench.paraphrase` over Debian's WordNet, as a function of (question, paragraph).
+
+    Raises:
+        ReaderError: WordNet is not installed (it says how to install it).
+    """
+    from qa.bench.paraphrase import paraphrase
+    from qa.bench.wordnet import DEBIAN_WORDNET, WordNet, missing_message
+
+    try:
+        wordnet = WordNet.load(DEBIAN_WORDNET)
+    except (OSError, ValueError):
+        raise ReaderError(missing_message(DEBIAN_WORDNET)) from None
+    return lambda question, paragraph: paraphrase(question, paragraph, wordnet).text
+
+
 class FeatureMaker:
     """Builds each epoch's windows; paragraphs are tokenized and split into sentences once."""
 
-    def __init__(self, config: TrainConfig) -> None:
+    def __init__(self, config: TrainConfig, reword: Callable[[str, str], str] | None = None) -> None:
         self.config = config
+        self.reword = reword
         self._text: dict[str, tuple[list[int], list[tuple[int, int]], list[tuple[int, int]]]] = {}
         self._question: dict[str, list[int]] = {}
         self.swapped_counts: list[int] = []  # entity-swapped questions made by each features() call
+        self.other_counts: list[int] = []    # questions paired with another paragraph, per call
+        self.reworded_counts: list[int] = []  # questions asked in other words, per call
+
+    def augmented(self, items: Sequence[QAItem], rng: random.Random) -> list[QAItem]:
+        """`items`, `paraphrase_prob` of the answerable ones reworded, plus `other_paragraph_prob`
+        of them paired with another paragraph of their article (no answer there)."""
+        by_title: dict[str, list[str]] = {}
+        for title, context in sorted({(item.title, item.context) for item in items}):
+            by_title.setdefault(title, []).append(context)
+        out: list[QAItem] = []
+        others: list[QAItem] = []
+        reworded = 0
+        for item in items:
+            if item.answerable and self.config.paraphrase_prob and rng.random() < self.config.paraphrase_prob:
+                question = reworded_question(item, rng, self.reword)
+                reworded += question != item.question
+                item = QAItem(item.qid, item.title, question, item.context, item.answers)
+            out.append(item)
+            if item.answerable and self.config.other_paragraph_prob and rng.random() < self.config.other_paragraph_prob:
+                elsewhere = other_paragraph(item, by_title[item.title], rng)
+                if elsewhere is not None:
+                    others.append(QAItem(f"{item.qid}-other", item.title, item.question, elsewhere, ()))
+        self.reworded_counts.append(reworded)
+        self.other_counts.append(len(others))
+        return [*out, *others]
 
     def _paragraph(self, context: str) -> tuple[list[int], list[tuple[int, int]], list[tuple[int, int]]]:
         if context not in self._text:
@@ -269,11 +346,12 @@ class FeatureMaker:
         return out
 
     def features(self, items: Sequence[QAItem], rng: random.Random) -> list[Feature]:
-        """One epoch's windows of `items` and of their entity-swapped unanswerable copies."""
+        """One epoch's windows of `items` (some reworded), of their entity-swapped unanswerable
+        copies and of their pairings with other paragraphs (`augmented`)."""
         out: list[Feature] = []
         swapped = self.swapped(items, rng) if self.config.swap_prob else []
         self.swapped_counts.append(len(swapped))
-        items = [*items, *swapped]
+        items = [*self.augmented(items, rng), *swapped]
         for item in items:
             if item.question not in self._question:
                 self._question[item.question] = question_ids(item.question)
@@ -521,7 +599,7 @@ def train_reader(data: Path | None = None, out: Path = WEIGHTS_DIR,
     no_decay = [p for n, p in model.named_parameters() if p.requires_grad and p.ndim <= 1]
     optimizer = torch.optim.AdamW([{"params": decay, "weight_decay": config.weight_decay},
                                    {"params": no_decay, "weight_decay": 0.0}], lr=config.lr)
-    maker = FeatureMaker(config)
+    maker = FeatureMaker(config, wordnet_rewording() if config.paraphrase_prob else None)
     epoch_features = [maker.features(train_items, random.Random(config.seed + e))
                       for e in range(config.epochs)]
     total = sum(math.ceil(len(f) / config.batch) for f in epoch_features)
@@ -537,14 +615,35 @@ def train_reader(data: Path | None = None, out: Path = WEIGHTS_DIR,
         log("no training (--epochs 0): the weights continued are exported again, each int8 form scored")
 
     best: tuple[float, dict[str, Any]] | None = None
-    if config.init:
+    checkpoint = Path(out) / CHECKPOINT_FILE
+    first_epoch = 0
+    if config.resume and checkpoint.is_file():
+        state = torch.load(checkpoint, map_location=config.device, weights_only=False)
+        if state["config"] != _resumable(asdict(config)):
+            raise ReaderError(f"{checkpoint} was written by a run with other settings "
+                              f"({_differences(state['config'], _resumable(asdict(config)))}). Resume with "
+                              "the same settings, or delete the checkpoint to start again.")
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        rng.setstate(state["rng"])
+        best = (state["best_key"], state["best"]) if state["best"] is not None else None
+        report.epochs, report.best_epoch = state["epochs"], state["best_epoch"]
+        report.start_valid = state["start_valid"]
+        first_epoch = len(report.epochs)
+        log(f"resuming from {checkpoint} after epoch {first_epoch}")
+    elif config.init:
         # The weights continued are a candidate too: no epoch that scores worse on validation ships.
         v1, v2, _ = validate(valid_v1, valid_v2, torch_logits(model), config.max_len)
         report.start_valid = {"v1": asdict(v1), "v2": asdict(v2)}
         best = (v1.f1 + v2.f1, _snapshot(model))
         log(f"start: validation v1.1 EM/F1 {v1.em}/{v1.f1}; v2.0 F1 {v2.f1}, AUC {v2.auc}")
-    bar = tqdm(total=total, desc="train-reader", unit="step", disable=not progress)
-    for epoch in range(config.epochs):
+    done = sum(math.ceil(len(f) / config.batch) for f in epoch_features[:first_epoch])
+    bar = tqdm(total=total, initial=done, desc="train-reader", unit="step", disable=not progress)
+    for epoch in range(first_epoch, config.epochs):
+        if config.patience and report.epochs and epoch - report.best_epoch >= config.patience:
+            log(f"validation has not improved for {config.patience} epochs: stopping after epoch {epoch}")
+            break
         model.train()
         losses: list[float] = []
         for batch in batches(epoch_features[epoch], config.batch, rng):
@@ -574,6 +673,14 @@ def train_reader(data: Path | None = None, out: Path = WEIGHTS_DIR,
         if best is None or key > best[0]:
             best = (key, _snapshot(model))
             report.best_epoch = epoch + 1
+        # Every epoch ends in a checkpoint, so a run cut short (a session's end) resumes here.
+        checkpoint.parent.mkdir(parents=True, exist_ok=True)
+        torch.save({"config": _resumable(asdict(config)), "model": model.state_dict(),
+                    "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
+                    "rng": rng.getstate(), "best_key": best[0], "best": best[1], "epochs": report.epochs,
+                    "best_epoch": report.best_epoch, "start_valid": report.start_valid},
+                   checkpoint.with_suffix(".tmp"))
+        checkpoint.with_suffix(".tmp").replace(checkpoint)
     bar.close()
     assert best is not None
     model.load_state_dict(best[1])
@@ -624,6 +731,16 @@ def train_reader(data: Path | None = None, out: Path = WEIGHTS_DIR,
                                        encoding="utf-8")
     (out / CARD_FILE).write_text(model_card(report, squad), encoding="utf-8")
     return report
+
+
+def _resumable(config: dict[str, Any]) -> dict[str, Any]:
+    """The settings a checkpoint must share with the run resuming it (not how it is run)."""
+    return {k: v for k, v in config.items() if k not in ("resume", "threads", "device", "patience")}
+
+
+def _differences(a: dict[str, Any], b: dict[str, Any]) -> str:
+    return ", ".join(f"{k}: {a.get(k)!r} then, {b.get(k)!r} now" for k in sorted(set(a) | set(b))
+                     if a.get(k) != b.get(k))
 
 
 def _snapshot(model: Any) -> dict[str, Any]:
