@@ -83,9 +83,9 @@ def _parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_eval)
 
     p = command("bench", "public benchmarks (scifact, squad), real layouts (documents, sentences), speed "
-                         "(indexing, latency) and fairness under hostile load")
+                         "(indexing, latency), fairness under hostile load, and OCR engines on scans made here (ocr)")
     p.add_argument("name", choices=("scifact", "squad", "documents", "sentences", "indexing", "latency",
-                                    "fairness", "scale"))
+                                    "fairness", "scale", "ocr"))
     p.add_argument("--data", type=Path, help="benchmark data folder (default: ../shared/benchmarks/...)")
     p.add_argument("--report", type=Path, help="report folder (default: eval/reports/<name>)")
     p.add_argument("--sample", type=int, help="score a fixed, seeded sample of this many questions")

@@ -80,7 +80,7 @@ def read_pdf(path: Path, max_pages: int = MAX_PDF_PAGES, ocr: OcrReader | None =
                     text = _clean(textpage.get_text_range())
                 finally:
                     textpage.close()
-                if ocr is not None and ocr.engine is not None and ocr.wants(text, partial(_image_share, page)):
+                if ocr is not None and ocr.engine is not None and ocr.wants(text, partial(image_share, page)):
                     scanned.append(number)
             finally:
                 page.close()
@@ -124,7 +124,7 @@ def _no_ocr(ocr: OcrReader | None) -> str:
     return ocr.missing
 
 
-def _image_share(page: Any) -> float:
+def image_share(page: Any) -> float:
     """The share of the page's area under images (at most 1; overlaps counted twice)."""
     import pypdfium2.raw as pdfium_c
 

@@ -61,7 +61,7 @@ SCAN_IMAGE_SHARE = 0.5
 # Bump when what is sent to the engine changes (resolution, grey levels, engine options): cached
 # texts made the old way are then never found.
 RECIPE = 1
-INSTALL_HINT = "apt-get install tesseract-ocr tesseract-ocr-eng, or run `make install` as root"
+INSTALL_HINT = "apt-get install tesseract-ocr tesseract-ocr-eng"
 
 
 @dataclass(frozen=True)
