@@ -139,7 +139,7 @@ def seed_articles() -> list[list[str]]:
 def _tesseract(image: Image, threads: int | None) -> str:
     from qa.ocr import find_tesseract
 
-    engine, _ = find_tesseract()
+    engine = find_tesseract()[0]
     assert engine is not None
     if threads == 1:
         return engine.read(image, SCAN_DPI)
