@@ -11,7 +11,7 @@ export TOKENIZERS_PARALLELISM := false
 export OMP_WAIT_POLICY := PASSIVE
 export OPENBLAS_NUM_THREADS := 1
 
-.PHONY: run test install index browser lint clean
+.PHONY: run test install index browser ocr lint clean
 
 # One process indexes seeds/ (incrementally) and serves: the model loads once.
 run: install
@@ -20,7 +20,7 @@ run: install
 test: lint browser
 	$(BIN)/python -m pytest -q
 
-install: $(STAMP)
+install: $(STAMP) ocr
 
 # torch first, pinned: an unpinned torch pulls a multi-GB CUDA build. Where no CPU wheel is on
 # hand, run e.g. `make TORCH_PIP_ARGS="--index-url https://download.pytorch.org/whl/cpu" test`.
@@ -41,6 +41,14 @@ browser:
 	elif [ "$$(id -u)" = 0 ]; then apt-get install -y -q chromium >/dev/null || (apt-get update -q >/dev/null && apt-get install -y -q chromium >/dev/null) || echo "chromium could not be installed: browser tests will skip"; \
 	elif command -v sudo >/dev/null && sudo -n true 2>/dev/null; then sudo apt-get install -y -q chromium >/dev/null || echo "chromium could not be installed: browser tests will skip"; \
 	else echo "No /usr/bin/chromium and no root: browser tests will skip (apt-get install chromium)"; fi
+
+# Scanned pages and images are read by Debian's tesseract (qa/ocr.py); install it when missing
+# and we may (root or sudo). Without it scans are skipped with one line and the OCR tests skip.
+ocr:
+	@if command -v tesseract >/dev/null && tesseract --list-langs 2>/dev/null | grep -qx eng; then :; \
+	elif [ "$$(id -u)" = 0 ]; then apt-get install -y -q tesseract-ocr tesseract-ocr-eng >/dev/null 2>&1 || (apt-get update -q >/dev/null 2>&1 && apt-get install -y -q tesseract-ocr tesseract-ocr-eng >/dev/null 2>&1) || echo "tesseract could not be installed: scans are skipped and the OCR tests skip"; \
+	elif command -v sudo >/dev/null && sudo -n true 2>/dev/null; then sudo apt-get install -y -q tesseract-ocr tesseract-ocr-eng >/dev/null 2>&1 || echo "tesseract could not be installed: scans are skipped and the OCR tests skip"; \
+	else echo "No tesseract and no root: scans are skipped and the OCR tests skip (apt-get install tesseract-ocr tesseract-ocr-eng)"; fi
 
 lint: install
 	$(BIN)/ruff check qa tests app.py

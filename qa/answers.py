@@ -345,7 +345,8 @@ class ExtractiveAnswerer:
                 span = short_answer_span(question, sentence)
             a_start, a_end = span or (None, None)
             citations.append(Citation(n, sentence.doc_id, info.title, sentence.text, sentence.start,
-                                      sentence.end, info.date, a_start, a_end, page=info.page_of(sentence.start)))
+                                      sentence.end, info.date, a_start, a_end, page=info.page_of(sentence.start),
+                                      ocr=info.read_by_ocr(sentence.start, sentence.end)))
             parts.append(f"{sentence.text} [{n}]")
         text = " ".join(parts)
         if status == "tentative":

@@ -83,9 +83,9 @@ def _parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_eval)
 
     p = command("bench", "public benchmarks (scifact, squad), real layouts (documents, sentences), speed "
-                         "(indexing, latency) and fairness under hostile load")
+                         "(indexing, latency), fairness under hostile load, and OCR engines on scans made here (ocr)")
     p.add_argument("name", choices=("scifact", "squad", "documents", "sentences", "indexing", "latency",
-                                    "fairness", "scale"))
+                                    "fairness", "scale", "ocr"))
     p.add_argument("--data", type=Path, help="benchmark data folder (default: ../shared/benchmarks/...)")
     p.add_argument("--report", type=Path, help="report folder (default: eval/reports/<name>)")
     p.add_argument("--sample", type=int, help="score a fixed, seeded sample of this many questions")
@@ -205,7 +205,8 @@ def _cmd_search(args: argparse.Namespace, settings: Settings) -> int:
     for rank, p in enumerate(passages, 1):
         when = f", {p.date}" if p.date else ""
         page = f" p. {p.page}," if p.page is not None else ""
-        print(f"{rank}. {p.title}{when}  [{p.doc_id}{page} chars {p.start}-{p.end}, score {p.score:.3f}]")
+        ocr = " OCR," if p.ocr else ""
+        print(f"{rank}. {p.title}{when}  [{p.doc_id}{page}{ocr} chars {p.start}-{p.end}, score {p.score:.3f}]")
         print(textwrap.indent(textwrap.fill(" ".join(p.text.split()), 96), "   "))
         print()
     return 0
@@ -223,7 +224,9 @@ def _cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
         print("\nSources:")
         for c in reply.citations:
             page = f", p. {c.page}" if c.page is not None else ""
-            print(f"[{c.n}] {c.title} ({c.doc_id}{page}, chars {c.start}-{c.end})")
+            # Text OCR read from a scan: the reader should check it against the page image.
+            ocr = ", OCR: check against the page" if c.ocr else ""
+            print(f"[{c.n}] {c.title} ({c.doc_id}{page}{ocr}, chars {c.start}-{c.end})")
             print(textwrap.indent(textwrap.fill(f"“{c.quote}”", 96), "    "))
             if c.answer_start is not None and c.answer_end is not None and c.start <= c.answer_start < c.answer_end:
                 # The short answer the reader marked inside this quote (the chat shows it in bold).

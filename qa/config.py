@@ -21,6 +21,7 @@ CHOICES = {
     "dense_index": ("auto", "flat", "ivf", "hnsw"),
     "ivf_codec": ("sq8", "pq", "flat"),
     "engine": ("local", "ray"),
+    "ocr": ("auto", "off", "force"),
 }
 
 
@@ -103,6 +104,15 @@ class Settings:
     history_turns: int = 8             # follow-ups read the user's last 8 questions; older ones are ignored
     max_file_mb: float = 20.0          # larger corpus files are skipped with one line
     max_pdf_pages: int = 2_000         # longer PDFs are skipped with one line
+    # OCR of scanned pages (qa/ocr.py, docs/ocr.md): "auto" reads pages without a text layer, or
+    # with a sliver of one over a page-sized image (a scan with a typed header); "force" every
+    # page; "off" none. Needs Debian's tesseract-ocr and tesseract-ocr-eng (`make` installs them).
+    ocr: str = "auto"
+    max_ocr_pages: int = 300           # pages OCR'd per document at most (about 5 minutes on 2 cores)
+    max_image_megapixels: float = 40.0  # a larger image or page (an A4 page at 600 dpi is 35) is skipped
+    # OCR results are cached in cache_dir/ocr by page image (see qa/ocr.py); the least recently
+    # used are removed past this size.
+    max_ocr_cache_mb: float = 200.0
     # Files or folders reached through a symbolic link that leaves the corpus are skipped unless
     # this is True (a link to /etc/passwd inside a corpus must not become a document).
     follow_external_links: bool = False
@@ -129,7 +139,7 @@ class Settings:
             raise SettingsError("encoder_precision = \"int8\" needs encoder_backend = \"onnx\" "
                                 "(the int8 encoder is an onnxruntime quantization).")
         positive = ("chunk_tokens", "top_k", "candidates", "embed_batch_size", "threads", "ann_threshold",
-                    "hnsw_m", "hnsw_ef_search", "ray_actors", "max_pdf_pages",
+                    "hnsw_m", "hnsw_ef_search", "ray_actors", "max_pdf_pages", "max_ocr_pages",
                     "max_answer_sentences", "concurrency", "max_question_chars", "history_turns")
         for name in positive:
             if getattr(self, name) < 1:
@@ -145,8 +155,9 @@ class Settings:
             raise SettingsError("ray_cpus_per_actor and ray_gpus_per_actor must be 0 or more.")
         if not 1 <= self.port <= 65535:
             raise SettingsError(f"Invalid port value: {self.port!r}. It must lie in 1-65535.")
-        if not self.max_file_mb > 0:
-            raise SettingsError(f"Invalid max_file_mb value: {self.max_file_mb!r}. It must be above 0.")
+        for name in ("max_file_mb", "max_image_megapixels", "max_ocr_cache_mb"):
+            if not getattr(self, name) > 0:
+                raise SettingsError(f"Invalid {name} value: {getattr(self, name)!r}. It must be above 0.")
         if not 0 <= self.chunk_overlap_tokens < self.chunk_tokens:
             raise SettingsError(
                 f"Invalid chunk_overlap_tokens value: {self.chunk_overlap_tokens!r}. "

@@ -1,5 +1,5 @@
-"""Reading a corpus folder: plain text, Markdown with YAML front matter, HTML, PDF and DOCX
-(the last two through qa/formats.py).
+"""Reading a corpus folder: plain text, Markdown with YAML front matter, HTML, PDF, DOCX and
+scanned images (the last three through qa/formats.py; scans are read by OCR, qa/ocr.py).
 
 Every document keeps its whole file text (decoded exactly as `Path.read_text(encoding="utf-8")`
 does, so offsets agree with what a user reads back) and the segments of it that are article body.
@@ -21,11 +21,13 @@ import yaml
 from qa.clean import boilerplate_ranges, merge_ranges, page_furniture, subtract, trim
 from qa.config import Settings
 from qa.errors import CorpusError
-from qa.formats import MAX_PDF_PAGES, UnreadableDocument, read_docx, read_pdf
+from qa.formats import MAX_PDF_PAGES, UnreadableDocument, read_docx, read_image, read_pdf
+from qa.ocr import OcrReader, ocr_reader
 from qa.types import Document
 
 SUFFIXES = {".txt": "text", ".text": "text", ".md": "markdown", ".markdown": "markdown",
-            ".html": "html", ".htm": "html", ".pdf": "pdf", ".docx": "docx"}
+            ".html": "html", ".htm": "html", ".pdf": "pdf", ".docx": "docx",
+            ".png": "image", ".jpg": "image", ".jpeg": "image", ".tif": "image", ".tiff": "image"}
 MAX_TITLE_CHARS = 200
 
 
@@ -37,6 +39,7 @@ def load_corpus(
     corpus: str | Path,
     on_skip: Callable[[str, str], None] | None = None,
     settings: Settings | None = None,
+    ocr: OcrReader | None = None,
 ) -> tuple[list[Document], list[tuple[str, str]]]:
     """Load every supported file under `corpus`, sorted by path.
 
@@ -50,6 +53,7 @@ def load_corpus(
         corpus: the corpus folder.
         on_skip: called with `(doc_id, reason)` for each skipped file, as it is found.
         settings: the limits above; `Settings()` when left out.
+        ocr: reads scanned pages and images (default: as `settings.ocr` says).
 
     Returns:
         The documents, and the `(doc_id, reason)` pairs of the skipped files.
@@ -58,6 +62,7 @@ def load_corpus(
         CorpusError: the folder does not exist or is not a folder.
     """
     settings = settings or Settings()
+    ocr = ocr or ocr_reader(settings)
     root = Path(corpus)
     check_corpus_folder(root)
     documents: list[Document] = []
@@ -71,7 +76,7 @@ def load_corpus(
     for path, doc_id in _walk(root, settings.follow_external_links, skip):
         try:
             check_size(path, settings.max_file_mb)
-            documents.append(load_document(path, doc_id, max_pdf_pages=settings.max_pdf_pages))
+            documents.append(load_document(path, doc_id, max_pdf_pages=settings.max_pdf_pages, ocr=ocr))
         except SkippedFile as exc:
             skip(doc_id, str(exc))
     return documents, skipped
@@ -154,8 +159,10 @@ def _walk(root: Path, follow_external: bool,
         yield path, doc_id
 
 
-def load_document(path: Path, doc_id: str, *, max_pdf_pages: int = MAX_PDF_PAGES) -> Document:
-    """Read one file into a `Document`.
+def load_document(path: Path, doc_id: str, *, max_pdf_pages: int = MAX_PDF_PAGES,
+                  ocr: OcrReader | None = None) -> Document:
+    """Read one file into a `Document`; scanned pages and images are read by `ocr` (default: as
+    `Settings()` says).
 
     Raises:
         SkippedFile: the file is empty, binary, not UTF-8, unsupported, or has no body text.
@@ -170,8 +177,8 @@ def load_document(path: Path, doc_id: str, *, max_pdf_pages: int = MAX_PDF_PAGES
         raise SkippedFile(f"cannot be read ({exc.strerror})") from exc
     if not raw.strip():
         raise SkippedFile("empty file")
-    if kind in ("pdf", "docx"):
-        return _load_extracted(path, doc_id, kind, raw, max_pdf_pages)
+    if kind in ("pdf", "docx", "image"):
+        return _load_extracted(path, doc_id, kind, raw, max_pdf_pages, ocr or ocr_reader(Settings()))
     if b"\x00" in raw[:8192]:
         raise SkippedFile("binary file (contains NUL bytes)")
     try:
@@ -202,10 +209,16 @@ def load_document(path: Path, doc_id: str, *, max_pdf_pages: int = MAX_PDF_PAGES
                     tags=tags, sha256=sha256, notes=notes)
 
 
-def _load_extracted(path: Path, doc_id: str, kind: str, raw: bytes, max_pdf_pages: int) -> Document:
-    """A PDF or DOCX: its extracted text is the document's text (stored with the index)."""
+def _load_extracted(path: Path, doc_id: str, kind: str, raw: bytes, max_pdf_pages: int, ocr: OcrReader) -> Document:
+    """A PDF, DOCX or scanned image: its extracted text is the document's text (stored with the index)."""
+    sha256 = hashlib.sha256(raw).hexdigest()
     try:
-        got = read_pdf(path, max_pdf_pages) if kind == "pdf" else read_docx(path)
+        if kind == "pdf":
+            got = read_pdf(path, max_pdf_pages, ocr, file_key=sha256)
+        elif kind == "image":
+            got = read_image(path, ocr, max_pdf_pages, file_key=sha256)
+        else:
+            got = read_docx(path)
     except UnreadableDocument as exc:
         raise SkippedFile(str(exc)) from None
     text = got.text
@@ -215,8 +228,8 @@ def _load_extracted(path: Path, doc_id: str, kind: str, raw: bytes, max_pdf_page
         raise SkippedFile("no body text (only boilerplate)")
     title = got.title or _first_line(text, segments) or _clip(path.stem.replace("_", " "))
     return Document(doc_id=doc_id, title=title, date=got.date, text=text, segments=segments,
-                    sha256=hashlib.sha256(raw).hexdigest(), kind=kind, page_starts=got.page_starts,
-                    notes=got.notes)
+                    sha256=sha256, kind=kind, page_starts=got.page_starts, notes=got.notes,
+                    ocr_pages=got.ocr_pages)
 
 
 _FRONT_MATTER = re.compile(r"\A\ufeff?---[ \t]*\n(.*?\n)(?:---|\.\.\.)[ \t]*(?:\n|\Z)", re.S)

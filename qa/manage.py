@@ -42,6 +42,7 @@ from qa.config import Settings
 from qa.errors import QAError, QueryError
 from qa.index import Index, build_index, load_index
 from qa.load import SkippedFile, check_size, load_document, sha256_file
+from qa.ocr import ocr_reader
 from qa.types import IndexReport
 
 UPLOAD_FOLDER = "uploads"
@@ -274,11 +275,12 @@ def _check_file(path: Path, name: str, corpus: Path, settings: Settings, known: 
         raise SkippedFile(f"already in the corpus as {known[digest]} (same contents)")
     if digest in seen:
         raise SkippedFile(f"the same contents as {seen[digest]}, added with it")
-    # Read it exactly as the build will, under its own name (the reader goes by the suffix).
+    # Read it exactly as the build will, under its own name (the reader goes by the suffix). A scan
+    # is read by OCR here; the build then finds its pages in the OCR cache (qa/ocr.py).
     with tempfile.TemporaryDirectory(prefix="qa-check-") as tmp:
         probe = Path(tmp) / clean
         shutil.copyfile(path, probe)
-        load_document(probe, clean, max_pdf_pages=settings.max_pdf_pages)
+        load_document(probe, clean, max_pdf_pages=settings.max_pdf_pages, ocr=ocr_reader(settings))
     doc_id = _free_name(corpus, f"{UPLOAD_FOLDER}/{clean}", set(seen.values()))
     seen[digest] = doc_id
     return doc_id

@@ -236,7 +236,8 @@ def passages_for(index: Index, ranking: Ranking, k: int) -> list[Passage]:
         chunk = index.chunks[int(row)]
         info = index.documents[chunk.doc_id]
         out.append(Passage(chunk.doc_id, info.title, info.date, chunk.text, chunk.start, chunk.end,
-                           float(score), page=info.page_of(chunk.start)))
+                           float(score), page=info.page_of(chunk.start),
+                           ocr=info.read_by_ocr(chunk.start, chunk.end)))
     return out
 
 

@@ -6,7 +6,7 @@ import bisect
 from dataclasses import dataclass
 from typing import Literal, get_args
 
-EXTRACTED_KINDS = ("pdf", "docx")
+EXTRACTED_KINDS = ("pdf", "docx", "image")
 
 # What an answer is: quoted with confidence, quoted tentatively (the documents may not answer
 # directly), or an abstention (the documents do not say; `related` holds the closest reading).
@@ -30,11 +30,13 @@ class Document:
     segments: tuple[tuple[int, int], ...]
     tags: tuple[str, ...] = ()
     sha256: str = ""
-    # PDF and DOCX: "pdf"/"docx", the offsets where pages 1, 2, ... begin (empty without pages),
-    # and lines for the user about what was left out (a page without a text layer...).
+    # PDF, DOCX and scanned images: "pdf"/"docx"/"image", the offsets where pages 1, 2, ... begin
+    # (empty without pages), lines for the user about what was left out (a page without a text
+    # layer...), and the 1-based pages whose text OCR read (every page of an image).
     kind: str = "text"
     page_starts: tuple[int, ...] = ()
     notes: tuple[str, ...] = ()
+    ocr_pages: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -47,9 +49,10 @@ class DocumentInfo:
     tags: tuple[str, ...]
     sha256: str
     chars: int
-    kind: str = "text"                      # text, markdown, html, pdf, docx
+    kind: str = "text"                      # text, markdown, html, pdf, docx, image
     page_starts: tuple[int, ...] = ()       # offsets where pages 1, 2, ... begin; empty: no pages
     indexed_at: str | None = None           # when this content was chunked and embedded (ISO, UTC)
+    ocr_pages: tuple[int, ...] = ()         # 1-based pages whose text OCR read (a scan's)
 
     @property
     def pages(self) -> int:
@@ -65,6 +68,15 @@ class DocumentInfo:
         if not self.page_starts:
             return None
         return bisect.bisect_right(self.page_starts, offset)
+
+    def read_by_ocr(self, start: int, end: int) -> bool:
+        """Whether any of `[start, end)` is text that OCR read (to be checked against the page image)."""
+        if self.kind == "image":
+            return True
+        if not self.ocr_pages or not self.page_starts:
+            return False
+        first, last = self.page_of(start) or 1, self.page_of(max(start, end - 1)) or 1
+        return any(first <= p <= last for p in self.ocr_pages)
 
 
 @dataclass(frozen=True)
@@ -103,6 +115,7 @@ class Passage:
     end: int
     score: float
     page: int | None = None      # 1-based page of `start` (PDF, DOCX with page breaks); None otherwise
+    ocr: bool = False            # the text was read by OCR from a scan: check it against the page image
 
     @property
     def chunk_id(self) -> str:
@@ -127,6 +140,7 @@ class Citation:
     answer_start: int | None = None
     answer_end: int | None = None
     page: int | None = None      # 1-based page of `start` (PDF, DOCX with page breaks); None otherwise
+    ocr: bool = False            # the quote was read by OCR from a scan: check it against the page image
 
 
 @dataclass(frozen=True)
@@ -176,3 +190,5 @@ class IndexReport:
     sentences_embedded: int
     rebuilt_reason: str | None
     seconds: float
+    ocr_pages: int = 0           # pages the OCR engine read in this build (cached pages not counted)
+    ocr_seconds: float = 0.0

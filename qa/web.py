@@ -490,7 +490,8 @@ def build_app(settings: Settings, index: Index | None = None, live: LiveIndex | 
                 with gr.Accordion(docs_label(loaded), open=False, elem_id="qa-docs") as docs_panel:
                     if can_change:
                         uploader = gr.File(
-                            label=(f"Add files: PDF, DOCX, TXT, MD, HTML (at most {settings.max_file_mb:g} MB "
+                            label=(f"Add files: PDF, DOCX, TXT, MD, HTML, scans as PNG, JPG, TIFF (read by OCR; "
+                                   f"at most {settings.max_file_mb:g} MB "
                                    f"each, {MAX_FILES_PER_ADD} at a time)"),
                             file_count="multiple", file_types=UPLOAD_TYPES, type="filepath", height=120,
                             elem_id="qa-upload")
@@ -654,6 +655,10 @@ _SERVED = {
     "markdown": ("text/plain; charset=utf-8", "inline", _SANDBOX),
     "text": ("text/plain; charset=utf-8", "inline", _SANDBOX),
 }
+# Scanned images by suffix: a browser shows PNG and JPEG itself; TIFF is saved and opened elsewhere.
+_IMAGES = {".png": ("image/png", "inline", _SANDBOX), ".jpg": ("image/jpeg", "inline", _SANDBOX),
+           ".jpeg": ("image/jpeg", "inline", _SANDBOX), ".tif": ("image/tiff", "attachment", _SANDBOX),
+           ".tiff": ("image/tiff", "attachment", _SANDBOX)}
 
 
 def original_file(index: Index, doc_id: str) -> Response:
@@ -676,7 +681,8 @@ def original_file(index: Index, doc_id: str) -> Response:
     if hashlib.sha256(raw).hexdigest() != info.sha256:
         return refuse(409, f"{doc_id} changed since it was indexed; run `qa index` to bring the index up to date.")
     kind = SUFFIXES.get(Path(doc_id).suffix.lower(), "")   # what the loader read it as
-    media, disposition, policy = _SERVED.get(kind, ("application/octet-stream", "attachment", _SANDBOX))
+    media, disposition, policy = _IMAGES.get(Path(doc_id).suffix.lower()) or _SERVED.get(
+        kind, ("application/octet-stream", "attachment", _SANDBOX))
     headers = {
         "Content-Disposition": f"{disposition}; filename*=UTF-8''{quote(Path(doc_id).name)}",
         "X-Content-Type-Options": "nosniff",

@@ -259,7 +259,7 @@ def _citation_card(turn: int, c: Citation, reply: Answer, index: Index, source_t
         f'<article class="qa-source" id="{source_id(turn, c.n)}">'
         f'<div class="qa-source-head"><span class="qa-n">{c.n}</span>'
         f'<span class="qa-title">{escape(c.title or c.doc_id)}</span></div>'
-        f'{_meta(date, c.doc_id, c.start, c.end, "quote", c.page, opens=info is not None)}'
+        f'{_meta(date, c.doc_id, c.start, c.end, "quote", c.page, opens=info is not None, ocr=c.ocr)}'
         f'<div class="qa-passage">{"… " if cut_before else ""}{body}{" …" if cut_after else ""}</div>'
         '</article>'
     )
@@ -281,18 +281,21 @@ def _related_card(turn: int, i: int, p: Passage) -> str:
         f'<article class="qa-source qa-related" id="{related_id(turn, i)}">'
         f'<div class="qa-source-head"><span class="qa-n qa-n-related">{i}</span>'
         f'<span class="qa-title">{escape(p.title or p.doc_id)}</span></div>'
-        f'{_meta(p.date, p.doc_id, p.start, p.end, "passage", p.page, opens=True)}'
+        f'{_meta(p.date, p.doc_id, p.start, p.end, "passage", p.page, opens=True, ocr=p.ocr)}'
         f'<div class="qa-passage">{_display(text)}{" …" if cut else ""}</div></article>'
     )
 
 
 def _meta(date: str | None, doc_id: str, start: int, end: int, what: str, page: int | None = None,
-          opens: bool = False) -> str:
+          opens: bool = False, ocr: bool = False) -> str:
     on_page = f'<span class="qa-page" title="page {page} of the document">p. {page}</span>' if page else ""
+    # Text that OCR read from a scan may hold misread characters: the reader checks the page image.
+    read_by = ('<span class="qa-ocr" title="read by OCR from a scanned page: check the quote against the page '
+               'image (open the original)">OCR</span>' if ocr else "")
     return (
         '<div class="qa-meta">'
         f'<span>{escape(date) if date else "undated"}</span>'
-        f'<span class="qa-file">{escape(doc_id)}</span>{on_page}'
+        f'<span class="qa-file">{escape(doc_id)}</span>{on_page}{read_by}'
         f'<span title="{what}: characters {start} to {end} of the file">chars {start:,}–{end:,}</span>'
         f'{original_link(doc_id, page) if opens else ""}</div>'
     )
@@ -302,7 +305,8 @@ def original_link(doc_id: str, page: int | None = None) -> str:
     """A link that opens the document's original file (served by doc_id, see `qa.web`), at
     `page` where the browser's viewer can jump there (PDF)."""
     href = "qa/file?doc=" + quote(doc_id, safe="") + (f"#page={page}" if page else "")
-    label = "download" if doc_id.lower().endswith(".docx") else (f"open p. {page}" if page else "open file")
+    saved = doc_id.lower().endswith((".docx", ".tif", ".tiff"))   # formats a browser does not show
+    label = "download" if saved else (f"open p. {page}" if page else "open file")
     return (f'<a class="qa-open" href="{escape(href)}" target="_blank" rel="noopener noreferrer" '
             f'title="the original file{escape(f", at page {page}" if page else "")}">{label}</a>')
 

@@ -103,7 +103,9 @@ def mixed(tmp_path_factory: pytest.TempPathFactory, embedder) -> tuple[Path, Pat
 @needs_chromium
 def test_a_printed_pdf_answers_with_its_page(mixed) -> None:
     _, index, lines = mixed
-    assert "harbour.pdf: page 3 has no text layer: skipped; OCR is not installed" in lines
+    # The drawing page: OCR finds nothing on it, or there is no OCR here; either way, one line.
+    assert any(line.startswith("harbour.pdf: page 3 has no text layer") and line.endswith(
+        ("OCR found no text on it: skipped", "tesseract-ocr-eng)")) for line in lines), lines
     reply = qa.answer("How many fishing boats were moored in the northern harbour?", index=index)
     assert reply.status == "answered" and "412" in reply.text
     cite = reply.citations[0]

@@ -9,12 +9,16 @@ import math
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from qa.evaluation import Span
 from qa.metrics import (
     average_precision,
+    char_error_rate,
     contains_answer,
     doc_recall,
+    edit_distance,
     exact_match,
     hit_at_k,
     latency_summary,
@@ -204,3 +208,27 @@ def test_ranking_metrics() -> None:
 def _read_jsonl(path: Path) -> list[dict]:
     with open(path, encoding="utf-8") as fh:
         return [json.loads(line) for line in fh if line.strip()]
+
+
+def _table_distance(a: str, b: str) -> int:
+    """The textbook dynamic-programming Levenshtein distance (the reference)."""
+    row = list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        new = [i]
+        for j, cb in enumerate(b, 1):
+            new.append(min(row[j] + 1, new[j - 1] + 1, row[j - 1] + (ca != cb)))
+        row = new
+    return row[-1]
+
+
+@given(st.text(alphabet="abc é", max_size=40), st.text(alphabet="abcd é", max_size=40))
+def test_edit_distance_matches_the_textbook_table(a: str, b: str) -> None:
+    assert edit_distance(a, b) == _table_distance(a, b) == edit_distance(b, a)
+
+
+def test_char_error_rate_reads_whitespace_as_layout() -> None:
+    assert char_error_rate("The  harbour\nmaster", "The harbour master") == 0.0
+    assert char_error_rate("The harbonr master", "The harbour master") == pytest.approx(1 / 18)
+    assert char_error_rate("", "abcd") == 1.0
+    long = "word " * 900     # 4,500 characters: the bit-vector pass, not a 20-million-cell table
+    assert edit_distance(long, long.replace("word", "ward", 3)) == 3

@@ -37,8 +37,8 @@ def run_bench(
     """Run one benchmark, print its table and write its report.
 
     Args:
-        name: "scifact", "squad", "documents", "sentences", "indexing", "scale", "latency" or
-            "fairness".
+        name: "scifact", "squad", "documents", "sentences", "indexing", "scale", "latency",
+            "fairness" or "ocr".
         data: the benchmark's data folder (default: `../shared/benchmarks/<folder>`); for
             "squad", the SQuAD v1.1 folder, with v2.0 looked for beside it.
         report_dir: where report.md, results.json and plots go (default: eval/reports/<name>).
@@ -64,12 +64,16 @@ def run_bench(
         from qa.bench.fairness import run_fairness
 
         return run_fairness(report_dir=report_dir, settings=settings, echo=echo)
-    if name not in ("scifact", "squad", "indexing", "scale", "sentences", "documents"):
+    if name not in ("scifact", "squad", "indexing", "scale", "sentences", "documents", "ocr"):
         raise BenchmarkDataError(
             f"Unknown benchmark {name!r}. Choose from scifact, squad, documents, sentences, indexing, latency, "
-            "fairness, scale.")
+            "fairness, scale, ocr.")
     report_dir.mkdir(parents=True, exist_ok=True)
-    if name == "sentences":
+    if name == "ocr":
+        from qa.bench.ocr import bench_ocr
+
+        report = bench_ocr(settings, report_dir, echo=echo)
+    elif name == "sentences":
         from qa.bench.sentences import bench_sentences
 
         report = bench_sentences(report_dir, squad=data, echo=echo)

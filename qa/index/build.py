@@ -23,9 +23,10 @@ import numpy as np
 from qa.config import Settings
 from qa.embed import Embedder, embedder_for
 from qa.encoder import POOLED_CONTEXT
-from qa.errors import CorpusError, QAError
+from qa.errors import CorpusError, QAError, SettingsError
 from qa.index.atomic import MANIFEST, build_lock, check_index_target, new_build_folder, remove_leftovers, swap_in
 from qa.index.dense import build_dense, probe_vectors, wanted_spec
+from qa.index.progress import BuildProgress
 from qa.index.rows import chunk_model_text, chunk_sentence_ranges, embed_rows, split_documents
 from qa.index.store import (
     FORMAT_VERSION,
@@ -33,13 +34,15 @@ from qa.index.store import (
     Manifest,
     forget_loaded,
     load_index,
+    read_source,
     replace_manifest,
     write_index_files,
     write_sources,
 )
 from qa.lexical import build_bm25
 from qa.load import SUFFIXES, check_corpus_folder, load_corpus
-from qa.types import Chunk, Document, DocumentInfo, IndexReport, Sentence
+from qa.ocr import ocr_reader
+from qa.types import EXTRACTED_KINDS, Chunk, Document, DocumentInfo, IndexReport, Sentence
 
 _log = logging.getLogger("qa.index")
 
@@ -64,13 +67,14 @@ def build_index(
         index: the index folder (default: `settings.index`). It must be new, empty, or a qa
             index, and must not be, contain or lie inside the corpus.
         settings: all other knobs; `Settings()` when left out. `settings.show_progress` turns
-            the embedding progress bar on (off by default: library calls print nothing).
+            the build's progress bar on (OCR, then embedding; off by default: library calls
+            print nothing).
         rebuild: embed everything again even if nothing changed.
         embedder: the encoder to use (default: the settings' model, loaded once).
         log: called with one line of text for each thing a user should see (default: the
             `qa.index` logger at INFO level).
         progress: called with `(texts embedded, texts to embed)` as embedding goes (local
-            engine; instead of the progress bar).
+            engine; instead of the progress bar); pages read by OCR are then told through `log`.
 
     Returns:
         An `IndexReport` with what was added, changed, removed and embedded.
@@ -80,6 +84,7 @@ def build_index(
             corpus (or inside it, or around it); nothing is touched.
         CorpusError: the corpus is missing or has no readable document (the old index is kept).
         QAError: another build of the same index is running.
+        SettingsError: `ocr = "force"` and no OCR engine is installed.
     """
     settings = settings or Settings()
     say = log or _log.info
@@ -92,10 +97,16 @@ def build_index(
         from qa.index.distributed import require_ray
 
         require_ray()
-    with build_lock(index_path):
+    bar = BuildProgress(settings.show_progress, progress, say)
+    reader = ocr_reader(settings, progress=bar)
+    if settings.ocr == "force" and reader.engine is None:
+        raise SettingsError(f'ocr = "force" reads every PDF page by OCR, but {reader.missing}.')
+    with build_lock(index_path), contextlib.closing(bar):
         remove_leftovers(index_path)
         documents, skipped = load_corpus(corpus_path, on_skip=lambda d, r: say(f"skipped {d}: {r}"),
-                                         settings=settings)
+                                         settings=settings, ocr=reader)
+        if reader.cache is not None and reader.cache.wrote:
+            reader.cache.prune()
         if not documents:
             kept = " The existing index was left as it was." if (index_path / MANIFEST).exists() else ""
             raise CorpusError(
@@ -116,7 +127,8 @@ def build_index(
         old_docs = old.documents if old else {}
         current = {d.doc_id: d for d in documents}
         added = tuple(d for d in current if d not in old_docs)
-        changed = tuple(d for d in current if d in old_docs and old_docs[d].sha256 != current[d].sha256)
+        changed = tuple(d for d in current if old is not None and d in old_docs and (
+            old_docs[d].sha256 != current[d].sha256 or _text_changed(old, current[d])))
         removed = tuple(d for d in old_docs if d not in current)
         unchanged = tuple(d for d in current if d in old_docs and d not in changed)
         fresh = [current[d] for d in (*added, *changed)]
@@ -131,7 +143,8 @@ def build_index(
                     moved = f"; its corpus is now {manifest.corpus}"
                 say(f"Index {index_path} is up to date ({len(current)} documents){moved}.")
                 return IndexReport(len(current), len(old.chunks), len(old.sentences), (), (), (), unchanged,
-                                   tuple(skipped), 0, 0, None, time.perf_counter() - started)
+                                   tuple(skipped), 0, 0, None, time.perf_counter() - started,
+                                   reader.stats.pages, reader.stats.seconds)
             say(f"Rewriting {index_path} from its stored vectors (nothing is embedded again): "
                 + (f"format {old.manifest.format_version} -> {FORMAT_VERSION}"
                    if old.manifest.format_version != FORMAT_VERSION
@@ -155,7 +168,7 @@ def build_index(
                     f"{len(fresh)} file(s)...")
             titles = {d.doc_id: d.title for d in fresh}
             chunk_vecs, sent_vecs = embed_rows(embedder, new_chunks, new_sentences, titles, settings, pooled=pooled,
-                                            progress=progress)
+                                               bar=bar.embedding(len(new_chunks) + len(new_sentences)))
         infos, chunks, cvec, sentences, svec = _merge(documents, old, fresh, new_chunks, chunk_vecs,
                                                       new_sentences, sent_vecs, manifest.created)
         manifest = replace(manifest, counts={"documents": len(documents), "chunks": len(chunks),
@@ -180,12 +193,29 @@ def build_index(
         documents=len(documents), chunks=len(chunks), sentences=len(sentences), added=added,
         changed=changed, removed=removed, unchanged=unchanged, skipped=tuple(skipped),
         chunks_embedded=len(new_chunks), sentences_embedded=len(new_sentences),
-        rebuilt_reason=reason, seconds=time.perf_counter() - started,
+        rebuilt_reason=reason, seconds=time.perf_counter() - started, ocr_pages=reader.stats.pages,
+        ocr_seconds=reader.stats.seconds,
     )
+    read = (f" (OCR read {report.ocr_pages} pages in {report.ocr_seconds:.1f} s, "
+            f"{report.ocr_pages / max(report.ocr_seconds, 1e-9):.2f} pages/s)" if report.ocr_pages else "")
     say(f"Indexed {report.documents} documents ({report.chunks} chunks, {report.sentences} sentences) "
         f"into {index_path}: {len(added)} added, {len(changed)} changed, {len(removed)} removed, "
-        f"{len(unchanged)} unchanged, {len(skipped)} skipped, in {report.seconds:.1f} s.")
+        f"{len(unchanged)} unchanged, {len(skipped)} skipped, in {report.seconds:.1f} s{read}.")
     return report
+
+
+def _text_changed(old: Index, doc: Document) -> bool:
+    """Whether an extracted document's text differs from the one its index holds, though the file
+    did not change: OCR installed or turned on since, another tesseract, a page that failed."""
+    info = old.documents[doc.doc_id]
+    if not info.stored_text or doc.kind not in EXTRACTED_KINDS:
+        return False
+    if info.chars != len(doc.text) or info.ocr_pages != doc.ocr_pages:
+        return True
+    try:
+        return read_source(old.path, info) != doc.text
+    except OSError:
+        return True
 
 
 def _previous(path: Path, wanted: Manifest, rebuild: bool) -> tuple[Index | None, str | None]:
@@ -242,7 +272,7 @@ def _merge(
         return old.documents[doc_id].indexed_at or old.manifest.created
 
     infos = [DocumentInfo(d.doc_id, d.title, d.date, d.tags, d.sha256, len(d.text), d.kind, d.page_starts,
-                          indexed_at(d.doc_id))
+                          indexed_at(d.doc_id), d.ocr_pages)
              for d in documents]
     chunks = [c for d in documents for c, _ in chunk_rows.get(d.doc_id, [])]
     sentences = [s for d in documents for s, _ in sent_rows.get(d.doc_id, [])]

@@ -5,7 +5,7 @@ vectors (`embed_rows`, with sentence vectors pooled from the chunk pass or embed
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -30,7 +30,7 @@ def chunk_model_text(chunk: Chunk, title: str) -> str:
 
 def embed_rows(embedder: Embedder, chunks: Sequence[Chunk], sentences: Sequence[Sentence],
                titles: dict[str, str], settings: Settings, *, pooled: bool,
-               progress: Callable[[int, int], None] | None = None) -> tuple[np.ndarray, np.ndarray]:
+               bar: Progress | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Vectors for new chunks and sentences, under one progress bar (texts done of all texts).
 
     `pooled`: each sentence's vector is the mean of its tokens in the chunk pass (the chunk that
@@ -38,13 +38,13 @@ def embed_rows(embedder: Embedder, chunks: Sequence[Chunk], sentences: Sequence[
     Sentences no chunk holds whole, or that fall past the model's 256 word pieces, are embedded
     on their own. Otherwise every sentence is embedded again on its own ("separate").
 
-    `progress(done, total)` is called as texts are done (instead of the bar, when given).
+    `bar` is updated as texts are done (a build's bar, qa/index/progress.py); left out, a bar of
+    its own is shown when `settings.show_progress` says so.
     """
     chunk_texts = [chunk_model_text(c, titles[c.doc_id]) for c in chunks]
     total = len(chunks) + len(sentences)
-    bar = _Counter(progress, total) if progress is not None and total else \
-        _progress_bar(settings.show_progress, total)
-    shown: Progress | bool = bar if bar is not None else False
+    own = _progress_bar(settings.show_progress, total) if bar is None else None
+    shown: Progress | bool = bar or own or False
     batch = settings.embed_batch_size
     try:
         embed_spans = getattr(embedder, "embed_spans", None)
@@ -59,15 +59,15 @@ def embed_rows(embedder: Embedder, chunks: Sequence[Chunk], sentences: Sequence[
             for j, si in enumerate(rows):
                 sent_vecs[si] = span_vecs[ci][j]
         alone = np.flatnonzero(np.isnan(sent_vecs[:, 0])) if len(sentences) else np.zeros(0, dtype=np.int64)
-        if bar is not None:
-            bar.update(len(sentences) - len(alone))
+        if not isinstance(shown, bool):
+            shown.update(len(sentences) - len(alone))
         if len(alone):
             sent_vecs[alone] = embedder.embed([model_text(sentences[int(i)].text) for i in alone], batch_size=batch,
                                               progress=shown)
         return chunk_vecs, sent_vecs
     finally:
-        if bar is not None:
-            bar.close()
+        if own is not None:
+            own.close()
 
 
 def sentence_spans(chunks: Sequence[Chunk], sentences: Sequence[Sentence],
@@ -105,20 +105,6 @@ def sentence_spans(chunks: Sequence[Chunk], sentences: Sequence[Sentence],
         spans[ci].append((found, found + len(cleaned)))
         hosts[ci].append(si)
     return spans, hosts
-
-
-class _Counter:
-    """tqdm's `update`/`close`, reporting `(done, total)` to a callback."""
-
-    def __init__(self, report: Callable[[int, int], None], total: int) -> None:
-        self.report, self.total, self.done = report, total, 0
-
-    def update(self, n: int = 1) -> None:
-        self.done += n
-        self.report(min(self.done, self.total), self.total)
-
-    def close(self) -> None:
-        pass
 
 
 def _progress_bar(show: bool, total: int) -> Any:

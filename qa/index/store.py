@@ -52,7 +52,9 @@ READABLE_FORMATS = (1, 2)
 # 4: sentences from pysbd on the layout view (wrapped lines joined, a PDF sentence carried over
 #    a page break kept whole), chunks split on it; PDF running headers, footers and page
 #    numbers left out of what is indexed.
-PIPELINE_VERSION = 4
+# 5: scanned PDF pages (no text layer, or a sliver of one over a page-sized image) are read by
+#    OCR; .png, .jpg and .tif files are indexed through OCR.
+PIPELINE_VERSION = 5
 TOKENIZER = "cl100k_base"
 _FILES = {
     1: ("documents.jsonl", "chunks.jsonl", "chunk_vectors.npy", "dense.faiss", "sentences.jsonl",
@@ -218,7 +220,7 @@ def _save_vectors(path: Path, vectors: np.ndarray) -> None:
 
 
 def write_sources(folder: Path, documents: Iterable[Document]) -> None:
-    """The extracted text of every PDF and DOCX, as `sources/<sha256>.txt` (UTF-8, written and
+    """The extracted text of every PDF, DOCX and scanned image, as `sources/<sha256>.txt` (UTF-8, written and
     read back without newline translation): what `qa.source_text` returns and offsets index."""
     target = folder / "sources"
     for doc in documents:
@@ -419,6 +421,7 @@ def _document_info(row: dict[str, Any]) -> DocumentInfo:
     """A documents.jsonl row as a DocumentInfo (lists back to tuples; older rows lack fields)."""
     row["tags"] = tuple(row.get("tags") or ())
     row["page_starts"] = tuple(row.get("page_starts") or ())
+    row["ocr_pages"] = tuple(row.get("ocr_pages") or ())
     return DocumentInfo(**row)
 
 
