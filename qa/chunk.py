@@ -46,18 +46,31 @@ def chunk_document(document: Document, max_tokens: int = 200, overlap_tokens: in
     chunks: list[Chunk] = []
     width = wrap_width(document.text)
     for seg_start, seg_end in document.segments:
-        segment = layout_view(document.text, seg_start, seg_end, width)
-        search_from = 0
-        for piece in splitter.split_text(segment):
-            at = segment.find(piece, search_from)
-            if at < 0:
-                raise QAError(
-                    f"Internal error: a chunk of {document.doc_id} could not be located in its text. "
-                    "Please report this with the file attached."
-                )
-            start = seg_start + at
-            chunks.append(Chunk(document.doc_id, start, start + len(piece), document.text[start:start + len(piece)]))
-            # The next chunk starts after this one's start (overlap can reach back into it).
-            search_from = at + 1
+        view = layout_view(document.text, seg_start, seg_end, width)
+        for start, end in _located(splitter.split_text(view), view, seg_start, document.doc_id):
+            text = document.text[start:end]
+            if count_tokens(text) <= max_tokens:
+                chunks.append(Chunk(document.doc_id, start, end, text))
+                continue
+            # The view's spaces and the text's line breaks can count differently in cl100k: a
+            # piece that is over the limit as written is split again as written.
+            for s, e in _located(splitter.split_text(text), text, start, document.doc_id):
+                chunks.append(Chunk(document.doc_id, s, e, document.text[s:e]))
     return chunks
 
+
+def _located(pieces: list[str], text: str, offset: int, doc_id: str) -> list[tuple[int, int]]:
+    """`(start, end)` of each of the splitter's `pieces` of `text`, plus `offset`, in order."""
+    out: list[tuple[int, int]] = []
+    search_from = 0
+    for piece in pieces:
+        at = text.find(piece, search_from)
+        if at < 0:
+            raise QAError(
+                f"Internal error: a chunk of {doc_id} could not be located in its text. "
+                "Please report this with the file attached."
+            )
+        out.append((offset + at, offset + at + len(piece)))
+        # The next chunk starts after this one's start (overlap can reach back into it).
+        search_from = at + 1
+    return out
