@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import math
 import re
+import threading
 from collections.abc import Sequence
-from functools import lru_cache
 from pathlib import Path
 
 import bm25s
@@ -20,9 +20,16 @@ _WORD = re.compile(r"\w+", re.UNICODE)
 _STOPWORDS = frozenset(STOPWORDS_EN)
 
 
-@lru_cache(maxsize=1)
+_local = threading.local()
+
+
 def _stemmer() -> Stemmer.Stemmer:
-    return Stemmer.Stemmer("english")
+    """This thread's stemmer: a PyStemmer object keeps state between calls and "must not be
+    called concurrently" (its documentation), and questions are answered on several threads."""
+    stemmer = getattr(_local, "stemmer", None)
+    if stemmer is None:
+        stemmer = _local.stemmer = Stemmer.Stemmer("english")
+    return stemmer
 
 
 def bm25_terms(text: str) -> list[str]:

@@ -9,6 +9,7 @@ best cosine of the sentences inside it, so one precise sentence in a long chunk 
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -175,21 +176,29 @@ def rank(
 
 
 # Allowed chunk rows by (index, filter): a conversation asks with the same filter again and again,
-# and finding the rows reads every document's date.
+# and finding the rows reads every document's date. Request threads share it: every read and
+# write holds the lock (an eviction racing a lookup raised KeyError and "dictionary changed size
+# during iteration"); the rows are found outside it, so one slow filter does not hold up the rest.
 _ALLOWED: dict[tuple[int, DocFilter], tuple[Index, np.ndarray]] = {}
 _ALLOWED_SIZE = 8
+_allowed_lock = threading.Lock()
 
 
 def _allowed(index: Index, where: DocFilter) -> np.ndarray:
     # Keyed by the loaded index object (kept alive beside its rows, so its id is not reused): a
     # rebuilt index is a new object, so its rows are found again.
-    found = _ALLOWED.get((id(index), where))
-    if found is None or found[0] is not index:
-        rows = allowed_rows(where, index.documents, index.chunk_doc_rows())
-        found = _ALLOWED[(id(index), where)] = (index, rows)
+    key = (id(index), where)
+    with _allowed_lock:
+        found = _ALLOWED.get(key)
+    if found is not None and found[0] is index:
+        return found[1]
+    rows = allowed_rows(where, index.documents, index.chunk_doc_rows())
+    rows.flags.writeable = False   # shared by every thread that asks with this filter
+    with _allowed_lock:
+        _ALLOWED[key] = (index, rows)
         while len(_ALLOWED) > _ALLOWED_SIZE:
-            _ALLOWED.pop(next(iter(_ALLOWED)))
-    return found[1]
+            del _ALLOWED[next(iter(_ALLOWED))]
+    return rows
 
 
 def check_selects(index: Index, where: DocFilter) -> None:
