@@ -83,6 +83,9 @@ def _parser() -> argparse.ArgumentParser:
                    help="keep watching the corpus folder and update the index when files change")
     p.add_argument("--dense-index", choices=("auto", "flat", "ivf", "hnsw"),
                    help="dense layer: auto (exact Flat below 50,000 chunks, IVF at or above), or one of them")
+    p.add_argument("--verify", action="store_true",
+                   help="build nothing: check every file of the index against its checksum, whole (a load "
+                        "samples files over 64 MB), and every stored vector")
     p.set_defaults(func=_cmd_index)
 
     p = command("search", "show the passages retrieved for a query")
@@ -187,6 +190,17 @@ def _settings(args: argparse.Namespace) -> Settings:
 def _cmd_index(args: argparse.Namespace, settings: Settings) -> int:
     from qa.index import build_index
 
+    if args.verify:
+        from qa.index.store import verify_index
+
+        report = verify_index(settings.index)
+        for problem in report.problems:
+            _fail(problem)
+        if report.problems:
+            return 2
+        print(f"{settings.index}: {report.files} files ({report.bytes / 2**20:.1f} MiB) match their checksums, "
+              f"every stored vector is a unit vector, and it loads ({report.seconds:.1f} s).")
+        return 0
     if args.watch:
         from qa.index.watch import watch
 
