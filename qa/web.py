@@ -25,15 +25,18 @@ a request body holds at most `MAX_REQUEST_BYTES`, an upload at most `MAX_FILES_P
 from __future__ import annotations
 
 import errno
+import functools
 import hashlib
+import inspect
 import ipaddress
 import json
 import logging
 import posixpath
 import queue
+import re
 import socket
 import threading
-from collections.abc import Callable, Generator, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
 from dataclasses import asdict
 from datetime import UTC, datetime
 from importlib import resources
@@ -669,7 +672,8 @@ def serve(settings: Settings, *, block: bool = True, index: Index | None = None,
             max_file_size=int(settings.max_file_mb * 1024 * 1024) if can_change else 1,
             theme=theme(),
             css=static_text("chat.css"),
-            app_kwargs={"middleware": [Middleware(RequestGuard, uploads=can_change, upload_bytes=upload_bytes)]},
+            app_kwargs={"middleware": [Middleware(RequestGuard, uploads=can_change, upload_bytes=upload_bytes,
+                                                  check=functools.partial(check_event_body, app.fns))]},
             quiet=log_line is None,
         )
     except OSError as exc:
@@ -781,25 +785,32 @@ def check_port(host: str, port: int) -> None:
 
 
 class RequestGuard:
-    """ASGI middleware: refuses Gradio's upload route when uploads are off, and request bodies
-    over `MAX_REQUEST_BYTES` (uploads: over `upload_bytes`).
+    """ASGI middleware: refuses Gradio's upload route when uploads are off, request bodies over
+    `MAX_REQUEST_BYTES` (uploads: over `upload_bytes`), and malformed API bodies.
 
     Gradio serves `/gradio_api/upload` for every app, with or without a file component, and
     keeps what it receives; when the chat may not add documents, nothing may be stored on the
     server (403). A request body past its limit is refused (413) before Gradio parses it, so
-    one request's work is bounded however large a history a client sends.
+    one request's work is bounded however large a history a client sends. The body of an API
+    call (`/gradio_api/call/ask`, `run/`, `api/`, `queue/join`) is read here and handed to
+    `check` first: Gradio takes `{"data": []}` into its queue, then fails deep inside with a
+    traceback in the log and `{"error": null}` for the client; here it is a 4xx with one line.
     """
 
-    def __init__(self, app: ASGIApp, uploads: bool = False, upload_bytes: int = 0) -> None:
+    def __init__(self, app: ASGIApp, uploads: bool = False, upload_bytes: int = 0,
+                 check: Callable[[str, str | None, bytes], tuple[int, str] | None] | None = None) -> None:
         self.app = app
         self.uploads = uploads
         self.upload_bytes = upload_bytes
+        self.check = check
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        path = posixpath.normpath("/" + str(scope.get("path", ""))).lower()
+        # normpath keeps a leading "//" (POSIX leaves its meaning open): strip first.
+        raw_path = posixpath.normpath("/" + str(scope.get("path", "")).lstrip("/"))
+        path = raw_path.lower()
         limit, why = MAX_REQUEST_BYTES, "(a question and the recent history fit easily)."
         if "/gradio_api/upload" in path:
             if not self.uploads:
@@ -816,8 +827,10 @@ class RequestGuard:
                     pass
             await _plain(send, 413, f"Request too large: at most {limit // 1024} KiB {why}")
             return
-        if declared is None and scope.get("method") in ("POST", "PUT", "PATCH"):
-            # A body sent without a length (chunked): read it here, up to the limit, then replay it.
+        event = _EVENT_ROUTE.match(raw_path) if scope.get("method") == "POST" else None
+        if (declared is None and scope.get("method") in ("POST", "PUT", "PATCH")) or event:
+            # A body sent without a length (chunked), or an API call's: read here, up to the limit,
+            # checked, then replayed.
             chunks, size, more = [], 0, True
             while more:
                 message = await receive()
@@ -830,6 +843,11 @@ class RequestGuard:
                     await _plain(send, 413, f"Request too large: at most {limit // 1024} KiB.")
                     return
             body = b"".join(chunks)
+            if event and self.check is not None:
+                problem = self.check(event.group(1) or "queue/join", event.group(2), body)
+                if problem is not None:
+                    await _plain(send, *problem)
+                    return
             replayed = False
 
             async def replay() -> Any:
@@ -842,6 +860,65 @@ class RequestGuard:
             await self.app(scope, replay, send)
             return
         await self.app(scope, receive, send)
+
+
+# The routes that run an event with the `data` of their body: route kind (None: queue/join), name.
+_EVENT_ROUTE = re.compile(r"^/gradio_api/(?:(call/v2|call|run|api)/([^/]+)|queue/join)$")
+
+
+def check_event_body(fns: Mapping[int, Any], route: str, name: str | None, body: bytes) -> tuple[int, str] | None:
+    """Why an API body cannot run the event it names, as `(status, one line)`; None when it can.
+
+    `fns` are the app's events (Gradio's `Blocks.fns`); `route` is `call`, `call/v2`, `run`,
+    `api` (with the endpoint's `name`) or `queue/join`. The event is found as Gradio finds it:
+    by the body's `fn_index` when there is one (the page's own calls: `run/predict`,
+    `queue/join`), else by name.
+    """
+    try:
+        data = json.loads(body)
+    except (UnicodeDecodeError, ValueError):
+        return 400, 'The request body is not JSON. Send {"data": [...]}, the inputs in order.'
+    if not isinstance(data, dict):
+        return 400, 'The request body must be a JSON object: {"data": [...]}, the inputs in order.'
+    index = data.get("fn_index")
+    if index is None and name is not None:   # as Gradio finds it: fn_index first, else the name
+        fn = next((f for f in fns.values() if f.api_name == name), None)
+        if fn is None:
+            return 404, f"There is no API endpoint /{name[:40]}; this server has /ask."
+        if route == "call/v2":   # inputs by name: Gradio fills in the ones with defaults
+            try:
+                parameters = inspect.signature(fn.fn).parameters
+            except (TypeError, ValueError):
+                return None
+            unknown = sorted(set(data) - set(parameters) - {"oauth_token"})
+            missing = [p for p, spec in parameters.items() if spec.default is inspect.Parameter.empty
+                       and spec.kind is not inspect.Parameter.VAR_POSITIONAL and p not in data]
+            if unknown or missing:
+                wrong = f"unknown: {', '.join(unknown)[:80]}" if unknown else f"missing: {', '.join(missing)}"
+                return 422, f"/{fn.api_name} takes the named inputs {', '.join(parameters)}; {wrong}."
+            return None
+    else:
+        fn = fns.get(index) if isinstance(index, int) and not isinstance(index, bool) else None
+        if fn is None:
+            return 404, "The request names an event this page does not have (fn_index)."
+    values = data.get("data")
+    if not isinstance(values, list):
+        return 422, 'The request body must hold "data": a JSON list of the inputs, in order.'
+    wanted = [name for name, block in zip(_parameters(fn), fn.inputs, strict=False)
+              if not getattr(block, "skip_api", False)]
+    if len(values) not in (len(fn.inputs), len(wanted)):
+        shown = f" ({', '.join(wanted)})" if wanted else ""
+        example = ' Send null for one you leave out, e.g. {"data": ["Where is the data stored?", null]}.' \
+            if fn.api_name == "ask" else ""
+        return 422, f"/{fn.api_name} takes {len(wanted)} input(s) in data{shown}, not {len(values)}.{example}"
+    return None
+
+
+def _parameters(fn: Any) -> list[str]:
+    try:
+        return list(inspect.signature(fn.fn).parameters)
+    except (TypeError, ValueError):
+        return [f"input {i + 1}" for i in range(len(fn.inputs))]
 
 
 # A request body larger than this is refused: a question of 2,000 characters and a long
