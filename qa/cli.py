@@ -85,7 +85,7 @@ def _parser() -> argparse.ArgumentParser:
                    help="dense layer: auto (exact Flat below 50,000 chunks, IVF at or above), or one of them")
     p.add_argument("--verify", action="store_true",
                    help="build nothing: check every file of the index against its checksum, whole (a load "
-                        "samples files over 64 MB), and every stored vector")
+                        "samples files over 16 MB), and every stored vector")
     p.set_defaults(func=_cmd_index)
 
     p = command("search", "show the passages retrieved for a query")

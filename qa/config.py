@@ -105,7 +105,7 @@ class Settings:
     # against their checksums whole); larger ones are memory-mapped under a read lease, so that a
     # file changed underneath is noticed and never read through a stale map (qa/index/files.py).
     # 0 maps every file that can be mapped.
-    index_memory_mb: float = 64.0
+    index_memory_mb: float = 16.0
     # Web chat
     host: str = "127.0.0.1"
     port: int = 7860

@@ -65,7 +65,7 @@ def test_random_bytes_in_any_index_file_are_named_on_load(index_copy: Path, caps
 
 def test_a_large_file_is_sampled_on_load_and_verified_whole_and_never_gives_nan_scores(
         index_copy: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    # As if the vector files were over the 64 MB a load hashes whole: their checksums are sampled.
+    # As if the vector files were over the 16 MB a load hashes whole: their checksums are sampled.
     monkeypatch.setattr(index_files, "CHECK_WHOLE_BYTES", 16_384)
     monkeypatch.setattr(index_files, "SAMPLE_BYTES", 256)
     monkeypatch.setattr(index_files, "SAMPLE_BLOCKS", 8)

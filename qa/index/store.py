@@ -8,7 +8,7 @@ checksums as it is opened:
 
     .qa-index              marker: this folder is a qa index (see qa/index/atomic.py)
     manifest.json          model, dimension, chunking, dense layer, sha256 per source file, and
-                           the size and blake2b checksum of every other file here (format 3)
+                           the size and XXH3-128 checksum of every other file here (format 3)
     documents.jsonl        one line per document: doc_id, title, date, tags, sha256, chars
     chunks.npy             int64 (chunks x 5): document row, start, end, [first, last) sentence rows
     chunk_text.bin         the chunks' texts, UTF-8, back to back; chunk_text.offsets.npy (chunks + 1)
@@ -74,7 +74,7 @@ _FILES = {
 _FILES[3] = _FILES[2]
 _BM25_FILES = tuple(f"bm25/{name}" for name in (*BM25_JSON, *BM25_ARRAYS))
 # Index files up to this size are read into memory, larger ones memory-mapped (Settings.index_memory_mb).
-MEMORY_MB = 64.0
+MEMORY_MB = 16.0
 
 
 @dataclass(frozen=True)
@@ -104,7 +104,7 @@ class Manifest:
     encoder: str = ""   # the encoder that built it, for people (not compared)
     # The dense layer (qa/index/dense.py DenseSpec as JSON; format 1 indexes are Flat).
     dense: dict[str, Any] = field(default_factory=dict)
-    # Path in the folder -> {"bytes", "blake2b"[, "sampled"]} of every other file (format 3;
+    # Path in the folder -> {"bytes", "xxh3_128"[, "sampled"]} of every other file (format 3;
     # written by `write_manifest`, checked by `load_index` and `verify_index`).
     checksums: dict[str, dict[str, Any]] = field(default_factory=dict)
 
@@ -496,7 +496,7 @@ def load_index(path: str | Path, *, memory_mb: float = MEMORY_MB) -> Index:
     """Load the index at `path`, reusing the copy in memory while its files are unchanged.
 
     Every file is checked against the manifest's checksums as it is read (sizes always; files up
-    to 64 MB hashed whole, larger ones sampled; `verify_index` hashes everything). The first load
+    to 16 MB hashed whole, larger ones sampled; `verify_index` hashes everything). The first load
     also removes what killed builds left beside the index (when no build runs).
 
     Args:
@@ -550,8 +550,16 @@ def forget_loaded() -> None:
 
 def _read(path: Path, shown: Path, memory_bytes: int) -> Index:
     """Read the index at `path` (resolved; messages name `shown`, the path as given)."""
-    rebuild = f"Rebuild it with `qa index --rebuild --index {shown}`."
     files = IndexFiles(path, memory_bytes, shown=shown)
+    try:
+        return _read_files(path, shown, files)
+    except BaseException:
+        files.defuse("it could not be loaded")   # its leases go now, not when the error is collected
+        raise
+
+
+def _read_files(path: Path, shown: Path, files: IndexFiles) -> Index:
+    rebuild = f"Rebuild it with `qa index --rebuild --index {shown}`."
     try:
         data = json.loads(files.read(MANIFEST, checked=False).decode("utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
@@ -622,7 +630,7 @@ class Verification:
 
 def verify_index(path: str | Path) -> Verification:
     """Check the index at `path` through and through (`qa index --verify`): every file hashed
-    whole against the manifest's checksums (a load samples files above 64 MB), every stored
+    whole against the manifest's checksums (a load samples files above 16 MB), every stored
     vector a unit vector, and then a full load.
 
     Raises:
