@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -56,6 +57,15 @@ def test_random_bytes_in_any_index_file_are_named_on_load(index_copy: Path, caps
         assert message.startswith(f"{index_copy / name} is corrupt (checksum mismatch): rebuild it with "
                                   f"`qa index --rebuild --index {index_copy}`"), message
         (index_copy / name).write_bytes(keep)
+    # The manifest checks itself: damage is named there, not in the file whose checksum it hit.
+    manifest = index_copy / "manifest.json"
+    keep = manifest.read_bytes()
+    at = keep.index(b'"xxh3_128": "') + 20
+    manifest.write_bytes(keep[:at] + b"0123" + keep[at + 4:])     # still valid JSON
+    forget_loaded()
+    with pytest.raises(IndexCorruptError, match="^" + re.escape(f"{manifest} is corrupt (checksum mismatch)")):
+        load_index(index_copy)
+    manifest.write_bytes(keep)
     # qa index --verify names it too, in one line, and passes a whole index.
     _scribble(index_copy / "sentence_vectors.npy")
     assert main(["index", "--verify", "--index", str(index_copy)]) == 2

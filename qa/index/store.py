@@ -50,6 +50,7 @@ from qa.index.files import (
     file_checksums,
     file_digests,
     npy_header,
+    whole_digest,
 )
 from qa.lexical import BM25_ARRAYS, BM25_JSON, bm25_from_parts, document_count, save_bm25
 from qa.types import EXTRACTED_KINDS, Chunk, Document, DocumentInfo, Sentence
@@ -130,6 +131,8 @@ class Manifest:
             raise IndexCorruptError(
                 f"The index at {where} has format version {found!r}; this qa reads versions "
                 f"{', '.join(map(str, READABLE_FORMATS))}. {rebuild}")
+        if found == 3 and data.get(SELF_CHECKSUM) != manifest_checksum(data):
+            raise IndexCorruptError(corrupt_message(where / MANIFEST, "checksum mismatch", where))
         try:
             manifest = cls(
                 model=str(data["model"]), dimension=int(data["dimension"]),
@@ -335,7 +338,20 @@ def write_manifest(folder: Path, manifest: Manifest) -> None:
 
 
 def _manifest_text(manifest: Manifest) -> str:
-    return json.dumps(manifest.to_json(), indent=2, ensure_ascii=False)
+    data = manifest.to_json()
+    data[SELF_CHECKSUM] = manifest_checksum(data)
+    return json.dumps(data, indent=2, ensure_ascii=False)
+
+
+# The manifest's checksum of itself (format 3): damage to the manifest is named as such, not as
+# damage to the file whose checksum it garbled.
+SELF_CHECKSUM = "manifest_checksum"
+
+
+def manifest_checksum(data: Mapping[str, Any]) -> str:
+    """XXH3-128 of a manifest's fields (all but this one) as canonical JSON."""
+    fields = {k: v for k, v in data.items() if k != SELF_CHECKSUM}
+    return whole_digest(json.dumps(fields, sort_keys=True, ensure_ascii=False).encode("utf-8"))
 
 
 def write_texts(stem: Path, texts: Iterable[str], count: int) -> None:
