@@ -14,6 +14,7 @@ from pathlib import Path
 from qa.config import Settings  # light: no torch, no gradio
 from qa.errors import QAError
 from qa.runtime import configure_process
+from qa.terminal import install, visible
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -27,6 +28,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--update", action="store_true",
                         help="first bring the index up to date with the corpus (incremental)")
     args = parser.parse_args(argv)
+    install()   # what the server prints (file names, log records) is shown inert (qa/terminal.py)
     overrides = {k: v for k, v in vars(args).items() if k not in ("config", "update") and v is not None}
 
     try:
@@ -37,11 +39,12 @@ def main(argv: list[str] | None = None) -> int:
 
         serve(settings, update=args.update, log_line=print)
     except QAError as exc:
-        print(f"qa: error: {exc}", file=sys.stderr)
+        print(f"qa: error: {visible(exc)}", file=sys.stderr)
         return 2
     except OSError as exc:
         where = f" ({exc.filename})" if exc.filename else ""
-        print(f"qa: error: {exc.strerror or exc}{where}. Check the path and its permissions.", file=sys.stderr)
+        print(visible(f"qa: error: {exc.strerror or exc}{where}. Check the path and its permissions."),
+              file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130

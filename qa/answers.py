@@ -26,7 +26,7 @@ from qa.encoder import resolve_device
 from qa.filters import DocFilter
 from qa.index import Index, load_index
 from qa.lexical import bm25_terms, idf
-from qa.retrieval import Ranking, check_selects, clean_query, passages_for, rank
+from qa.retrieval import Ranking, check_selects, clean_query, passages_for, rank, stored_vectors
 from qa.types import Answer, AnswerStatus, Citation, Passage, Sentence
 
 if TYPE_CHECKING:
@@ -277,19 +277,22 @@ def answer(
     Raises:
         QueryError: the question is empty, not text or too long, the history is not a list
             of messages, or `docs`/`since`/`until` leave no indexed document to answer from.
-        IndexMissingError, IndexCorruptError: the index cannot be used.
+        IndexMissingError, IndexCorruptError: the index cannot be used (IndexChangedError: its
+            files changed on disk while it was read).
     """
     started = time.perf_counter()
     settings = settings or Settings()
     text = clean_query(question, settings.max_question_chars)
     turns = user_turns(history, settings.history_turns, settings.max_question_chars)
     where = DocFilter.make(docs, since, until)
-    loaded = index if isinstance(index, Index) else load_index(index)
-    if where is not None:
-        check_selects(loaded, where)
-    query = standalone_query(text, turns)
-    ranking = rank(query, loaded, settings=settings, where=where)
-    reply = (answerer or ExtractiveAnswerer()).compose(text, ranking, loaded, settings)
+    loaded = index if isinstance(index, Index) else load_index(index, memory_mb=settings.index_memory_mb)
+    # Refused, in one line, if the index's files changed underneath while it was read.
+    with loaded.files.reading():
+        if where is not None:
+            check_selects(loaded, where)
+        query = standalone_query(text, turns)
+        ranking = rank(query, loaded, settings=settings, where=where)
+        reply = (answerer or ExtractiveAnswerer()).compose(text, ranking, loaded, settings)
     return dataclasses.replace(reply, latency_ms=(time.perf_counter() - started) * 1000)
 
 
@@ -523,7 +526,7 @@ def score_sentences(question: str, ranking: Ranking, index: Index, weights: Mapp
     if not best_rank:
         return []
     rows = np.fromiter(best_rank, dtype=np.int64)
-    cosines = np.asarray(index.sentence_vectors[rows] @ ranking.query_vector, dtype=np.float64)
+    cosines = np.asarray(stored_vectors(index, "sentence", rows) @ ranking.query_vector, dtype=np.float64)
     weights = idf_weights(index, ranking.query) if weights is None else weights
     focus_weights = {t: w for t, w in weights.items() if t in _focus_terms(question)} or weights
     wanted = _answer_type(question)

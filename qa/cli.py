@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import textwrap
 from collections.abc import Sequence
@@ -14,10 +13,23 @@ from typing import Any
 from qa.config import MODES, Settings
 from qa.errors import QAError, SettingsError
 from qa.runtime import configure_process
+from qa.terminal import install, json_text, visible
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the `qa` command line; returns the process exit status."""
+    """Run the `qa` command line; returns the process exit status.
+
+    Everything it prints passes through qa/terminal.py: control characters from documents, file
+    names and questions are shown as escapes, never written raw.
+    """
+    undo = install()
+    try:
+        return _run(argv)
+    finally:
+        undo()
+
+
+def _run(argv: Sequence[str] | None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
     try:
@@ -25,20 +37,31 @@ def main(argv: Sequence[str] | None = None) -> int:
         configure_process(settings.threads)
         return int(args.func(args, settings) or 0)
     except QAError as exc:
-        print(f"qa: error: {exc}", file=sys.stderr)
-        return 2
+        return _fail(str(exc))
     except OSError as exc:
         # A folder that cannot be written or read (permissions, a full disk): say which.
         where = f" ({exc.filename})" if exc.filename else ""
-        print(f"qa: error: {exc.strerror or exc}{where}. Check the path and its permissions.", file=sys.stderr)
-        return 2
+        return _fail(f"{exc.strerror or exc}{where}. Check the path and its permissions.")
     except KeyboardInterrupt:
         print("qa: interrupted", file=sys.stderr)
         return 130
 
 
+def _fail(message: str) -> int:
+    """One error line on stderr (it may quote a file name or the question: shown inert)."""
+    print(f"qa: error: {visible(message)}", file=sys.stderr)
+    return 2
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, whose usage errors quote what was typed: shown inert like everything else."""
+
+    def _print_message(self, message: str, file: Any = None) -> None:
+        super()._print_message(visible(message), file)
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="qa", description="Cited answers over a folder of documents.")
+    parser = _Parser(prog="qa", description="Cited answers over a folder of documents.")
     parser.add_argument("--config", type=Path, help="a TOML file of settings (see qa/config.py)")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -60,6 +83,9 @@ def _parser() -> argparse.ArgumentParser:
                    help="keep watching the corpus folder and update the index when files change")
     p.add_argument("--dense-index", choices=("auto", "flat", "ivf", "hnsw"),
                    help="dense layer: auto (exact Flat below 50,000 chunks, IVF at or above), or one of them")
+    p.add_argument("--verify", action="store_true",
+                   help="build nothing: check every file of the index against its checksum, whole (a load "
+                        "samples files over 16 MB), and every stored vector")
     p.set_defaults(func=_cmd_index)
 
     p = command("search", "show the passages retrieved for a query")
@@ -177,6 +203,17 @@ def _settings(args: argparse.Namespace) -> Settings:
 def _cmd_index(args: argparse.Namespace, settings: Settings) -> int:
     from qa.index import build_index
 
+    if args.verify:
+        from qa.index.store import verify_index
+
+        report = verify_index(settings.index)
+        for problem in report.problems:
+            _fail(problem)
+        if report.problems:
+            return 2
+        print(f"{settings.index}: {report.files} files ({report.bytes / 2**20:.1f} MiB) match their checksums, "
+              f"every stored vector is a unit vector, and it loads ({report.seconds:.1f} s).")
+        return 0
     if args.watch:
         from qa.index.watch import watch
 
@@ -192,10 +229,11 @@ def _cmd_index(args: argparse.Namespace, settings: Settings) -> int:
 def _cmd_search(args: argparse.Namespace, settings: Settings) -> int:
     from qa.retrieval import retrieve
 
-    passages = retrieve(args.query, k=max(1, args.k), index=settings.index, mode=args.mode,
+    _at_least_1("-k", args.k)
+    passages = retrieve(args.query, k=args.k, index=settings.index, mode=args.mode,
                         settings=settings, **_where(args))
     if args.json:
-        print(json.dumps([asdict(p) for p in passages], ensure_ascii=False, indent=2))
+        print(json_text([asdict(p) for p in passages]))
         return 0
     if not passages:
         from qa.filters import DocFilter
@@ -217,7 +255,7 @@ def _cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
 
     reply = answer(args.question, history=[], index=settings.index, settings=settings, **_where(args))
     if args.json:
-        print(json.dumps(answer_to_json(reply), ensure_ascii=False, indent=2))
+        print(json_text(answer_to_json(reply)))
         return 0
     print(textwrap.fill(reply.text, 100, replace_whitespace=False) if "\n" not in reply.text else reply.text)
     if reply.citations:
@@ -250,9 +288,18 @@ def _cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
 def _cmd_bench(args: argparse.Namespace, settings: Settings) -> int:
     from qa.bench import run_bench
 
+    if args.sample is not None:
+        _at_least_1("--sample", args.sample)
+
     run_bench(args.name, data=args.data, report_dir=args.report, sample=args.sample, settings=settings,
               full=args.full, sizes=_sizes(args.sizes), echo=print)
     return 0
+
+
+def _at_least_1(option: str, value: int) -> None:
+    """A count given on the command line must be 1 or more (argparse only checks it is a number)."""
+    if value < 1:
+        raise SettingsError(f"Invalid {option} value: {value}. It must be 1 or more.")
 
 
 def _sizes(text: str) -> tuple[int, ...]:
@@ -269,8 +316,7 @@ def _cmd_train_reader(args: argparse.Namespace, settings: Settings) -> int:
     from qa.encoder import resolve_device
     from qa.reader.train import TrainConfig, init_file, missing_init, train_reader
 
-    if args.batch < 1:
-        raise SettingsError(f"Invalid --batch value: {args.batch}. It must be 1 or more.")
+    _at_least_1("--batch", args.batch)
     if args.epochs < 0 or (args.epochs == 0 and not args.init):
         raise SettingsError(f"Invalid --epochs value: {args.epochs}. It must be 1 or more (0 only with --init: "
                             "re-export those weights in each int8 form without training).")

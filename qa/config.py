@@ -116,6 +116,11 @@ class Settings:
     # Files or folders reached through a symbolic link that leaves the corpus are skipped unless
     # this is True (a link to /etc/passwd inside a corpus must not become a document).
     follow_external_links: bool = False
+    # Index files up to this size are read into memory when an index is loaded (and checked
+    # against their checksums whole); larger ones are memory-mapped under a read lease, so that a
+    # file changed underneath is noticed and never read through a stale map (qa/index/files.py).
+    # 0 maps every file that can be mapped.
+    index_memory_mb: float = 16.0
     # Web chat
     host: str = "127.0.0.1"
     port: int = 7860
@@ -155,6 +160,8 @@ class Settings:
             raise SettingsError("ray_cpus_per_actor and ray_gpus_per_actor must be 0 or more.")
         if not 1 <= self.port <= 65535:
             raise SettingsError(f"Invalid port value: {self.port!r}. It must lie in 1-65535.")
+        if not self.index_memory_mb >= 0:
+            raise SettingsError(f"Invalid index_memory_mb value: {self.index_memory_mb!r}. It must be 0 or more.")
         for name in ("max_file_mb", "max_image_megapixels", "max_ocr_cache_mb"):
             if not getattr(self, name) > 0:
                 raise SettingsError(f"Invalid {name} value: {getattr(self, name)!r}. It must be above 0.")

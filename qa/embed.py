@@ -146,7 +146,14 @@ def load_embedder(name: str = DEFAULT_MODEL, threads: int = 2, backend: str = "o
                         cache=cache, log=_log.warning)
 
 
+_load_lock = threading.Lock()
+
+
 def embedder_for(settings: Any, name: str | None = None) -> Embedder:
-    """The shared encoder the settings ask for (`name` overrides the model, e.g. an index's)."""
-    return load_embedder(name or settings.model, settings.threads, settings.encoder_backend,
-                         settings.encoder_precision, settings.device, settings.cache_dir.expanduser())
+    """The shared encoder the settings ask for (`name` overrides the model, e.g. an index's).
+
+    Request threads call this for every question; the lock makes the first ones wait for one
+    model load instead of each loading a copy (lru_cache does not hold callers back)."""
+    with _load_lock:
+        return load_embedder(name or settings.model, settings.threads, settings.encoder_backend,
+                             settings.encoder_precision, settings.device, settings.cache_dir.expanduser())

@@ -27,6 +27,11 @@ class IndexCorruptError(QAError):
     """The index on disk cannot be read or was built by an incompatible version or model."""
 
 
+class IndexChangedError(IndexCorruptError):
+    """The index's files changed on disk while it was in use (a copy, restore or other tool
+    wrote into it): the question is refused, and the folder is read again when it is whole."""
+
+
 class QueryError(QAError):
     """The question, search query or chat history cannot be used as given (empty, not text,
     too long, or of the wrong shape)."""

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import math
 import re
+import threading
 from collections.abc import Sequence
-from functools import lru_cache
 from pathlib import Path
 
 import bm25s
@@ -20,9 +21,16 @@ _WORD = re.compile(r"\w+", re.UNICODE)
 _STOPWORDS = frozenset(STOPWORDS_EN)
 
 
-@lru_cache(maxsize=1)
+_local = threading.local()
+
+
 def _stemmer() -> Stemmer.Stemmer:
-    return Stemmer.Stemmer("english")
+    """This thread's stemmer: a PyStemmer object keeps state between calls and "must not be
+    called concurrently" (its documentation), and questions are answered on several threads."""
+    stemmer = getattr(_local, "stemmer", None)
+    if stemmer is None:
+        stemmer = _local.stemmer = Stemmer.Stemmer("english")
+    return stemmer
 
 
 def bm25_terms(text: str) -> list[str]:
@@ -98,6 +106,38 @@ def save_bm25(model: bm25s.BM25, folder: Path) -> None:
     model.save(str(folder), show_progress=False)
 
 
-def load_bm25(folder: Path) -> bm25s.BM25:
-    """Read an index written by `save_bm25`, memory-mapping its arrays."""
-    return bm25s.BM25.load(str(folder), mmap=True, show_progress=False)
+# The files `save_bm25` writes (bm25s's names): two JSON files, then the CSC score arrays.
+BM25_JSON = ("params.index.json", "vocab.index.json")
+BM25_ARRAYS = ("data.csc.index.npy", "indices.csc.index.npy", "indptr.csc.index.npy")
+
+
+def bm25_from_parts(params: bytes, vocab: bytes, data: np.ndarray, indices: np.ndarray,
+                    indptr: np.ndarray) -> bm25s.BM25:
+    """The index `save_bm25` wrote, from its files' contents as the index loader read (and
+    checked) them, rather than from paths bm25s would open again; as `bm25s.BM25.load` builds it.
+
+    Raises:
+        ValueError: the parameters or vocabulary are not what bm25s writes, or the arrays disagree.
+    """
+    settings = json.loads(params)
+    words = json.loads(vocab)
+    if not isinstance(settings, dict) or not isinstance(words, dict):
+        raise ValueError("the BM25 parameters or vocabulary are not JSON objects")
+    if not (indptr.ndim == data.ndim == indices.ndim == 1 and len(data) == len(indices)
+            and len(indptr) >= 1 and int(indptr[-1]) == len(data)):
+        raise ValueError("the BM25 score arrays disagree on their lengths")
+    # bm25s keeps one more id than it has columns (the empty word), so ids run to len(indptr) - 1.
+    if words and not all(isinstance(t, int) and 0 <= t < len(indptr) for t in words.values()):
+        raise ValueError("the BM25 vocabulary names terms the score arrays do not hold")
+    settings = dict(settings)
+    version = settings.pop("version", None)
+    num_docs = settings.pop("num_docs", None)
+    model = bm25s.BM25(**settings)
+    if model.method in model.methods_requiring_nonoccurrence:
+        raise ValueError(f"BM25 method {model.method!r} is not one qa writes")
+    model.vocab_dict = words
+    model._original_version = version
+    model.unique_token_ids_set = set(words.values())
+    model.scores = {"data": data, "indices": indices, "indptr": indptr, "num_docs": num_docs}
+    model.nonoccurrence_array = None
+    return model

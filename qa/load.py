@@ -119,14 +119,30 @@ def _walk(root: Path, follow_external: bool,
     """`(path, doc_id)` of every visible file under `root`, sorted by doc_id.
 
     Symbolic links are followed only when their target lies inside the corpus (or when
-    `follow_external` says so); a folder is walked once even if links lead to it again.
+    `follow_external` says so). Each folder and each file is read once, under the name that
+    reaches it without a link where there is one: linked folders are walked after every real
+    one, and a file reached again (through a link, or a hard link: the same device and inode) is
+    skipped with a line naming the one indexed. A name that is not valid UTF-8 is skipped too
+    (it could not be stored in the index or shown safely).
     """
     real_root = root.resolve()
     seen_folders = {real_root}
     found: list[tuple[str, Path]] = []
     stack = [(root, "")]
-    while stack:
-        folder, prefix = stack.pop()
+    linked: list[tuple[Path, str]] = []   # folders reached through a link: walked after the real ones
+    while stack or linked:
+        if stack:
+            folder, prefix = stack.pop()
+        else:
+            folder, name = linked.pop(0)
+            real = folder.resolve()
+            if real in seen_folders:
+                where = "the corpus folder itself" if real == real_root else \
+                    f"the folder {_shown_path(real, real_root)}"
+                skip(name, f"symbolic link to {where}, which is read once, under its own name")
+                continue
+            seen_folders.add(real)
+            prefix = name + "/"
         try:
             entries = sorted(os.scandir(folder), key=lambda e: e.name)
         except OSError as exc:
@@ -136,6 +152,9 @@ def _walk(root: Path, follow_external: bool,
             if entry.name.startswith("."):
                 continue
             doc_id = prefix + entry.name
+            if not _is_utf8(entry.name):
+                skip(doc_id, "the name is not valid UTF-8; rename it to index it")
+                continue
             path = Path(entry.path)
             if entry.is_symlink():
                 target = path.resolve()
@@ -148,15 +167,56 @@ def _walk(root: Path, follow_external: bool,
                     skip(doc_id, f"broken symbolic link (to {target})")
                     continue
             if path.is_dir():
+                if entry.is_symlink():
+                    linked.append((path, doc_id))
+                    continue
                 real = path.resolve()
-                if real in seen_folders:
-                    continue  # a link back to a folder already walked
-                seen_folders.add(real)
-                stack.append((path, doc_id + "/"))
+                if real not in seen_folders:
+                    seen_folders.add(real)
+                    stack.append((path, doc_id + "/"))
             elif path.is_file():
                 found.append((doc_id, path))
-    for doc_id, path in sorted(found):
-        yield path, doc_id
+    yield from _once(found, real_root, skip)
+
+
+def _once(found: list[tuple[str, Path]], real_root: Path,
+          skip: Callable[[str, str], None]) -> Iterator[tuple[Path, str]]:
+    """`found` sorted by doc_id, each file once: a file reached under two names (a symbolic or
+    a hard link) keeps the name that reaches it without a link (else the first), and the other
+    name is skipped with a line that names the one kept."""
+    direct = {doc_id: path.resolve() == real_root / doc_id for doc_id, path in found}
+    kept: dict[tuple[int, int], str] = {}
+    chosen: dict[str, Path] = {}
+    for doc_id, path in sorted(found, key=lambda f: (not direct[f[0]], f[0])):
+        try:
+            stat = path.stat()
+        except OSError as exc:
+            skip(doc_id, f"cannot be read ({exc.strerror})")
+            continue
+        key = (stat.st_dev, stat.st_ino)
+        if key in kept:
+            how = f"symbolic link to {kept[key]}" if not direct[doc_id] else \
+                f"the same file as {kept[key]} (a hard link)"
+            skip(doc_id, f"{how}, which is indexed under that name")
+            continue
+        kept[key] = doc_id
+        chosen[doc_id] = path
+    for doc_id in sorted(chosen):
+        yield chosen[doc_id], doc_id
+
+
+def _shown_path(real: Path, real_root: Path) -> str:
+    return real.relative_to(real_root).as_posix() if real_root in real.parents else str(real)
+
+
+def _is_utf8(name: str) -> bool:
+    """Whether a name read from the file system was valid UTF-8 (Python keeps undecodable bytes
+    as lone surrogates)."""
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def load_document(path: Path, doc_id: str, *, max_pdf_pages: int = MAX_PDF_PAGES,

@@ -156,7 +156,7 @@ def add_files(
                 path.unlink(missing_ok=True)
             raise
         return Change(added=tuple(doc_id for _, _, doc_id in chosen), refused=tuple(refused), report=report,
-                      index=load_index(settings.index))
+                      index=load_index(settings.index, memory_mb=settings.index_memory_mb))
 
 
 def remove_document(
@@ -177,7 +177,7 @@ def remove_document(
     settings = settings or Settings()
     say = log or (lambda _line: None)
     with _one_change(wait):
-        index = load_index(settings.index)
+        index = load_index(settings.index, memory_mb=settings.index_memory_mb)
         if doc_id not in index.documents:
             raise QueryError(f"The index has no document {doc_id!r}; nothing was removed.")
         corpus = Path(settings.corpus).resolve()
@@ -199,7 +199,7 @@ def remove_document(
                 os.replace(target, path)
             raise
         return Change(removed=(doc_id,), moved_to=str(target.relative_to(corpus)) if moved else None,
-                      report=report, index=load_index(settings.index))
+                      report=report, index=load_index(settings.index, memory_mb=settings.index_memory_mb))
 
 
 def inside(corpus: Path, doc_id: str) -> Path:
@@ -253,7 +253,7 @@ def _current(settings: Settings) -> Index | None:
     """The index as it is, or None when there is none yet (its manifest's sha256s say what it
     holds without reading a document row)."""
     try:
-        return load_index(settings.index)
+        return load_index(settings.index, memory_mb=settings.index_memory_mb)
     except QAError:
         return None
 

@@ -9,6 +9,7 @@ best cosine of the sentences inside it, so one precise sentence in a long chunk 
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,10 +20,12 @@ import numpy as np
 
 from qa.config import MODES, Settings
 from qa.embed import Embedder, embedder_for
-from qa.errors import QueryError, SettingsError
+from qa.errors import IndexCorruptError, QueryError, SettingsError
 from qa.filters import DocFilter, allowed_rows, no_document_message
 from qa.index import Index, load_index
 from qa.index.dense import search_params, with_selector
+from qa.index.files import corrupt_message
+from qa.index.store import UNIT_TOLERANCE
 from qa.lexical import bm25_scores
 from qa.types import Passage
 
@@ -108,16 +111,18 @@ def retrieve(
     Raises:
         QueryError: the query is empty, not text, or too long.
         SettingsError: `k` or `mode` is not valid.
-        IndexMissingError, IndexCorruptError: the index cannot be used.
+        IndexMissingError, IndexCorruptError: the index cannot be used (IndexChangedError: its
+            files changed on disk while it was read).
     """
     settings = settings or Settings()
     if isinstance(k, bool) or not isinstance(k, int) or k < 1:
         raise SettingsError(f"Invalid k value: {k!r}. It must be a whole number, 1 or more.")
     clean_query(query, settings.max_question_chars)
     where = DocFilter.make(docs, since, until)
-    loaded = index if isinstance(index, Index) else load_index(index)
-    ranking = rank(query, loaded, settings=settings, mode=mode, where=where)
-    passages = passages_for(loaded, ranking, max(k, settings.candidates) if reranker else k)
+    loaded = index if isinstance(index, Index) else load_index(index, memory_mb=settings.index_memory_mb)
+    with loaded.files.reading():   # refused if its files changed underneath meanwhile
+        ranking = rank(query, loaded, settings=settings, mode=mode, where=where)
+        passages = passages_for(loaded, ranking, max(k, settings.candidates) if reranker else k)
     if reranker is not None:
         passages = reranker.rerank(ranking.query, passages)
     return passages[:k]
@@ -151,6 +156,8 @@ def rank(
             return Ranking(text, qvec, np.zeros(0, dtype=np.int64), empty, empty, empty)
 
     lexical = bm25_scores(index.bm25, text[:MAX_BM25_QUERY_CHARS]) if mode != "dense" else np.zeros(n)
+    if not np.isfinite(lexical).all():
+        raise _corrupt(index, "bm25/data.csc.index.npy", "BM25 scores that are not numbers")
     if allowed is not None:
         kept = np.zeros_like(lexical)
         kept[allowed] = lexical[allowed]
@@ -175,21 +182,29 @@ def rank(
 
 
 # Allowed chunk rows by (index, filter): a conversation asks with the same filter again and again,
-# and finding the rows reads every document's date.
+# and finding the rows reads every document's date. Request threads share it: every read and
+# write holds the lock (an eviction racing a lookup raised KeyError and "dictionary changed size
+# during iteration"); the rows are found outside it, so one slow filter does not hold up the rest.
 _ALLOWED: dict[tuple[int, DocFilter], tuple[Index, np.ndarray]] = {}
 _ALLOWED_SIZE = 8
+_allowed_lock = threading.Lock()
 
 
 def _allowed(index: Index, where: DocFilter) -> np.ndarray:
     # Keyed by the loaded index object (kept alive beside its rows, so its id is not reused): a
     # rebuilt index is a new object, so its rows are found again.
-    found = _ALLOWED.get((id(index), where))
-    if found is None or found[0] is not index:
-        rows = allowed_rows(where, index.documents, index.chunk_doc_rows())
-        found = _ALLOWED[(id(index), where)] = (index, rows)
+    key = (id(index), where)
+    with _allowed_lock:
+        found = _ALLOWED.get(key)
+    if found is not None and found[0] is index:
+        return found[1]
+    rows = allowed_rows(where, index.documents, index.chunk_doc_rows())
+    rows.flags.writeable = False   # shared by every thread that asks with this filter
+    with _allowed_lock:
+        _ALLOWED[key] = (index, rows)
         while len(_ALLOWED) > _ALLOWED_SIZE:
-            _ALLOWED.pop(next(iter(_ALLOWED)))
-    return found[1]
+            del _ALLOWED[next(iter(_ALLOWED))]
+    return rows
 
 
 def check_selects(index: Index, where: DocFilter) -> None:
@@ -214,19 +229,50 @@ def _dense_candidates(index: Index, qvec: np.ndarray, pool: int, settings: Setti
             return np.sort(allowed[top])
         params = with_selector(params, faiss.IDSelectorBatch(allowed.astype(np.int64)))
     _, found = index.dense.search(qvec[None, :], pool, params=params)
-    return found[0][found[0] >= 0]
+    ids = found[0][found[0] >= 0]
+    if len(ids) and int(ids.max()) >= len(index.chunks):
+        raise _corrupt(index, "dense.faiss", "it returns chunk numbers the index does not have")
+    return ids
 
 
 def dense_scores(index: Index, rows: np.ndarray, qvec: np.ndarray, sentence_weight: float) -> np.ndarray:
     """Cosine of each chunk, mixed with the best cosine among the sentences it overlaps."""
-    chunk_cos = np.asarray(index.chunk_vectors[rows] @ qvec, dtype=np.float64)
-    if sentence_weight == 0 or len(index.sentences) == 0:
+    chunk_cos = np.asarray(stored_vectors(index, "chunk", rows) @ qvec, dtype=np.float64)
+    if sentence_weight == 0 or len(index.sentences) == 0 or not len(rows):
         return chunk_cos
-    best = np.empty(len(rows))
-    for i, r in enumerate(rows):
-        lo, hi = index.chunk_sentences[r]
-        best[i] = float(np.max(index.sentence_vectors[lo:hi] @ qvec)) if hi > lo else chunk_cos[i]
+    spans = np.asarray(index.chunk_sentences[rows], dtype=np.int64)
+    lengths = np.maximum(spans[:, 1] - spans[:, 0], 0)
+    held = np.flatnonzero(lengths)
+    best = chunk_cos.copy()
+    if len(held):
+        # Every overlapped sentence at once, then the best per chunk (reduceat over each chunk's run).
+        sentence_rows = np.concatenate([np.arange(spans[i, 0], spans[i, 1]) for i in held])
+        cosines = stored_vectors(index, "sentence", sentence_rows) @ qvec
+        starts = np.concatenate([[0], np.cumsum(lengths[held])[:-1]])
+        best[held] = np.maximum.reduceat(cosines, starts)
     return (1 - sentence_weight) * chunk_cos + sentence_weight * best
+
+
+def stored_vectors(index: Index, kind: str, rows: np.ndarray) -> np.ndarray:
+    """Rows of the stored chunk or sentence vectors, checked to be what a build writes (unit
+    length, or zero): a damaged file would otherwise give NaN scores, or confident nonsense.
+
+    Raises:
+        IndexCorruptError: a row is not a unit vector (NaN, infinite or damaged values).
+    """
+    table = index.chunk_vectors if kind == "chunk" else index.sentence_vectors
+    if len(rows) and (int(np.min(rows)) < 0 or int(np.max(rows)) >= len(table)):
+        raise _corrupt(index, "chunks.npy", f"it names {kind} vectors the index does not have")
+    vectors = np.asarray(table[rows], dtype=np.float32)
+    with np.errstate(all="ignore"):   # a damaged row overflows: reported below, not warned about
+        norms = np.linalg.norm(vectors, axis=-1)
+    if not np.all((np.abs(norms - 1.0) < UNIT_TOLERANCE) | (norms == 0.0)):
+        raise _corrupt(index, f"{kind}_vectors.npy", "it holds rows that are not unit vectors")
+    return vectors
+
+
+def _corrupt(index: Index, name: str, why: str) -> IndexCorruptError:
+    return IndexCorruptError(corrupt_message(index.files.shown / name, why, index.files.shown))
 
 
 def passages_for(index: Index, ranking: Ranking, k: int) -> list[Passage]:

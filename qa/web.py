@@ -25,15 +25,18 @@ a request body holds at most `MAX_REQUEST_BYTES`, an upload at most `MAX_FILES_P
 from __future__ import annotations
 
 import errno
+import functools
 import hashlib
+import inspect
 import ipaddress
 import json
 import logging
 import posixpath
 import queue
+import re
 import socket
 import threading
-from collections.abc import Callable, Generator, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
 from dataclasses import asdict
 from datetime import UTC, datetime
 from importlib import resources
@@ -48,8 +51,10 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from qa.answers import answer, answer_to_json
 from qa.config import Settings
-from qa.errors import IndexMissingError, QAError
+from qa.errors import IndexChangedError, IndexMissingError, QAError
 from qa.index import Index, build_index, load_index
+from qa.index.files import folder_state
+from qa.index.store import MEMORY_MB
 from qa.load import SUFFIXES
 from qa.manage import (
     MAX_FILES_PER_ADD,
@@ -105,14 +110,14 @@ def open_index(settings: Settings, log_line: Callable[[str], None] | None = None
     """
     if update:
         build_index(settings.corpus, settings.index, settings=settings, log=log_line)
-        return load_index(settings.index)
+        return load_index(settings.index, memory_mb=settings.index_memory_mb)
     try:
-        return load_index(settings.index)
+        return load_index(settings.index, memory_mb=settings.index_memory_mb)
     except IndexMissingError:
         if log_line is not None:
             log_line(f"No index at {settings.index}: building it from {settings.corpus} (first run only).")
         build_index(settings.corpus, settings.index, settings=settings, log=log_line)
-        return load_index(settings.index)
+        return load_index(settings.index, memory_mb=settings.index_memory_mb)
 
 
 def static_text(name: str) -> str:
@@ -216,20 +221,64 @@ _T = TypeVar("_T")
 
 class LiveIndex:
     """The index the chat answers from. A change of documents replaces it whole: each question
-    takes the pair once, at its start, and keeps it to its end (old or new, never a mix)."""
+    takes the pair once, at its start, and keeps it to its end (old or new, never a mix).
 
-    def __init__(self, index: Index) -> None:
+    Anything else that changes its files on disk (a backup restore, an rsync, a second tool, a
+    `qa index` in another process) is noticed by `get()`, at every request (one `stat` per file):
+    the folder is read again when it is a whole, valid index, and until then every question is
+    refused in one line. The old index is never read through a map its files may have left
+    (qa/index/files.py)."""
+
+    def __init__(self, index: Index, memory_mb: float = MEMORY_MB) -> None:
         self._lock = threading.Lock()
+        self._reload_lock = threading.Lock()
         self._pair = (index, SourceText(index))
         self._views: dict[str, Any] = {}
+        self._memory_mb = memory_mb
+        self._refused: tuple[Any, str] | None = None   # the folder's state at the last failed reload, and why
 
     def get(self) -> tuple[Index, SourceText]:
-        return self._pair
+        """The index to answer from, read again first if its files changed on disk.
+
+        Raises:
+            IndexChangedError: they changed, and the folder is not a whole index now.
+        """
+        pair = self._pair
+        change = pair[0].files.changed()
+        return pair if change is None else self._reload(pair[0], change)
+
+    def shown(self) -> tuple[Index, SourceText]:
+        """The index last answered from, or the one read again if that works: for what a page
+        shows (header, documents list), which a damaged folder should not blank out."""
+        try:
+            return self.get()
+        except QAError:
+            return self._pair
 
     def swap(self, index: Index) -> None:
         with self._lock:
             self._pair = (index, SourceText(index))
             self._views = {}
+
+    def _reload(self, old: Index, change: str) -> tuple[Index, SourceText]:
+        with self._reload_lock:
+            if self._pair[0] is not old and self._pair[0].files.changed() is None:
+                return self._pair   # another request has read it again meanwhile
+            state = folder_state(old.path)
+            if self._refused is not None and self._refused[0] == state:
+                raise IndexChangedError(self._refused[1])   # nothing changed since: not read again
+            try:
+                new = load_index(old.path, memory_mb=self._memory_mb)
+            except QAError as exc:
+                message = f"The index at {old.path} changed on disk ({change}) and cannot be used as it is now: {exc}"
+                self._refused = (state, message)
+                log.warning("%s", message)
+                raise IndexChangedError(message) from None
+            self._refused = None
+            log.warning("The index at %s changed on disk (%s); it was read again and answers from its new files.",
+                        old.path, change)
+            self.swap(new)
+            return self._pair
 
     def view(self, name: str, make: Callable[[Index], _T]) -> _T:
         """`make(index)` for the live index, computed once per index (the documents list and the
@@ -239,6 +288,16 @@ class LiveIndex:
             if name not in views:
                 views[name] = make(index)
             return views[name]  # type: ignore[no-any-return]
+
+
+def panel(turns: Sequence[Turn], index: Index, source_text: SourceText) -> Any:
+    """The sources panel for `turns`, or no change to it when the index went stale while the
+    panel read it (the answer was checked; the panel's text may be what replaced a map)."""
+    try:
+        with index.files.reading():
+            return sources_html(turns, index, source_text)
+    except IndexChangedError:
+        return gr.skip()
 
 
 def uploads_allowed(settings: Settings) -> tuple[bool, str]:
@@ -314,7 +373,7 @@ def build_app(settings: Settings, index: Index | None = None, live: LiveIndex | 
     Style and theme are `launch()` options in Gradio 6; `serve` passes `CSS` and `theme()`.
     """
     if live is None:
-        live = LiveIndex(index if index is not None else open_index(settings))
+        live = LiveIndex(index if index is not None else open_index(settings), settings.index_memory_mb)
     loaded, _ = live.get()
     # The documents list reads every document row (3.3 s at 251,251 documents): made in the
     # background from start-up, so that neither start-up nor most first pages wait for it.
@@ -334,7 +393,11 @@ def build_app(settings: Settings, index: Index | None = None, live: LiveIndex | 
             answer (text with [n] markers), abstained, confidence, citations (n, doc_id, title,
             quote, start, end, date, page, answer_start, answer_end), passages, latency_ms.
         """
-        reply, problem = answer_or_problem(question, history, live.get()[0], settings)
+        try:
+            current = live.get()[0]
+        except QAError as exc:
+            raise gr.Error(str(exc), print_exception=False) from None
+        reply, problem = answer_or_problem(question, history, current, settings)
         if reply is None:
             raise gr.Error(problem, print_exception=False)
         return answer_to_json(reply)
@@ -345,19 +408,23 @@ def build_app(settings: Settings, index: Index | None = None, live: LiveIndex | 
         if not question:
             yield gr.skip(), gr.skip(), gr.skip(), gr.skip()
             return
-        current, source_text = live.get()   # this question's index, from start to end
         pending = [*chat_messages(turns), {"role": "user", "content": question_html(question)}]
         # The box is emptied once, when the question is taken. The later yields leave it alone:
         # the final output is applied again when the event completes, and clearing the box then
         # would wipe a next question the user has already begun to type.
         yield pending, "", gr.skip(), gr.skip()
+        try:
+            current, source_text = live.get()   # this question's index, from start to end
+        except QAError as exc:
+            yield [*pending, {"role": "assistant", "content": error_html(str(exc))}], gr.skip(), gr.skip(), turns
+            return
         reply, problem = next_reply(question, turns, current, settings, chat_filters(docs, since, until))
         if reply is None:
             yield ([*pending, {"role": "assistant", "content": error_html(problem)}], gr.skip(), gr.skip(),
                    turns)
             return
         turns = [*turns, Turn(question, reply)]
-        yield chat_messages(turns), gr.skip(), sources_html(turns, current, source_text), turns
+        yield chat_messages(turns), gr.skip(), panel(turns, current, source_text), turns
 
     def respond_example(turns: list[Turn], docs: str, since: str, until: str,
                         evt: gr.SelectData) -> Iterator[tuple[Any, ...]]:
@@ -408,10 +475,10 @@ def build_app(settings: Settings, index: Index | None = None, live: LiveIndex | 
         assert done is not None
         if done.index is not None:
             live.swap(done.index)
-        current, source_text = live.get()
+        current, source_text = live.shown()
         yield (status_html(lines, done.summary(), problem=bool(done.refused) and not done.added),
                doc_rows(needle), header_html(current), gr.update(label=docs_label(current)),
-               sources_html(turns, current, source_text))
+               panel(turns, current, source_text))
 
     def upload(files: list[str] | None, needle: str, turns: list[Turn]) -> Iterator[tuple[Any, ...]]:
         paths = [Path(str(f)) for f in files or []]
@@ -430,7 +497,7 @@ def build_app(settings: Settings, index: Index | None = None, live: LiveIndex | 
     def pick(evt: gr.SelectData) -> tuple[Any, ...]:
         row = evt.row_value or []
         doc_id = str(row[1]) if len(row) > 1 else ""
-        if doc_id not in live.get()[0].documents:
+        if doc_id not in live.shown()[0].documents:
             return None, gr.update(value="Remove the selected document", interactive=False)
         return doc_id, gr.update(value=f"Remove {doc_id}", interactive=True)
 
@@ -527,7 +594,7 @@ def build_app(settings: Settings, index: Index | None = None, live: LiveIndex | 
         gr.on([new.click, chatbot.clear], new_conversation, outputs=outputs, api_visibility="private",
               queue=False)
         def refresh(needle: str) -> tuple[Any, ...]:
-            current = live.get()[0]
+            current = live.shown()[0]
             return (doc_rows(needle), header_html(current), gr.update(label=docs_label(current)),
                     live.view("corpus", corpus_html))
 
@@ -577,7 +644,7 @@ def serve(settings: Settings, *, block: bool = True, index: Index | None = None,
     check_port(settings.host, settings.port)
     loaded = index if index is not None else open_index(settings, log_line, update=update)
     say(f"Loading the chat over {loaded.path} ({len(loaded.documents)} documents)...")
-    live = LiveIndex(loaded)
+    live = LiveIndex(loaded, settings.index_memory_mb)
     app = build_app(settings, live=live)
     can_change, why_not = uploads_allowed(settings)
     if not can_change:
@@ -606,7 +673,8 @@ def serve(settings: Settings, *, block: bool = True, index: Index | None = None,
             max_file_size=int(settings.max_file_mb * 1024 * 1024) if can_change else 1,
             theme=theme(),
             css=static_text("chat.css"),
-            app_kwargs={"middleware": [Middleware(RequestGuard, uploads=can_change, upload_bytes=upload_bytes)]},
+            app_kwargs={"middleware": [Middleware(RequestGuard, uploads=can_change, upload_bytes=upload_bytes,
+                                                  check=functools.partial(check_event_body, app.fns))]},
             quiet=log_line is None,
         )
     except OSError as exc:
@@ -640,7 +708,12 @@ def add_file_route(app: gr.Blocks, live: LiveIndex) -> None:
                       f"cannot be served behind the login (gradio {gr.__version__}).")
 
     def original(doc: str = "") -> Response:
-        return original_file(live.get()[0], doc)
+        try:
+            index = live.get()[0]
+        except QAError as exc:
+            return Response(f"{exc}\n", status_code=503, media_type="text/plain; charset=utf-8",
+                            headers={"X-Content-Type-Options": "nosniff", "Cache-Control": "no-store"})
+        return original_file(index, doc)
 
     server.add_api_route("/qa/file", original, methods=["GET"], dependencies=[check], include_in_schema=False)
 
@@ -718,25 +791,32 @@ def check_port(host: str, port: int) -> None:
 
 
 class RequestGuard:
-    """ASGI middleware: refuses Gradio's upload route when uploads are off, and request bodies
-    over `MAX_REQUEST_BYTES` (uploads: over `upload_bytes`).
+    """ASGI middleware: refuses Gradio's upload route when uploads are off, request bodies over
+    `MAX_REQUEST_BYTES` (uploads: over `upload_bytes`), and malformed API bodies.
 
     Gradio serves `/gradio_api/upload` for every app, with or without a file component, and
     keeps what it receives; when the chat may not add documents, nothing may be stored on the
     server (403). A request body past its limit is refused (413) before Gradio parses it, so
-    one request's work is bounded however large a history a client sends.
+    one request's work is bounded however large a history a client sends. The body of an API
+    call (`/gradio_api/call/ask`, `run/`, `api/`, `queue/join`) is read here and handed to
+    `check` first: Gradio takes `{"data": []}` into its queue, then fails deep inside with a
+    traceback in the log and `{"error": null}` for the client; here it is a 4xx with one line.
     """
 
-    def __init__(self, app: ASGIApp, uploads: bool = False, upload_bytes: int = 0) -> None:
+    def __init__(self, app: ASGIApp, uploads: bool = False, upload_bytes: int = 0,
+                 check: Callable[[str, str | None, bytes], tuple[int, str] | None] | None = None) -> None:
         self.app = app
         self.uploads = uploads
         self.upload_bytes = upload_bytes
+        self.check = check
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        path = posixpath.normpath("/" + str(scope.get("path", ""))).lower()
+        # normpath keeps a leading "//" (POSIX leaves its meaning open): strip first.
+        raw_path = posixpath.normpath("/" + str(scope.get("path", "")).lstrip("/"))
+        path = raw_path.lower()
         limit, why = MAX_REQUEST_BYTES, "(a question and the recent history fit easily)."
         if "/gradio_api/upload" in path:
             if not self.uploads:
@@ -753,8 +833,10 @@ class RequestGuard:
                     pass
             await _plain(send, 413, f"Request too large: at most {limit // 1024} KiB {why}")
             return
-        if declared is None and scope.get("method") in ("POST", "PUT", "PATCH"):
-            # A body sent without a length (chunked): read it here, up to the limit, then replay it.
+        event = _EVENT_ROUTE.match(raw_path) if scope.get("method") == "POST" else None
+        if (declared is None and scope.get("method") in ("POST", "PUT", "PATCH")) or event:
+            # A body sent without a length (chunked), or an API call's: read here, up to the limit,
+            # checked, then replayed.
             chunks, size, more = [], 0, True
             while more:
                 message = await receive()
@@ -767,6 +849,11 @@ class RequestGuard:
                     await _plain(send, 413, f"Request too large: at most {limit // 1024} KiB.")
                     return
             body = b"".join(chunks)
+            if event and self.check is not None:
+                problem = self.check(event.group(1) or "queue/join", event.group(2), body)
+                if problem is not None:
+                    await _plain(send, *problem)
+                    return
             replayed = False
 
             async def replay() -> Any:
@@ -779,6 +866,65 @@ class RequestGuard:
             await self.app(scope, replay, send)
             return
         await self.app(scope, receive, send)
+
+
+# The routes that run an event with the `data` of their body: route kind (None: queue/join), name.
+_EVENT_ROUTE = re.compile(r"^/gradio_api/(?:(call/v2|call|run|api)/([^/]+)|queue/join)$")
+
+
+def check_event_body(fns: Mapping[int, Any], route: str, name: str | None, body: bytes) -> tuple[int, str] | None:
+    """Why an API body cannot run the event it names, as `(status, one line)`; None when it can.
+
+    `fns` are the app's events (Gradio's `Blocks.fns`); `route` is `call`, `call/v2`, `run`,
+    `api` (with the endpoint's `name`) or `queue/join`. The event is found as Gradio finds it:
+    by the body's `fn_index` when there is one (the page's own calls: `run/predict`,
+    `queue/join`), else by name.
+    """
+    try:
+        data = json.loads(body)
+    except (UnicodeDecodeError, ValueError):
+        return 400, 'The request body is not JSON. Send {"data": [...]}, the inputs in order.'
+    if not isinstance(data, dict):
+        return 400, 'The request body must be a JSON object: {"data": [...]}, the inputs in order.'
+    index = data.get("fn_index")
+    if index is None and name is not None:   # as Gradio finds it: fn_index first, else the name
+        fn = next((f for f in fns.values() if f.api_name == name), None)
+        if fn is None:
+            return 404, f"There is no API endpoint /{name[:40]}; this server has /ask."
+        if route == "call/v2":   # inputs by name: Gradio fills in the ones with defaults
+            try:
+                parameters = inspect.signature(fn.fn).parameters
+            except (TypeError, ValueError):
+                return None
+            unknown = sorted(set(data) - set(parameters) - {"oauth_token"})
+            missing = [p for p, spec in parameters.items() if spec.default is inspect.Parameter.empty
+                       and spec.kind is not inspect.Parameter.VAR_POSITIONAL and p not in data]
+            if unknown or missing:
+                wrong = f"unknown: {', '.join(unknown)[:80]}" if unknown else f"missing: {', '.join(missing)}"
+                return 422, f"/{fn.api_name} takes the named inputs {', '.join(parameters)}; {wrong}."
+            return None
+    else:
+        fn = fns.get(index) if isinstance(index, int) and not isinstance(index, bool) else None
+        if fn is None:
+            return 404, "The request names an event this page does not have (fn_index)."
+    values = data.get("data")
+    if not isinstance(values, list):
+        return 422, 'The request body must hold "data": a JSON list of the inputs, in order.'
+    wanted = [name for name, block in zip(_parameters(fn), fn.inputs, strict=False)
+              if not getattr(block, "skip_api", False)]
+    if len(values) not in (len(fn.inputs), len(wanted)):
+        shown = f" ({', '.join(wanted)})" if wanted else ""
+        example = ' Send null for one you leave out, e.g. {"data": ["Where is the data stored?", null]}.' \
+            if fn.api_name == "ask" else ""
+        return 422, f"/{fn.api_name} takes {len(wanted)} input(s) in data{shown}, not {len(values)}.{example}"
+    return None
+
+
+def _parameters(fn: Any) -> list[str]:
+    try:
+        return list(inspect.signature(fn.fn).parameters)
+    except (TypeError, ValueError):
+        return [f"input {i + 1}" for i in range(len(fn.inputs))]
 
 
 # A request body larger than this is refused: a question of 2,000 characters and a long

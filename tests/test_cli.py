@@ -58,6 +58,9 @@ def test_index_command_is_incremental(corpus_copy: Path, index_copy: Path, capsy
     (["search", "  ", "--index", "{index}"], "The question is empty"),
     (["ask", "data?", "--index", "{missing}"], "No index found"),
     (["index", "--corpus", "{missing}", "--index", "{missing}"], "Corpus folder not found"),
+    (["search", "data", "-k", "-3", "--index", "{index}"], "Invalid -k value: -3. It must be 1 or more."),
+    (["search", "data", "-k", "0", "--index", "{index}"], "Invalid -k value: 0. It must be 1 or more."),
+    (["bench", "squad", "--sample", "0"], "Invalid --sample value: 0. It must be 1 or more."),
 ])
 def test_errors_are_one_clear_line(argv: list[str], message: str, seeds_index: Path, tmp_path: Path,
                                    capsys) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -152,17 +153,19 @@ def test_links_that_leave_the_corpus_are_skipped_with_one_line(tmp_path: Path, s
     (outside / "diary.txt").write_text("Diary\n\nMy private thoughts.\n", encoding="utf-8")
     (corpus / "passwd_link.txt").symlink_to("/etc/passwd")
     (corpus / "private_link").symlink_to(outside)
-    (corpus / "alias.txt").symlink_to(corpus / "a.txt")    # inside the corpus: followed
+    (corpus / "alias.txt").symlink_to(corpus / "a.txt")    # inside the corpus: the same file, read once
     (corpus / "sub" / "up").symlink_to(corpus)              # a loop back to the root: walked once
     (corpus / "dangling.txt").symlink_to(corpus / "gone.txt")
     lines: list[str] = []
     docs, skipped = load_corpus(corpus, on_skip=lambda d, r: lines.append(f"skipped {d}: {r}"))
-    assert sorted(d.doc_id for d in docs) == ["a.txt", "alias.txt"]
+    assert sorted(d.doc_id for d in docs) == ["a.txt"]
     reasons = dict(skipped)
     assert "outside the corpus" in reasons["passwd_link.txt"] and "/etc/passwd" in reasons["passwd_link.txt"]
     assert "outside the corpus" in reasons["private_link"] and "follow_external_links" in reasons["private_link"]
     assert "broken symbolic link" in reasons["dangling.txt"]
-    assert len(lines) == 3 and all("\n" not in line for line in lines)
+    assert reasons["alias.txt"] == "symbolic link to a.txt, which is indexed under that name"
+    assert "corpus folder itself" in reasons["sub/up"]
+    assert len(lines) == 5 and all("\n" not in line for line in lines)
     allowed, _ = load_corpus(corpus, settings=settings.replace(follow_external_links=True))
     assert "private_link/diary.txt" in {d.doc_id for d in allowed}
 
@@ -203,3 +206,30 @@ def test_titles_lose_the_byte_order_mark_and_survive_broken_front_matter(tmp_pat
     assert (broken.title, broken.date) == ("Budget: the sequel: part 2", "2021-03-04")
     assert broken.text[broken.segments[0][0]:].startswith("The budget shrank.")
     assert docs["rule.md"].title == "Only a rule above; the body starts here."
+
+
+def test_a_file_reached_twice_is_indexed_once_under_its_own_name(tmp_path: Path) -> None:
+    corpus = tmp_path / "corpus"
+    (corpus / "reports").mkdir(parents=True)
+    (corpus / "reports" / "q1.txt").write_text("Q1\n\nThe first quarter ended with 12 stores open.\n",
+                                               encoding="utf-8")
+    (corpus / "a_alias.txt").symlink_to(corpus / "reports" / "q1.txt")   # sorts first, still skipped
+    (corpus / "latest").symlink_to(corpus / "reports")                    # the folder again
+    os.link(corpus / "reports" / "q1.txt", corpus / "reports" / "copy.txt")
+    lines: list[str] = []
+    docs, skipped = load_corpus(corpus, on_skip=lambda d, r: lines.append(f"skipped {d}: {r}"))
+    assert [d.doc_id for d in docs] == ["reports/copy.txt"]   # of two equal names, the first
+    reasons = dict(skipped)
+    assert reasons["a_alias.txt"] == "symbolic link to reports/copy.txt, which is indexed under that name"
+    assert reasons["reports/q1.txt"] == ("the same file as reports/copy.txt (a hard link), which is indexed "
+                                         "under that name")
+    assert reasons["latest"] == "symbolic link to the folder reports, which is read once, under its own name"
+    assert len(lines) == 3
+
+
+def test_names_that_are_not_utf8_are_skipped_not_fatal(tmp_path: Path) -> None:
+    (tmp_path / "good.txt").write_text("Good\n\nA sentence about the harbour.\n", encoding="utf-8")
+    os.close(os.open(os.path.join(os.fsencode(tmp_path), b"bad\x9bname.txt"), os.O_CREAT | os.O_WRONLY))
+    docs, skipped = load_corpus(tmp_path)
+    assert [d.doc_id for d in docs] == ["good.txt"]
+    assert [r for _, r in skipped] == ["the name is not valid UTF-8; rename it to index it"]

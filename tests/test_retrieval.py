@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import fnmatch
+import os
+import sys
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -73,3 +78,58 @@ def test_odd_queries_work_or_fail_clearly(seeds_index: Path) -> None:
         retrieve("data", k="eight", index=seeds_index)  # type: ignore[arg-type]
     with pytest.raises(QueryError, match="not valid text"):
         retrieve("data \udcff", index=seeds_index)
+
+
+# The acceptance run is 60 s: QA_HAMMER_SECONDS=60 pytest tests/test_retrieval.py -k eight_threads
+HAMMER_SECONDS = float(os.environ.get("QA_HAMMER_SECONDS", "3"))
+
+
+def test_filtered_questions_from_eight_threads_at_once(seeds_index: Path, settings: Settings) -> None:
+    """Eight threads ask filtered questions, with more filters than the allowed-rows cache holds
+    and a 1 µs thread switch interval (the cache's evictions raced its lookups: KeyError,
+    "dictionary changed size during iteration"). Every answer comes from the documents chosen."""
+    import qa
+    from qa.filters import DocFilter
+    from qa.retrieval import _ALLOWED_SIZE, check_selects
+
+    index = load_index(seeds_index)
+    names = sorted(index.documents)
+    patterns = [*names, *(f"{name[:3]}*" for name in names), "*.txt", "00[0-2]_*", "00[3-9]_*"]
+    assert len(patterns) > _ALLOWED_SIZE
+    questions = ["Where is TikTok's US user data stored?", "How many accounts did TikTok remove?",
+                 "Why did Brendan Carr want TikTok removed?"]
+    errors: list[BaseException] = []
+    answered = [0] * 8
+    deadline = time.monotonic() + HAMMER_SECONDS
+
+    def ask(worker: int) -> None:
+        n = worker
+        try:
+            while time.monotonic() < deadline:
+                pattern = patterns[n % len(patterns)]
+                for other in patterns:            # the cache, hammered: lookups and evictions
+                    check_selects(index, DocFilter(docs=(other,)))
+                if n % 4 == 0:
+                    reply = qa.answer(questions[n % 3], index=index, settings=settings, docs=pattern)
+                    found = {c.doc_id for c in reply.citations} | {p.doc_id for p in reply.passages}
+                else:
+                    found = {p.doc_id for p in retrieve(questions[n % 3], k=3, index=index, settings=settings,
+                                                        docs=pattern)}
+                assert found and all(fnmatch.fnmatchcase(d, pattern) for d in found), (pattern, found)
+                answered[worker] += 1
+                n += 1
+        except BaseException as exc:   # handed to the test's thread, which fails with it
+            errors.append(exc)
+
+    switch = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    try:
+        threads = [threading.Thread(target=ask, args=(w,)) for w in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    finally:
+        sys.setswitchinterval(switch)
+    assert not errors, errors[:3]
+    assert all(answered), answered

@@ -531,6 +531,37 @@ def test_bodies_without_a_length_are_bounded_too(seeds_app: Running) -> None:
     assert status == 200 and "event_id" in json.loads(text)
 
 
+@pytest.mark.parametrize("route, payload, status, message", [
+    ("call/ask", b'{"data": []}', 422, "/ask takes 2 input(s) in data (question, history), not 0."),
+    ("call/ask", b'{"data": ["Where is the data?"]}', 422, "/ask takes 2 input(s) in data (question, history), not 1."),
+    ("run/ask", b'{"data": []}', 422, "/ask takes 2 input(s)"),
+    ("api/ask", b'{"data": ["a", null, "c"]}', 422, "not 3"),
+    ("call/ask", b"where is the data", 400, "The request body is not JSON."),
+    ("call/ask", b'["Where is the data?", null]', 400, "must be a JSON object"),
+    ("call/ask", b'{"data": "Where is the data?"}', 422, 'must hold "data": a JSON list'),
+    ("call/nope", b'{"data": []}', 404, "There is no API endpoint /nope"),
+    ("call/v2/ask", b'{"data": []}', 422, "/ask takes the named inputs question, history; unknown: data."),
+    ("call/v2/ask", b'{"history": null}', 422, "missing: question."),
+    ("queue/join", b'{"data": [], "fn_index": 999, "session_hash": "x"}', 404, "fn_index"),
+    ("run/predict", b'{"data": [], "fn_index": {refresh}, "session_hash": "x"}', 422, "/refresh takes 1 input(s)"),
+    ("queue/join", b'{"data": [], "fn_index": {ask}, "session_hash": "x"}', 422, "/ask takes 2 input(s)"),
+])
+def test_malformed_api_bodies_get_a_one_line_4xx(seeds_app: Running, capfd: pytest.CaptureFixture[str], route: str,
+                                                  payload: bytes, status: int, message: str) -> None:
+    """Gradio took these into its queue and failed deep inside: `{"error": null}` for the client and
+    a traceback in the server's log."""
+    config = json.loads(urllib.request.urlopen(seeds_app.url + "config", timeout=10).read())
+    for event in config["dependencies"]:   # the page's events by number, as the page calls them
+        payload = payload.replace(b"{%s}" % str(event["api_name"]).encode(), str(event["id"]).encode())
+    request = urllib.request.Request(seeds_app.url + "gradio_api/" + route, data=payload,
+                                     headers={"Content-Type": "application/json"})
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(request, timeout=30)
+    body = refused.value.read().decode("utf-8")
+    assert refused.value.code == status and message in body and body.count("\n") == 1, body
+    assert "Traceback" not in capfd.readouterr().err
+
+
 def _multipart(name: str, content: bytes) -> tuple[bytes, str]:
     boundary = "qa-test-boundary"
     body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"files\"; filename=\"{name}\"\r\n"

@@ -23,7 +23,7 @@ import numpy as np
 from qa.config import Settings
 from qa.embed import Embedder, embedder_for
 from qa.encoder import POOLED_CONTEXT
-from qa.errors import CorpusError, QAError, SettingsError
+from qa.errors import CorpusError, IndexCorruptError, QAError, SettingsError
 from qa.index.atomic import MANIFEST, build_lock, check_index_target, new_build_folder, remove_leftovers, swap_in
 from qa.index.dense import build_dense, probe_vectors, wanted_spec
 from qa.index.progress import BuildProgress
@@ -213,8 +213,8 @@ def _text_changed(old: Index, doc: Document) -> bool:
     if info.chars != len(doc.text) or info.ocr_pages != doc.ocr_pages:
         return True
     try:
-        return read_source(old.path, info) != doc.text
-    except OSError:
+        return read_source(old, info) != doc.text
+    except (OSError, IndexCorruptError):   # unreadable or damaged: read it again
         return True
 
 

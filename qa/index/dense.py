@@ -22,7 +22,6 @@ import math
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
-from pathlib import Path
 from typing import Any
 
 import faiss
@@ -218,11 +217,22 @@ def probe_vectors(sentence_vectors: np.ndarray, chunk_vectors: np.ndarray) -> np
     return np.asarray(source[np.sort(rows)], dtype=np.float32)
 
 
-def read_dense(path: Path, spec: DenseSpec) -> faiss.Index:
-    """Open `dense.faiss`: flat codes and IVF lists memory-mapped, HNSW read whole."""
-    flags = faiss.IO_FLAG_READ_ONLY
-    if spec.kind in ("flat", "ivf"):
-        flags |= faiss.IO_FLAG_MMAP_IFC if spec.kind == "flat" else faiss.IO_FLAG_MMAP
-    index = faiss.read_index(str(path), flags)
+def read_dense(data: Any, spec: DenseSpec) -> faiss.Index:
+    """The dense layer from the bytes of `dense.faiss` (in memory, or a map the index loader
+    holds a lease on): flat codes and IVF lists are used where they lie, without a copy; HNSW is
+    read into faiss's own memory.
+
+    Raises:
+        RuntimeError: faiss cannot read it.
+    """
+    buffer = np.frombuffer(data, dtype=np.uint8)
+    if spec.kind in ("flat", "ivf") and hasattr(faiss, "ZeroCopyIOReader"):
+        reader = faiss.ZeroCopyIOReader(faiss.swig_ptr(buffer), buffer.size)
+        index = faiss.read_index(reader, faiss.IO_FLAG_MMAP_IFC | faiss.IO_FLAG_READ_ONLY)
+        # faiss now points into `data`: it lives as long as the index does, wherever the index goes
+        # (faiss's own attribute for objects an index depends on).
+        index.referenced_objects = [data]  # type: ignore[attr-defined]
+    else:
+        index = faiss.deserialize_index(buffer)
     configure(index, spec)
     return index
