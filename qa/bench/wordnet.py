@@ -5,8 +5,8 @@ Why not nltk: its WordNet reader (3.10) wants a `lexnames` table the package lac
 root outside `nltk.data.path` and symlinks that lead out of its root, and on loading maps
 versions through its own downloaded "wordnet" corpus (a LookupError offline); past three
 workarounds of its internals it read the Debian files, in 14 s. This reader needs none of that
-and loads a part of speech in well under a second: index lines are parsed once, data lines read
-at their byte offset.
+and has nothing to parse up front: index lines are found by binary search (the files are sorted
+by lemma, byte order), data lines read at their byte offset.
 """
 
 from __future__ import annotations
@@ -74,7 +74,8 @@ class WordNet:
     """
 
     folder: Path = DEBIAN_WORDNET
-    _index: dict[str, dict[str, IndexEntry]] = field(default_factory=dict, repr=False)
+    _index: dict[str, bytes] = field(default_factory=dict, repr=False)
+    _entries: dict[tuple[str, str], IndexEntry | None] = field(default_factory=dict, repr=False)
     _data: dict[str, bytes] = field(default_factory=dict, repr=False)
     _exceptions: dict[str, dict[str, tuple[str, ...]]] = field(default_factory=dict, repr=False)
     _counts: dict[str, int] | None = field(default=None, repr=False)
@@ -95,7 +96,11 @@ class WordNet:
 
     def entry(self, lemma: str, pos: str) -> IndexEntry | None:
         """The index entry of `lemma` (any case; spaces or underscores) in `pos`, if any."""
-        return self._index_of(pos).get(lemma.lower().replace(" ", "_"))
+        key = (lemma.lower().replace(" ", "_"), pos)
+        if key not in self._entries:
+            line = _find_line(self._index_of(pos), key[0].encode("utf-8"))
+            self._entries[key] = _entry(line.decode("utf-8", errors="replace")) if line is not None else None
+        return self._entries[key]
 
     def base_forms(self, word: str, pos: str) -> list[str]:
         """The forms of `word` that are lemmas in `pos`, the word itself first when it is one:
@@ -118,20 +123,9 @@ class WordNet:
 
     # ---- files --------------------------------------------------------------------------------
 
-    def _index_of(self, pos: str) -> dict[str, IndexEntry]:
+    def _index_of(self, pos: str) -> bytes:
         if pos not in self._index:
-            entries: dict[str, IndexEntry] = {}
-            text = (self.folder / f"index.{POS_FILES[pos]}").read_text(encoding="utf-8", errors="replace")
-            for line in text.splitlines():
-                if not line or line.startswith(" "):   # the licence header
-                    continue
-                # lemma pos synset_cnt p_cnt [ptr_symbol...] sense_cnt tagsense_cnt offset...
-                parts = line.split()
-                synsets, pointers = int(parts[2]), int(parts[3])
-                tagged = int(parts[5 + pointers])
-                entries[parts[0]] = IndexEntry(tuple(int(x) for x in parts[6 + pointers:6 + pointers + synsets]),
-                                               tagged)
-            self._index[pos] = entries
+            self._index[pos] = (self.folder / f"index.{POS_FILES[pos]}").read_bytes()
         return self._index[pos]
 
     def _exceptions_of(self, pos: str) -> dict[str, tuple[str, ...]]:
@@ -168,3 +162,30 @@ class WordNet:
                     counts[key] = counts.get(key, 0) + int(parts[2])
             self._counts = counts
         return self._counts
+
+
+def _find_line(data: bytes, key: bytes) -> bytes | None:
+    """The line of a sorted index file whose first field is `key`, by binary search; the licence
+    header (lines opening with two spaces) sorts before every lemma."""
+    lo, hi = 0, len(data)
+    while lo < hi:
+        mid = (lo + hi) // 2
+        start = data.rfind(b"\n", 0, mid) + 1
+        end = data.find(b"\n", start)
+        end = len(data) if end < 0 else end
+        line = data[start:end]
+        word = line.split(b" ", 1)[0]
+        if line.startswith(b"  ") or word < key:
+            lo = end + 1
+        elif word > key:
+            hi = start
+        else:
+            return line
+    return None
+
+
+def _entry(line: str) -> IndexEntry:
+    # lemma pos synset_cnt p_cnt [ptr_symbol...] sense_cnt tagsense_cnt synset_offset...
+    parts = line.split()
+    synsets, pointers = int(parts[2]), int(parts[3])
+    return IndexEntry(tuple(int(x) for x in parts[6 + pointers:6 + pointers + synsets]), int(parts[5 + pointers]))
