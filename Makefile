@@ -11,7 +11,7 @@ export TOKENIZERS_PARALLELISM := false
 export OMP_WAIT_POLICY := PASSIVE
 export OPENBLAS_NUM_THREADS := 1
 
-.PHONY: run test install index browser ocr lint clean
+.PHONY: run test install index browser ocr wordnet lint clean
 
 # One process indexes seeds/ (incrementally) and serves: the model loads once.
 run: install
@@ -20,7 +20,7 @@ run: install
 test: lint browser
 	$(BIN)/python -m pytest -q
 
-install: $(STAMP) ocr
+install: $(STAMP) ocr wordnet
 
 # torch first, pinned: an unpinned torch pulls a multi-GB CUDA build. Where no CPU wheel is on
 # hand, run e.g. `make TORCH_PIP_ARGS="--index-url https://download.pytorch.org/whl/cpu" test`.
@@ -49,6 +49,15 @@ ocr:
 	elif [ "$$(id -u)" = 0 ]; then apt-get install -y -q tesseract-ocr tesseract-ocr-eng >/dev/null 2>&1 || (apt-get update -q >/dev/null 2>&1 && apt-get install -y -q tesseract-ocr tesseract-ocr-eng >/dev/null 2>&1) || echo "tesseract could not be installed: scans are skipped and the OCR tests skip"; \
 	elif command -v sudo >/dev/null && sudo -n true 2>/dev/null; then sudo apt-get install -y -q tesseract-ocr tesseract-ocr-eng >/dev/null 2>&1 || echo "tesseract could not be installed: scans are skipped and the OCR tests skip"; \
 	else echo "No tesseract and no root: scans are skipped and the OCR tests skip (apt-get install tesseract-ocr tesseract-ocr-eng)"; fi
+
+# `qa bench squad` paraphrases questions with WordNet 3.0 (Debian's wordnet-base); install it
+# when missing and we may (root or sudo). Without it that part of the benchmark and its tests skip.
+WORDNET_MISSING := wordnet-base could not be installed: qa bench squad skips its paraphrased questions, their tests skip
+wordnet:
+	@if [ -f /usr/share/wordnet/data.noun ]; then :; \
+	elif [ "$$(id -u)" = 0 ]; then apt-get install -y -q --no-install-recommends wordnet-base >/dev/null || (apt-get update -q >/dev/null && apt-get install -y -q --no-install-recommends wordnet-base >/dev/null) || echo "$(WORDNET_MISSING)"; \
+	elif command -v sudo >/dev/null && sudo -n true 2>/dev/null; then sudo apt-get install -y -q --no-install-recommends wordnet-base >/dev/null || echo "$(WORDNET_MISSING)"; \
+	else echo "No /usr/share/wordnet and no root: qa bench squad skips its paraphrased questions, their tests skip (apt-get install wordnet-base)"; fi
 
 lint: install
 	$(BIN)/ruff check qa tests app.py

@@ -15,6 +15,9 @@ from qa.errors import QAError, SettingsError
 from qa.runtime import configure_process
 from qa.terminal import install, json_text, visible
 
+# `qa eval` without --set: the seed set, then the TEST set in users' own words (nothing fitted on it).
+EVAL_SETS = (Path("eval/qa_pairs.jsonl"), Path("eval/own_words.jsonl"))
+
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the `qa` command line; returns the process exit status.
@@ -102,9 +105,12 @@ def _parser() -> argparse.ArgumentParser:
     _filter_arguments(p)
     p.set_defaults(func=_cmd_ask)
 
-    p = command("eval", "score retrieval, answers, citations and abstention on a QA set")
-    p.add_argument("--set", type=Path, default=Path("eval/qa_pairs.jsonl"), help="the QA set (JSONL)")
-    p.add_argument("--report", type=Path, default=Path("eval/reports/latest"), help="report folder")
+    p = command("eval", "score retrieval, answers, citations and abstention on QA sets, side by side")
+    p.add_argument("--set", type=Path, action="append", dest="sets",
+                   help="a QA set (JSONL); repeat it to compare sets (default: "
+                        + " and ".join(str(s) for s in EVAL_SETS) + ", the second a TEST set)")
+    p.add_argument("--report", type=Path, default=Path("eval/reports/latest"),
+                   help="report folder (with several sets: a comparison there, each set's report in a subfolder)")
     p.add_argument("--corpus", type=Path, help="corpus the set is written over (default: seeds)")
     p.set_defaults(func=_cmd_eval)
 
@@ -277,11 +283,29 @@ def _cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
-    from qa.evaluation import run_eval, summary, write_report
+    from qa.evaluation import comparison, load_qa_set, run_eval, summary, write_comparison, write_report
 
-    result = run_eval(args.set, settings, log=print)
-    write_report(result, args.report)
-    print(summary(result, args.report))
+    sets = list(dict.fromkeys(args.sets or EVAL_SETS))
+    for path in sets:
+        load_qa_set(path)   # every set is checked before the first one runs for minutes
+    if len(sets) == 1:
+        result = run_eval(sets[0], settings, log=print)
+        write_report(result, args.report)
+        print(summary(result, args.report))
+        return 0
+    results, folders = [], []
+    stems = [Path(p).stem for p in sets]
+    for i, path in enumerate(sets):
+        print(f"== {path}")
+        result = run_eval(path, settings, log=print)
+        # Each set's report in a folder named after it (numbered where two sets share a name).
+        folder = args.report / (stems[i] if stems.count(stems[i]) == 1 else f"{stems[i]}-{i + 1}")
+        write_report(result, folder)
+        print(summary(result, folder))
+        results.append(result)
+        folders.append(folder)
+    write_comparison(results, args.report, folders)
+    print(f"\n{comparison(results)}\nreport    {args.report / 'report.md'}")
     return 0
 
 

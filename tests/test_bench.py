@@ -11,6 +11,7 @@ import pytest
 
 import qa
 from qa import bench
+from qa.bench.wordnet import DEBIAN_WORDNET
 from qa.cli import main
 from qa.errors import BenchmarkDataError
 
@@ -202,6 +203,45 @@ def test_squad_end_to_end_on_a_tiny_fixture(
         assert 0.0 <= results["answers"][answerer]["answer_contains_gold"] <= 1.0
         assert 0.0 <= results["abstention"][answerer]["v2_accuracy"] <= 1.0
         assert (tmp_path / "report" / f"squad2_abstention_{answerer.replace(' ', '_')}.png").exists()
+        # By overlap: "Which river flows through Warsaw?" shares river and flows (of three) with
+        # "The Vistula River flows through the city.", so it sits in the top bucket.
+        by_overlap = results["answers"][answerer]["by_overlap"]
+        assert [b["questions"] for b in by_overlap.values()] == [0, 0, 1]
+        assert by_overlap["> 0.6"]["answer_contains_gold"] == results["answers"][answerer]["answer_contains_gold"]
+        v2_buckets = results["abstention"][answerer]["by_overlap"].values()
+        assert sum(b["answerable"] + b["unanswerable"] for b in v2_buckets) == 2
+    assert results["overlap"]["v1.1 all"]["mean_overlap"] == pytest.approx(2 / 3)
+    assert results["overlap"]["v2.0 unanswerable"]["by_best_overlap_sentence"] == 1
+    report = (tmp_path / "report" / "report.md").read_text(encoding="utf-8")
+    assert "## Lexical overlap" in report and "> 0.6" in report
+    if (DEBIAN_WORDNET / "data.noun").is_file():
+        paraphrased = results["paraphrased"]
+        assert paraphrased["v1.1"]["changed"] == 1 and paraphrased["v2.0"]["questions"] == 2
+        assert paraphrased["v1.1"]["mean_overlap_after"] < paraphrased["v1.1"]["mean_overlap_before"]
+        assert set(paraphrased["v1.1"]["answers"]) == set(paraphrased["v2.0"]["abstention"]) == {"reader",
+                                                                                                "sentence scorer"}
+        assert paraphrased["examples"][0]["question"] == "Which river flows through Warsaw?"
+        assert "reader, paraphrased" in report
+
+
+def test_squad_without_wordnet_skips_the_paraphrased_variant_in_one_line(tmp_path: Path) -> None:
+    from qa.bench.common import read_jsonl
+    from qa.bench.report import Report
+    from qa.bench.squad import question_variants
+
+    data = _tiny_squad(tmp_path / "benchmarks")
+    lines: list[str] = []
+    out = Report("tiny", tmp_path / "report", lines.append)
+    paragraphs = read_jsonl(data / "paragraphs.jsonl")
+    questions = read_jsonl(data / "questions.jsonl")
+    questions_v2 = read_jsonl(data.parent / "squad-v2.0-dev" / "questions.jsonl")
+    variants, variants_v2 = question_variants(out, questions, questions_v2, paragraphs, paragraphs, tmp_path / "none")
+    assert [v.name for v in variants] == [v.name for v in variants_v2] == ["original"]
+    # super, bowl, 50, played: only "played" is in "The game was played at Levi's Stadium ..."
+    assert variants[0].overlaps == pytest.approx([1 / 4, 2 / 3])
+    skipped = [line for line in lines if "Paraphrased variant skipped" in line]
+    assert len(skipped) == 1 and "apt-get install wordnet-base" in skipped[0]
+    assert "apt-get install wordnet-base" in out.data["paraphrased"]["skipped"]
 
 
 @pytest.mark.slow

@@ -22,6 +22,8 @@ from qa.evaluation import (
     load_records,
     run_eval,
     score_answer,
+    set_figures,
+    set_role,
     summary,
     write_report,
 )
@@ -121,6 +123,38 @@ def test_abstention_metrics_treat_abstaining_on_unanswerable_as_positive():
     m = abstention_metrics(records())
     assert m.precision == 0.5 and m.recall == 0.5 and m.f1 == 0.5   # e of {d, e}; e of {e, f}
     assert (m.abstained, m.unanswerable, m.correct_abstentions) == (2, 2, 1)
+
+
+def test_the_first_citation_cites_the_gold_sentence_only_when_it_overlaps_the_evidence():
+    source = "Data is stored in Virginia. A back-up is kept in Virginia too."
+    pair = QAPair("q1", "Where is the data?", True, ("Virginia",), (Span(DOC, 0, 27),))
+    on_evidence = Citation(1, DOC, "t", source[:27], 0, 27)
+    elsewhere = Citation(1, DOC, "t", source[28:], 28, len(source))   # holds the answer, not the gold sentence
+    first = score_answer(pair, Answer("x [1]", (on_evidence,), False, ()), {DOC: source}, 1.0)
+    second = score_answer(pair, Answer("x [1]", (elsewhere,), False, ()), {DOC: source}, 1.0)
+    assert first.first_cites_evidence and first.first_right
+    assert not second.first_cites_evidence and second.first_right
+
+
+def test_set_figures_are_shares_of_answerable_and_unanswerable_questions():
+    from dataclasses import replace
+
+    rows = records()
+    rows[0] = replace(rows[0], first_cites_evidence=True)
+    # With abstention off: d (abstained before) answers right, c stays wrong, b is refused anyway.
+    opened = [rows[0], replace(rows[1], abstained=True, correct=False), rows[2],
+              replace(rows[3], abstained=False, correct=True), rows[4], rows[5]]
+    f = set_figures(rows, opened)
+    assert (f.answerable, f.unanswerable) == (4, 2)
+    assert f.correct == 0.5                          # a, b of a-d
+    assert f.gold_sentence_cited == 0.25             # a
+    assert f.false_abstentions == 0.25               # d
+    assert f.abstained_unanswerable == 0.5           # e of e, f
+    # Confidence: answerable 0.9, 0.7, 0.4, 0.2 vs unanswerable 0.1, 0.45: 6 of 8 pairs ordered right.
+    assert f.confidence_roc_auc == pytest.approx(6 / 8)
+    assert f.quotes_hold_answer_no_abstention == 0.5 and f.still_abstained == 1   # a, d; b refused
+    assert set_figures(rows).quotes_hold_answer_no_abstention is None
+    assert set_role("eval/own_words.jsonl").startswith("TEST") and set_role("mine.jsonl") == ""
 
 
 def test_calibrate_abstention_sweeps_thresholds():
@@ -225,3 +259,46 @@ def test_run_eval_end_to_end(seeds_index: Path, settings, tmp_path: Path, capsys
         assert f"cpu={result.threads['cpu']}." in text
     assert "hybrid" in summary(result, report) and str(report) in summary(result, report)
     assert capsys.readouterr().out == ""   # the library prints nothing; the CLI prints the summary
+
+
+@pytest.mark.slow
+def test_qa_eval_reports_several_sets_side_by_side(seeds_index: Path, tmp_path: Path,
+                                                  capsys: pytest.CaptureFixture[str]):
+    from qa.cli import main
+
+    root = Path(__file__).resolve().parent.parent / "eval"
+    sets = []
+    for name in ("qa_pairs.jsonl", "own_words.jsonl"):
+        rows = [json.loads(line) for line in (root / name).read_text(encoding="utf-8").splitlines() if line.strip()]
+        # One answerable question without history and one unanswerable one of each set: fast.
+        chosen = [next(r for r in rows if r["answerable"] and not r.get("history")),
+                  next(r for r in rows if not r["answerable"] and not r.get("history"))]
+        (tmp_path / "sets").mkdir(exist_ok=True)
+        sets.append(tmp_path / "sets" / name)
+        sets[-1].write_text("".join(json.dumps(r) + "\n" for r in chosen), encoding="utf-8")
+    report = tmp_path / "report"
+
+    assert main(["eval", "--index", str(seeds_index), "--set", str(sets[0]), "--set", str(sets[1]),
+                 "--report", str(report)]) == 0
+    printed = capsys.readouterr().out
+    compared = json.loads((report / "sets.json").read_text(encoding="utf-8"))
+    assert [Path(row["qa_set"]).name for row in compared] == ["qa_pairs.jsonl", "own_words.jsonl"]
+    assert compared[1]["role"].startswith("TEST") and not compared[0]["role"].startswith("TEST")
+    for row in compared:
+        f = row["figures"]
+        assert (f["answerable"], f["unanswerable"]) == (1, 1)
+        # Abstention off only ever adds answers: what was right stays right.
+        assert f["quotes_hold_answer_no_abstention"] >= f["correct"]
+        assert f["gold_sentence_cited"] <= 1 - f["false_abstentions"]
+        metrics = json.loads((Path(row["report"]) / "metrics.json").read_text(encoding="utf-8"))
+        assert metrics["figures"]["correct"] == metrics["answers"]["accuracy"] == f["correct"]
+    text = (report / "report.md").read_text(encoding="utf-8")
+    assert "citing the gold sentence" in text and "TEST set" in text and "own_words/report.md" in text
+    assert (report / "own_words" / "report.md").read_text(encoding="utf-8").startswith(
+        f"# qa eval: {sets[1]}\n\n**TEST set")
+    test_line = next(line for line in printed.splitlines() if line.startswith("own_words.jsonl"))
+    assert test_line.endswith("[TEST set]")
+    # A missing set is refused before any set runs.
+    assert main(["eval", "--index", str(seeds_index), "--set", str(sets[0]), "--set", str(tmp_path / "nope.jsonl"),
+                 "--report", str(tmp_path / "r2")]) == 2
+    assert not (tmp_path / "r2").exists()

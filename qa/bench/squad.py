@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +26,9 @@ from qa.bench.common import (
     sample_items,
     settings_json,
 )
+from qa.bench.overlap import BUCKETS, STOP_LIST, AnswerSentence, answer_sentence, bucket_of, by_bucket, overlap
 from qa.bench.report import Report
+from qa.bench.wordnet import DEBIAN_WORDNET
 from qa.config import MODES, Settings
 from qa.encoder import resolve_device
 from qa.evaluation.run import short_answer
@@ -33,14 +36,18 @@ from qa.metrics import average_precision, contains_answer, mean, percentile, roc
 
 SQUAD_RECALL_AT = (1, 5, 20)
 SQUAD_ANSWER_SENTENCES = 2
+PARAPHRASE_EXAMPLES = 5
 
 
 def bench_squad(folder: Path, folder_v2: Path, settings: Settings, report_dir: Path, *,
-                sample: int | None = None, echo: Callable[[str], None] | None = None) -> Report:
+                sample: int | None = None, echo: Callable[[str], None] | None = None,
+                wordnet: Path = DEBIAN_WORDNET) -> Report:
     """SQuAD on the 17 held-out articles the reader never saw (qa/reader/data.py): the reader
     with the gold paragraph given, beside the reference predictions on the same questions; the
     articles' v1.1 paragraphs as an open corpus (retrieval, then reader vs sentence scorer); and
-    v2.0 (answer or abstain) in both settings.
+    v2.0 (answer or abstain) in both settings. Every open-corpus figure is also given by the
+    question's lexical overlap with its answer sentence (qa/bench/overlap.py), and again for a
+    paraphrased variant of the same questions (qa/bench/paraphrase.py) when WordNet is installed.
 
     Args:
         folder: SQuAD v1.1 dev (paragraphs.jsonl, questions.jsonl, reference_predictions/).
@@ -48,6 +55,8 @@ def bench_squad(folder: Path, folder_v2: Path, settings: Settings, report_dir: P
         settings: the pipeline as configured (answers are capped at two sentences).
         report_dir: where the plots go.
         sample: score a seeded sample of this many questions of each set.
+        wordnet: the WordNet 3.0 folder the paraphrases draw on; where it is missing the
+            paraphrased variant is skipped, with one line saying so.
 
     Returns:
         The report, with every table already printed.
@@ -80,14 +89,20 @@ def bench_squad(folder: Path, folder_v2: Path, settings: Settings, report_dir: P
     if settings.reader:
         out.data["gold_paragraph"] = _gold_paragraph(out, folder, folder_v2, chosen, chosen_v2, paragraphs,
                                                      paragraphs_v2, settings)
+    variants, variants_v2 = question_variants(out, chosen, chosen_v2, paragraphs, paragraphs_v2, wordnet)
     index, keys, build = prepare_index("squad-v1.1-held-out", squad_docs(paragraphs), settings, log=out.echo)
     out.text(f"\nOpen corpus: {CACHE / 'squad-v1.1-held-out' / 'index'} ({build.documents} paragraphs as "
              f"documents, titled by article; {build.chunks} chunks, {build.sentences} sentences).")
     out.data["retrieval"] = _squad_retrieval(out, index, keys, chosen, settings)
-    out.data["answers"] = _squad_answers(out, index, keys, chosen, settings)
+    answers = _squad_answers(out, index, keys, variants, settings)
+    out.data["answers"] = answers["original"]
     index_v2, keys_v2, _ = prepare_index("squad-v2.0-held-out", squad_docs(paragraphs_v2), settings,
                                          log=out.echo)
-    out.data["abstention"] = _squad_abstention(out, index_v2, keys_v2, chosen_v2, len(questions_v2), settings)
+    abstention = _squad_abstention(out, index_v2, keys_v2, variants_v2, len(questions_v2), settings)
+    out.data["abstention"] = abstention["original"]
+    if "paraphrased" in answers:
+        out.data["paraphrased"]["v1.1"]["answers"] = answers["paraphrased"]
+        out.data["paraphrased"]["v2.0"]["abstention"] = abstention["paraphrased"]
     out.data["seconds"] = round(time.perf_counter() - started, 1)
     out.text(f"\nSQuAD benchmark finished in {time.perf_counter() - started:.0f} s.")
     return out
@@ -222,117 +237,313 @@ def _answerers(settings: Settings) -> list[tuple[str, Settings]]:
     return [(("reader" if x.reader else "sentence scorer"), x) for x in (s, s.replace(reader=not s.reader))]
 
 
-def _squad_answers(out: Report, index: Any, keys: dict[str, str], questions: Sequence[dict[str, Any]],
-                   settings: Settings) -> dict[str, Any]:
-    """Does the cited answer (at most two sentences) contain a gold answer; how good is its
-    short answer (the first marked span)? Reader and sentence scorer on the same questions."""
+@dataclass(frozen=True)
+class Variant:
+    """One wording of the scored questions: "original" or "paraphrased", the SQuAD rows (for a
+    paraphrase, "question" replaced) and each question's overlap with its answer sentence."""
+
+    name: str
+    questions: list[dict[str, Any]]
+    overlaps: list[float]
+
+
+@dataclass(frozen=True)
+class OpenReply:
+    """What one open-corpus answer scored. `short` is its short answer ("" when it abstained)."""
+
+    id: str
+    contains_gold: bool
+    abstained: bool
+    confidence: float
+    gold_retrieved: bool
+    marked: bool
+    sentences: int
+    latency_ms: float
+    short: str
+
+
+def _answer_sentences(questions: Sequence[dict[str, Any]], contexts: dict[str, str]) -> list[AnswerSentence]:
+    """Each question's answer sentence; each paragraph is split into sentences once."""
+    from qa.sentences import split_sentences
+
+    spans: dict[str, list[tuple[int, int]]] = {}
+    found = []
+    for q in questions:
+        context = contexts[q["pid"]]
+        if q["pid"] not in spans:
+            spans[q["pid"]] = split_sentences(context) or [(0, len(context))]
+        found.append(answer_sentence(q["question"], context, q["answers"], spans[q["pid"]]))
+    return found
+
+
+def _bucket_counts(shares: Sequence[float]) -> dict[str, int]:
+    return {label: sum(bucket_of(s) == label for s in shares) for label in BUCKETS}
+
+
+def question_variants(out: Report, questions: list[dict[str, Any]], questions_v2: list[dict[str, Any]],
+              paragraphs: Sequence[dict[str, Any]], paragraphs_v2: Sequence[dict[str, Any]],
+              wordnet: Path) -> tuple[list[Variant], list[Variant]]:
+    """The questions' overlap with their answer sentences and, where WordNet is installed, the
+    paraphrased variant of both sets; reports both."""
+    from qa.bench.paraphrase import paragraph_vocabulary, paraphrase
+    from qa.bench.wordnet import WordNet
+    from qa.errors import BenchmarkDataError
+
+    out.section("Lexical overlap: the question's content words found in its answer sentence")
+    sets = []
+    for version, items, paras in (("1.1", questions, paragraphs), ("2.0", questions_v2, paragraphs_v2)):
+        contexts = {p["pid"]: p["context"] for p in paras}
+        sentences = _answer_sentences(items, contexts)
+        sets.append((version, items, contexts, sentences, [overlap(q["question"], s.text)
+                                                            for q, s in zip(items, sentences, strict=True)]))
+    out.text(f"Content words: lower-cased words, stop words left out ({STOP_LIST}), each counted once, no "
+             "stemming. The answer sentence: the sentence (qa.sentences.split_sentences on the paragraph) holding "
+             "the first occurrence of the first gold answer (the converted SQuAD files keep no answer_start); for a "
+             "question without a gold answer (v2.0 unanswerable), the paragraph's sentence sharing most of its "
+             "content words.")
+    rows: list[list[Any]] = []
+    data: dict[str, Any] = {"stop_list": STOP_LIST, "buckets": list(BUCKETS)}
+    for version, items, contexts, sentences, shares in sets:
+        groups = [("all", [True] * len(items))]
+        if version == "2.0":
+            groups = [("answerable", [bool(q["answers"]) for q in items]),
+                      ("unanswerable", [not q["answers"] for q in items])]
+        for group, keep in groups:
+            picked = [s for s, k in zip(shares, keep, strict=True) if k]
+            how = [s.how for s, k in zip(sentences, keep, strict=True) if k]
+            repeated = sum(bool(q["answers"]) and contexts[q["pid"]].count(q["answers"][0]) > 1
+                           for q, k in zip(items, keep, strict=True) if k)
+            entry = {"questions": len(picked), "mean_overlap": mean(picked), "buckets": _bucket_counts(picked),
+                     "by_best_overlap_sentence": how.count("best overlap"), "first_answer_repeated": repeated}
+            data[f"v{version} {group}"] = entry
+            rows.append([f"v{version}, {group}", len(picked), entry["mean_overlap"],
+                         *entry["buckets"].values(), entry["by_best_overlap_sentence"], repeated])
+    out.table(["questions", "n", "mean overlap", *(f"overlap {b}" for b in BUCKETS),
+               "by best-overlap sentence", "first answer occurs twice or more"], rows)
+    out.text("By best-overlap sentence: no gold answer to locate (unanswerable), or the first gold answer not "
+             "found in the paragraph. Where the first answer occurs twice or more, its first occurrence is used.")
+    out.data["overlap"] = data
+    variants = [Variant("original", sets[0][1], sets[0][4])]
+    variants_v2 = [Variant("original", sets[1][1], sets[1][4])]
+    try:
+        wn = WordNet.load(wordnet)
+    except BenchmarkDataError as exc:
+        out.text(f"\nParaphrased variant skipped: {exc}")
+        out.data["paraphrased"] = {"skipped": str(exc)}
+        return variants, variants_v2
+
+    out.section("Paraphrased variant: words shared with the paragraph replaced by WordNet synonyms it lacks")
+    vocabularies: dict[str, frozenset[str]] = {}
+    rows = []
+    out.data["paraphrased"] = {"wordnet": str(wordnet)}
+    examples: list[tuple[str, str, str]] = []
+    for (version, items, contexts, sentences, shares), target in zip(sets, (variants, variants_v2), strict=True):
+        made = []
+        for q in items:
+            key = f"{version}:{q['pid']}"
+            if key not in vocabularies:
+                vocabularies[key] = paragraph_vocabulary(contexts[q["pid"]], wn)
+            made.append(paraphrase(q["question"], contexts[q["pid"]], wn, vocabularies[key]))
+        after = [overlap(p.text, s.text) for p, s in zip(made, sentences, strict=True)]
+        target.append(Variant("paraphrased", [{**q, "question": p.text} for q, p in zip(items, made, strict=True)],
+                              after))
+        changed = [i for i, p in enumerate(made) if p.changed]
+        entry = {"questions": len(items), "changed": len(changed),
+                 "words_replaced": sum(len(p.replacements) for p in made),
+                 "mean_overlap_before": mean(shares), "mean_overlap_after": mean(after),
+                 "buckets_before": _bucket_counts(shares), "buckets_after": _bucket_counts(after)}
+        out.data["paraphrased"][f"v{version}"] = entry
+        rows.append([f"v{version}", len(items), len(changed), entry["words_replaced"],
+                     f"{entry['mean_overlap_before']:.3f} -> {entry['mean_overlap_after']:.3f}",
+                     *(f"{entry['buckets_before'][b]} -> {entry['buckets_after'][b]}" for b in BUCKETS)])
+        if version == "1.1":
+            # Examples spread over the set rather than its first questions.
+            picks = [changed[i * len(changed) // PARAPHRASE_EXAMPLES] for i in range(min(PARAPHRASE_EXAMPLES,
+                                                                                        len(changed)))]
+            examples = [(items[i]["id"], items[i]["question"], made[i].text) for i in picks]
+    out.table(["questions", "n", "changed", "words replaced", "mean overlap", *(f"overlap {b}" for b in BUCKETS)],
+              rows)
+    out.text(f"WordNet 3.0 from {wordnet}. Kept: the first word, capitalised words, numbers, stop words and question "
+             "words; a shared word takes the most frequent lemma, over its first three senses, that the paragraph "
+             "lacks (qa/bench/paraphrase.py). The overlap after is the paraphrase's with the same answer sentence. "
+             "Examples (v1.1):")
+    for qid, before, after_text in examples:
+        out.text(f"- {qid}: {before.strip()}  ->  {after_text.strip()}")
+    out.data["paraphrased"]["examples"] = [{"id": i, "question": b, "paraphrase": a} for i, b, a in examples]
+    return variants, variants_v2
+
+
+def _ask(questions: Sequence[dict[str, Any]], index: Any, keys: dict[str, str], settings: Settings,
+         desc: str) -> list[OpenReply]:
+    """qa.answer on every question, scored against its gold answers and paragraph."""
     from qa.answers import answer
     from qa.sentences import split_sentences
 
+    replies = []
+    for q in progress(questions, settings, desc):
+        started = time.perf_counter()
+        reply = answer(q["question"], history=[], index=index, settings=settings)
+        latency = 1000 * (time.perf_counter() - started)
+        replies.append(OpenReply(
+            id=q["id"], contains_gold=bool(q["answers"]) and not reply.abstained
+            and contains_answer(reply.text, q["answers"]),
+            abstained=reply.abstained, confidence=reply.confidence,
+            gold_retrieved=any(keys[p.doc_id] == q["pid"] for p in reply.passages),
+            marked=any(c.answer_start is not None for c in reply.citations),
+            sentences=0 if reply.abstained else len(split_sentences(strip_markers(reply.text))),
+            latency_ms=latency, short="" if reply.abstained else short_answer(reply)))
+    return replies
+
+
+def _v1_figures(pairs: Sequence[tuple[OpenReply, dict[str, Any]]]) -> dict[str, float]:
+    """Contains gold, abstained and short-answer EM/F1 over (reply, question) pairs; NaN for none."""
+    if not pairs:
+        return dict.fromkeys(("answer_contains_gold", "abstained", "short_answer_em", "short_answer_f1"),
+                             float("nan"))
+    official = squad_scores({r.id: r.short for r, _ in pairs}, [q for _, q in pairs], "1.1")
+    return {"answer_contains_gold": mean(r.contains_gold for r, _ in pairs),
+            "abstained": mean(r.abstained for r, _ in pairs),
+            "short_answer_em": official["exact"], "short_answer_f1": official["f1"]}
+
+
+def _squad_answers(out: Report, index: Any, keys: dict[str, str], variants: Sequence[Variant],
+                   settings: Settings) -> dict[str, dict[str, Any]]:
+    """Does the cited answer (at most two sentences) contain a gold answer; how good is its
+    short answer (the first marked span)? Reader and sentence scorer on the same questions, in
+    each wording, overall and by overlap bucket. Returns {variant: {answerer: figures}}."""
+    from qa.answers import answer
+
     out.section(f"Open corpus: qa.answer with at most {SQUAD_ANSWER_SENTENCES} sentences, reader vs sentence scorer")
-    results: dict[str, Any] = {}
+    results: dict[str, dict[str, Any]] = {v.name: {} for v in variants}
     rows: list[list[Any]] = []
+    bucket_rows: list[list[Any]] = []
     for name, s in _answerers(settings):
-        correct, abstained, gold_retrieved, correct_given_gold, with_span = 0, 0, 0, 0, 0
-        sentence_counts: list[int] = []
-        latency: list[float] = []
-        predictions: dict[str, str] = {}
-        answer(questions[0]["question"], index=index, settings=s)  # warm-up: model loads
-        for q in progress(questions, settings, f"answers, {name}"):
-            started = time.perf_counter()
-            reply = answer(q["question"], history=[], index=index, settings=s)
-            latency.append(1000 * (time.perf_counter() - started))
-            ok = not reply.abstained and contains_answer(reply.text, q["answers"])
-            correct += ok
-            abstained += reply.abstained
-            if not reply.abstained:
-                sentence_counts.append(len(split_sentences(strip_markers(reply.text))))
-            if any(keys[p.doc_id] == q["pid"] for p in reply.passages):
-                gold_retrieved += 1
-                correct_given_gold += ok
-            with_span += any(c.answer_start is not None for c in reply.citations)
-            predictions[q["id"]] = short_answer(reply)
-        n = max(1, len(questions))
-        official = squad_scores(predictions, questions, "1.1")
-        r = {
-            "answer_contains_gold": correct / n, "abstained": abstained / n,
-            "gold_paragraph_in_passages": gold_retrieved / n,
-            "contains_gold_when_gold_paragraph_retrieved": correct_given_gold / max(1, gold_retrieved),
-            "mean_answer_sentences": mean(sentence_counts), "max_answer_sentences": max(sentence_counts, default=0),
-            "short_answer_coverage": with_span / n, "short_answer_em": official["exact"],
-            "short_answer_f1": official["f1"], "p50_ms": percentile(latency, 50), "p95_ms": percentile(latency, 95),
-        }
-        results[name] = r
-        rows.append([name, f"{100 * r['answer_contains_gold']:.1f}%", f"{100 * r['abstained']:.1f}%",
-                     f"{100 * r['contains_gold_when_gold_paragraph_retrieved']:.1f}%",
-                     f"{r['mean_answer_sentences']:.2f}", f"{100 * r['short_answer_coverage']:.1f}%",
-                     f"{r['short_answer_em']:.1f} / {r['short_answer_f1']:.1f}",
-                     f"{r['p50_ms']:.1f} / {r['p95_ms']:.1f}"])
+        answer(variants[0].questions[0]["question"], index=index, settings=s)  # warm-up: model loads
+        for v in variants:
+            replies = _ask(v.questions, index, keys, s, f"answers, {name}, {v.name}")
+            pairs = list(zip(replies, v.questions, strict=True))
+            n = max(1, len(replies))
+            retrieved = [r for r in replies if r.gold_retrieved]
+            latency = [r.latency_ms for r in replies]
+            r: dict[str, Any] = {
+                **_v1_figures(pairs), "gold_paragraph_in_passages": len(retrieved) / n,
+                "contains_gold_when_gold_paragraph_retrieved": sum(x.contains_gold for x in retrieved)
+                / max(1, len(retrieved)),
+                "mean_answer_sentences": mean(x.sentences for x in replies if not x.abstained),
+                "max_answer_sentences": max((x.sentences for x in replies), default=0),
+                "short_answer_coverage": sum(x.marked for x in replies) / n,
+                "p50_ms": percentile(latency, 50), "p95_ms": percentile(latency, 95),
+                "by_overlap": by_bucket(v.overlaps, pairs, _v1_figures),
+            }
+            results[v.name][name] = r
+            label = name if v.name == "original" else f"{name}, {v.name}"
+            rows.append([label, f"{100 * r['answer_contains_gold']:.1f}%", f"{100 * r['abstained']:.1f}%",
+                         f"{100 * r['contains_gold_when_gold_paragraph_retrieved']:.1f}%",
+                         f"{r['mean_answer_sentences']:.2f}", f"{100 * r['short_answer_coverage']:.1f}%",
+                         f"{r['short_answer_em']:.1f} / {r['short_answer_f1']:.1f}",
+                         f"{r['p50_ms']:.1f} / {r['p95_ms']:.1f}"])
+            for bucket, f in r["by_overlap"].items():
+                bucket_rows.append([label, bucket, int(f["questions"]), _percent(f["answer_contains_gold"]),
+                                    _percent(f["abstained"]), _em_f1(f["short_answer_em"], f["short_answer_f1"])])
     out.table(["answerer", "contains gold", "abstained", "contains gold, gold paragraph retrieved",
                "sentences / answer", "short answer marked", "short answer EM / F1", "p50 / p95 ms"], rows)
     out.text("Short answer: the first marked span; where none is marked, the whole answer text (official v1.1 "
              "scoring). Latency includes the question's embedding and retrieval.")
+    out.text("\nBy lexical overlap with the answer sentence (each wording bucketed by its own overlap):")
+    out.table(["answerer", "overlap", "questions", "contains gold", "abstained", "short answer EM / F1"], bucket_rows)
     out.threads()
     return results
 
 
-def _squad_abstention(out: Report, index: Any, keys: dict[str, str], questions: Sequence[dict[str, Any]],
-                      total: int, settings: Settings) -> dict[str, Any]:
+def _percent(value: float) -> str:
+    return "n/a" if value != value else f"{100 * value:.1f}%"
+
+
+def _em_f1(em: float, f1: float) -> str:
+    return "n/a" if em != em else f"{em:.1f} / {f1:.1f}"
+
+
+def _v2_figures(pairs: Sequence[tuple[OpenReply, dict[str, Any]]]) -> dict[str, float]:
+    """Confidence ROC AUC (answerable vs not) and the abstention rates over (reply, question)
+    pairs; NaN where a class is empty."""
+    pos = np.asarray([bool(q["answers"]) for _, q in pairs], dtype=bool)
+    did = np.asarray([not r.abstained for r, _ in pairs], dtype=bool)
+    ok = np.asarray([r.contains_gold for r, _ in pairs], dtype=bool)
+    return {
+        "answerable": int(pos.sum()), "unanswerable": int((~pos).sum()),
+        "roc_auc": roc_auc([r.confidence for r, _ in pairs], pos),
+        "answered_when_answerable": float(did[pos].mean()) if pos.any() else float("nan"),
+        "abstained_when_unanswerable": float((~did[~pos]).mean()) if (~pos).any() else float("nan"),
+        "contains_gold_when_answerable": float(ok[pos].mean()) if pos.any() else float("nan"),
+    }
+
+
+def _squad_abstention(out: Report, index: Any, keys: dict[str, str], variants: Sequence[Variant],
+                      total: int, settings: Settings) -> dict[str, dict[str, Any]]:
     """SQuAD v2.0 as an open corpus: answer the answerable, abstain on the rest; how well the
-    confidence separates them, for the reader and the sentence scorer."""
-    from qa.answers import answer, effective_threshold
+    confidence separates them, for the reader and the sentence scorer, in each wording, overall
+    and by overlap bucket. Returns {variant: {answerer: figures}}."""
+    from qa.answers import effective_threshold
 
     out.section("Open corpus, SQuAD v2.0 (answer or abstain), reader vs sentence scorer")
+    questions = variants[0].questions
     out.text("Questions scored: " + (f"all {len(questions)}." if len(questions) == total else
              f"a seeded sample of {len(questions)} (seed {SAMPLE_SEED}) of {total}."))
-    results: dict[str, Any] = {}
+    results: dict[str, dict[str, Any]] = {v.name: {} for v in variants}
     rows: list[list[Any]] = []
+    bucket_rows: list[list[Any]] = []
     for name, s in _answerers(settings):
         threshold = effective_threshold(s)
-        confidence, answerable, right, answered = [], [], [], []
-        predictions: dict[str, str] = {}
-        for q in progress(questions, settings, f"v2.0 answers, {name}"):
-            reply = answer(q["question"], history=[], index=index, settings=s)
-            has_answer = bool(q["answers"])
-            confidence.append(reply.confidence)
-            answerable.append(has_answer)
-            answered.append(not reply.abstained)
-            right.append(has_answer and not reply.abstained and contains_answer(reply.text, q["answers"]))
-            predictions[q["id"]] = "" if reply.abstained else short_answer(reply)
-        conf = np.asarray(confidence)
-        pos = np.asarray(answerable)
-        ok = np.asarray(right)
-        did = np.asarray(answered)
-        auc = roc_auc(conf, pos)
-        accuracy = float(np.where(pos, ok, ~did).mean()) if len(pos) else float("nan")
-        curve = []
-        for t in np.unique(conf):
-            take = conf >= t
-            n_take = int(take.sum())
-            curve.append((float(t), float((take & pos).sum() / n_take) if n_take else 1.0,
-                          float((take & pos).sum() / max(1, pos.sum())),
-                          float((take & ok).sum() / n_take) if n_take else 1.0,
-                          float(np.where(pos, ok & take, ~take).mean())))
-        official = squad_scores(predictions, questions, "2.0")
-        results[name] = {
-            "roc_auc": auc, "average_precision": average_precision(conf, pos), "threshold": threshold,
-            "answered_when_answerable": float(did[pos].mean()) if pos.any() else float("nan"),
-            "abstained_when_unanswerable": float((~did[~pos]).mean()) if (~pos).any() else float("nan"),
-            "contains_gold_when_answerable": float(ok[pos].mean()) if pos.any() else float("nan"),
-            "v2_accuracy": accuracy, "official_em_f1": official,
-        }
-        r = results[name]
-        rows.append([name, f"{auc:.3f}", f"{threshold:.3f}", f"{100 * r['answered_when_answerable']:.1f}%",
-                     f"{100 * r['abstained_when_unanswerable']:.1f}%",
-                     f"{100 * r['contains_gold_when_answerable']:.1f}%", f"{100 * accuracy:.1f}%",
-                     f"{official['exact']:.1f} / {official['f1']:.1f}"])
-        _abstention_plot(out.folder, curve, threshold, auc, len(questions), name)
+        for v in variants:
+            replies = _ask(v.questions, index, keys, s, f"v2.0 answers, {name}, {v.name}")
+            pairs = list(zip(replies, v.questions, strict=True))
+            conf = np.asarray([r.confidence for r in replies])
+            pos = np.asarray([bool(q["answers"]) for q in v.questions], dtype=bool)
+            ok = np.asarray([r.contains_gold for r in replies], dtype=bool)
+            did = np.asarray([not r.abstained for r in replies], dtype=bool)
+            accuracy = float(np.where(pos, ok, ~did).mean()) if len(pos) else float("nan")
+            official = squad_scores({r.id: r.short for r in replies}, v.questions, "2.0")
+            r: dict[str, Any] = {
+                **_v2_figures(pairs), "average_precision": average_precision(conf, pos), "threshold": threshold,
+                "v2_accuracy": accuracy, "official_em_f1": official,
+                "by_overlap": by_bucket(v.overlaps, pairs, _v2_figures)}
+            results[v.name][name] = r
+            label = name if v.name == "original" else f"{name}, {v.name}"
+            rows.append([label, f"{r['roc_auc']:.3f}", f"{threshold:.3f}",
+                         _percent(r["answered_when_answerable"]), _percent(r["abstained_when_unanswerable"]),
+                         _percent(r["contains_gold_when_answerable"]), _percent(accuracy),
+                         f"{official['exact']:.1f} / {official['f1']:.1f}"])
+            for bucket, f in r["by_overlap"].items():
+                bucket_rows.append([label, bucket, f"{int(f['answerable'])} / {int(f['unanswerable'])}",
+                                    f["roc_auc"], _percent(f["answered_when_answerable"]),
+                                    _percent(f["abstained_when_unanswerable"]),
+                                    _percent(f["contains_gold_when_answerable"])])
+            if v.name == "original":
+                _abstention_plot(out.folder, _threshold_curve(conf, pos, ok), threshold, r["roc_auc"],
+                                 len(v.questions), name)
     out.table(["answerer", "confidence ROC AUC", "threshold", "answered, answerable", "abstained, unanswerable",
                "contains gold, answerable", "accuracy (v2 rule)", "short answer EM / F1"], rows)
     out.text("AUC 0.5 is chance. SQuAD v2.0's unanswerable questions were written against the same paragraph "
              "as answerable ones, so they look relevant to a retriever by design. Always abstaining scores EM/F1 "
              f"{100 * float(np.mean([not q['answers'] for q in questions])):.1f} on these questions.")
+    out.text("\nBy lexical overlap with the answer sentence (an unanswerable question: with its paragraph's "
+             "best-overlap sentence; each wording bucketed by its own overlap):")
+    out.table(["answerer", "overlap", "answerable / unanswerable", "confidence ROC AUC", "answered, answerable",
+               "abstained, unanswerable", "contains gold, answerable"], bucket_rows)
     return results
+
+
+def _threshold_curve(conf: np.ndarray, pos: np.ndarray, ok: np.ndarray) -> list[tuple[float, ...]]:
+    """For each threshold: precision and recall of "answered", answered with gold inside, v2 accuracy."""
+    curve: list[tuple[float, ...]] = []
+    for t in np.unique(conf):
+        take = conf >= t
+        n_take = int(take.sum())
+        curve.append((float(t), float((take & pos).sum() / n_take) if n_take else 1.0,
+                      float((take & pos).sum() / max(1, pos.sum())),
+                      float((take & ok).sum() / n_take) if n_take else 1.0,
+                      float(np.where(pos, ok & take, ~take).mean())))
+    return curve
 
 
 def _abstention_plot(folder: Path, curve: Sequence[tuple[float, ...]], threshold: float, auc: float,

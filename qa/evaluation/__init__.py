@@ -3,8 +3,8 @@
 
 from __future__ import annotations
 
-from qa.evaluation.dataset import KINDS, QAPair, QASetError, Span, load_qa_set
-from qa.evaluation.report import summary, write_report
+from qa.evaluation.dataset import KINDS, SET_ROLES, QAPair, QASetError, Span, load_qa_set, set_role
+from qa.evaluation.report import comparison, summary, write_comparison, write_report
 from qa.evaluation.run import (
     AbstentionCalibration,
     AbstentionMetrics,
@@ -13,6 +13,7 @@ from qa.evaluation.run import (
     CitationMetrics,
     EvalResult,
     RetrievalScores,
+    SetFigures,
     SweepRow,
     abstention_metrics,
     answer_metrics,
@@ -23,12 +24,14 @@ from qa.evaluation.run import (
     retrieval_scores,
     run_eval,
     score_answer,
+    set_figures,
     short_answer,
 )
 
 __all__ = [
-    "KINDS", "AbstentionCalibration", "AbstentionMetrics", "AnswerMetrics", "AnswerRecord", "CitationMetrics",
-    "EvalResult", "QAPair", "QASetError", "RetrievalScores", "Span", "SweepRow", "abstention_metrics",
-    "answer_metrics", "calibrate_abstention", "citation_is_correct", "citation_metrics", "load_qa_set",
-    "load_records", "retrieval_scores", "run_eval", "score_answer", "short_answer", "summary", "write_report",
+    "KINDS", "SET_ROLES", "AbstentionCalibration", "AbstentionMetrics", "AnswerMetrics", "AnswerRecord",
+    "CitationMetrics", "EvalResult", "QAPair", "QASetError", "RetrievalScores", "SetFigures", "Span", "SweepRow",
+    "abstention_metrics", "answer_metrics", "calibrate_abstention", "citation_is_correct", "citation_metrics",
+    "comparison", "load_qa_set", "load_records", "retrieval_scores", "run_eval", "score_answer", "set_figures",
+    "set_role", "short_answer", "summary", "write_comparison", "write_report",
 ]

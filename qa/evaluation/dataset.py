@@ -21,6 +21,13 @@ from typing import Any
 from qa.errors import QAError
 
 KINDS = ("fact", "number", "date", "name", "paraphrase", "multi_doc", "follow_up", "unanswerable")
+# What each set in eval/ is for, by file name; reports print it beside the set's figures. Nothing
+# may be fitted or chosen on a TEST set (eval/README.md, "Fitted constants").
+SET_ROLES = {
+    "qa_pairs.jsonl": "seed set: constants are fitted or chosen on it (confidence, abstain thresholds)",
+    "calibration.jsonl": "calibration set: the confidence models are fitted on it",
+    "own_words.jsonl": "TEST set (users' own words): nothing is fitted or chosen on it",
+}
 
 
 class QASetError(QAError):
@@ -47,6 +54,11 @@ class QAPair:
     evidence: tuple[Span, ...] = ()
     history: tuple[str, ...] = ()
     kind: str = "fact"
+
+
+def set_role(path: str | Path) -> str:
+    """What the set at `path` is for (`SET_ROLES`), or "" for a set of the user's own."""
+    return SET_ROLES.get(Path(path).name, "")
 
 
 def load_qa_set(path: str | Path) -> list[QAPair]:

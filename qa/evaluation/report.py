@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Sequence
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,18 @@ from qa.evaluation.run import EvalResult, RetrievalScores, to_json
 # (column heading, RetrievalScores field)
 _RETRIEVAL_COLUMNS = (("hit@1", "hit_1"), ("hit@5", "hit_5"), ("recall@5", "recall_5"),
                       ("recall@10", "recall_10"), ("mrr@10", "mrr_10"), ("ndcg@10", "ndcg_10"))
+# (column heading, SetFigures field): the figures sets are compared by.
+_SET_COLUMNS = (("correct", "correct"), ("citing the gold sentence", "gold_sentence_cited"),
+                ("false abstentions", "false_abstentions"), ("abstained, unanswerable", "abstained_unanswerable"),
+                ("confidence ROC AUC", "confidence_roc_auc"),
+                ("abstention off: quotes hold the answer", "quotes_hold_answer_no_abstention"))
+_SET_NOTE = (
+    "Correct: answerable questions answered with a gold answer in the answer text. Citing the gold sentence: "
+    "answerable questions whose first citation overlaps an evidence span. False abstentions: share of answerable "
+    "questions abstained on; abstained, unanswerable: share of unanswerable ones. Confidence ROC AUC: "
+    "Answer.confidence, answerable vs not. Abstention off: the same questions with abstain_threshold = 0, share "
+    "of answerable ones whose quoted sentences hold a gold answer (the reader still refuses when no window it "
+    "read holds a span: 'still refused').")
 _FAILURES = (("answered_unanswerable", "Answered a question the corpus does not answer"),
              ("wrong_answers", "Answered without a gold answer"),
              ("false_abstentions", "Abstained on an answerable question"))
@@ -35,6 +48,38 @@ def write_report(result: EvalResult, report_dir: Path) -> list[Path]:
     plots = _plot(result, report_dir)
     (report_dir / "report.md").write_text(_markdown(result, plots), encoding="utf-8")
     return [report_dir / "metrics.json", report_dir / "report.md", *(report_dir / p for p in plots)]
+
+
+def write_comparison(results: Sequence[EvalResult], report_dir: Path, folders: Sequence[Path]) -> list[Path]:
+    """Write `report.md` and `sets.json` comparing several sets' figures side by side into
+    `report_dir`; `folders` are where each set's own report went.
+
+    Returns:
+        The files written.
+    """
+    report_dir = Path(report_dir)
+    report_dir.mkdir(parents=True, exist_ok=True)
+    rows = [{"qa_set": r.qa_set, "role": r.role, "report": str(folder),
+             "figures": asdict(r.figures) if r.figures else None} for r, folder in zip(results, folders, strict=True)]
+    (report_dir / "sets.json").write_text(json.dumps(rows, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    lines = ["# qa eval: sets side by side", "", set_table(results), "", _SET_NOTE, "",
+             "Settings: " + ", ".join(f"{k}={v}" for k, v in results[0].settings.items()) + ".", "",
+             "Each set's full report: " + ", ".join(f"[{Path(r.qa_set).name}]({Path(f).name}/report.md)"
+                                                    for r, f in zip(results, folders, strict=True)) + ".", ""]
+    (report_dir / "report.md").write_text("\n".join(lines), encoding="utf-8")
+    return [report_dir / "report.md", report_dir / "sets.json"]
+
+
+def set_table(results: Sequence[EvalResult]) -> str:
+    """The markdown table of each set's `SetFigures`, one row a set."""
+    rows = []
+    for r in results:
+        f = r.figures
+        if f is None:
+            continue
+        rows.append((Path(r.qa_set).name, r.role or "-", f"{f.answerable} / {f.unanswerable}",
+                     *(getattr(f, name) for _, name in _SET_COLUMNS), f.still_abstained))
+    return _table(("set", "role", "answerable / unanswerable", *(h for h, _ in _SET_COLUMNS), "still refused"), rows)
 
 
 def _scores(s: RetrievalScores) -> list[float]:
@@ -58,10 +103,12 @@ def _markdown(r: EvalResult, plots: Sequence[str]) -> str:
     out = [
         f"# qa eval: {r.qa_set}",
         "",
+        *([f"**{r.role}.**", ""] if r.role else []),
         f"{r.questions} questions ({a.answerable} answerable); kinds: "
         + ", ".join(f"{k} {v}" for k, v in r.kinds.items()) + ".",
         "Settings: " + ", ".join(f"{k}={v}" for k, v in r.settings.items()) + ".",
         "",
+        *(["## Set figures (the answerer as configured)", "", set_table([r]), "", _SET_NOTE, ""] if r.figures else []),
         "## Retrieval (answerable questions, k=10; relevant = overlaps an evidence span)",
         "",
         _table(("mode", *(h for h, _ in _RETRIEVAL_COLUMNS)),
@@ -184,6 +231,33 @@ def summary(r: EvalResult, report_dir: Path | None = None) -> str:
                      f"{x.answers.false_abstentions}  sentences/answer {x.sentences_per_answer:.2f}  "
                      f"marked {x.marked_spans:.2f}  gold-first {x.gold_sentence_first:.3f}  "
                      f"p50 {x.latency.p50:.1f} ms")
+    if r.figures is not None:
+        f = r.figures
+        off = "-" if f.quotes_hold_answer_no_abstention is None else \
+            f"{f.quotes_hold_answer_no_abstention:.3f} (still refused {f.still_abstained})"
+        lines.append(f"set       {r.role or Path(r.qa_set).name}")
+        lines.append(f"figures   correct {f.correct:.3f}  citing gold sentence {f.gold_sentence_cited:.3f}  "
+                     f"false abstentions {f.false_abstentions:.3f}  abstained unanswerable "
+                     f"{f.abstained_unanswerable:.3f}  confidence ROC AUC {f.confidence_roc_auc:.3f}  "
+                     f"abstention off, quotes hold the answer {off}")
     if report_dir is not None:
         lines.append(f"report    {Path(report_dir) / 'report.md'}")
+    return "\n".join(lines)
+
+
+def comparison(results: Sequence[EvalResult]) -> str:
+    """The sets' figures side by side, as the CLI prints them (one line a set)."""
+    short = ("correct", "gold cited", "false abst.", "abst. unans.", "conf. AUC")
+    head = f"{'set':<22} {'answerable/not':>14} " + " ".join(f"{h:>12}" for h in short) + \
+        "  abstention off: quotes hold the answer"
+    lines = [head]
+    for r in results:
+        f = r.figures
+        if f is None:
+            continue
+        cells = " ".join(f"{getattr(f, name):>12.3f}" for _, name in _SET_COLUMNS[:5])
+        off = "-" if f.quotes_hold_answer_no_abstention is None else \
+            f"{f.quotes_hold_answer_no_abstention:.3f} (still refused {f.still_abstained})"
+        test = "  [TEST set]" if r.role.startswith("TEST") else ""
+        lines.append(f"{Path(r.qa_set).name:<22} {f'{f.answerable} / {f.unanswerable}':>14} {cells}  {off}{test}")
     return "\n".join(lines)

@@ -18,7 +18,7 @@ import numpy as np
 from tqdm import tqdm
 
 from qa.config import MODES, Settings
-from qa.evaluation.dataset import KINDS, QAPair, QASetError, load_qa_set
+from qa.evaluation.dataset import KINDS, QAPair, QASetError, load_qa_set, set_role
 from qa.metrics import (
     LatencySummary,
     Located,
@@ -31,6 +31,7 @@ from qa.metrics import (
     recall_at_k,
     reciprocal_rank,
     relevance,
+    roc_auc,
     strip_markers,
     token_f1,
 )
@@ -81,6 +82,7 @@ class AnswerRecord:
     marked: bool = False           # a citation marks a short answer
     first_right: bool = False      # the first quoted sentence holds the answer (answerable only)
     retrieval: dict[str, RetrievalScores] = field(default_factory=dict)
+    first_cites_evidence: bool = False   # the first citation overlaps an evidence span
 
 
 @dataclass(frozen=True)
@@ -175,6 +177,32 @@ class Answerer:
 
 
 @dataclass(frozen=True)
+class SetFigures:
+    """The figures sets are compared by, side by side (`qa eval --set A --set B`).
+
+    `correct`: answerable questions answered with a gold answer contained (= `AnswerMetrics.accuracy`);
+    `gold_sentence_cited`: answerable questions whose first citation overlaps an evidence span
+    (an abstention misses); `false_abstentions`: share of answerable questions abstained on;
+    `abstained_unanswerable`: share of unanswerable ones abstained on; `confidence_roc_auc`:
+    `Answer.confidence`, answerable (positive) vs not (NaN without both);
+    `quotes_hold_answer_no_abstention`: with `abstain_threshold = 0`, answerable questions whose
+    quoted sentences hold a gold answer, where `still_abstained` of them were refused anyway (the
+    reader abstains when no window it read holds a span). The last two are None where that run
+    was not made; a share over no questions is NaN.
+    """
+
+    answerable: int
+    unanswerable: int
+    correct: float
+    gold_sentence_cited: float
+    false_abstentions: float
+    abstained_unanswerable: float
+    confidence_roc_auc: float
+    quotes_hold_answer_no_abstention: float | None = None
+    still_abstained: int | None = None
+
+
+@dataclass(frozen=True)
 class EvalResult:
     """Everything `qa eval` measured; `report.py` writes it, the CLI prints its summary."""
 
@@ -194,6 +222,9 @@ class EvalResult:
     records: tuple[AnswerRecord, ...]
     # The settings' answerer first, then the other one (reader vs sentence scorer).
     answerers: tuple[Answerer, ...] = ()
+    # What the set is for ("TEST set: nothing fitted or chosen on it", ...; `dataset.set_role`).
+    role: str = ""
+    figures: SetFigures | None = None
 
     def failures(self, kind: str) -> list[AnswerRecord]:
         """The records of one kind of failure: "answered_unanswerable", "wrong_answers" or
@@ -253,6 +284,8 @@ def score_answer(pair: QAPair, reply: Answer, sources: Mapping[str, str], latenc
         marked=any(c.answer_start is not None for c in reply.citations),
         first_right=bool(pair.answerable and answered and reply.citations
                          and citation_is_correct(reply.citations[0], pair.evidence, pair.answers)),
+        first_cites_evidence=bool(pair.answerable and answered and reply.citations
+                                  and any(overlaps(reply.citations[0], span) for span in pair.evidence)),
     )
 
 
@@ -300,6 +333,35 @@ def abstention_metrics(records: Sequence[AnswerRecord]) -> AbstentionMetrics:
     recall = true_pos / unanswerable if unanswerable else 0.0
     f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
     return AbstentionMetrics(precision, recall, f1, abstained, unanswerable, true_pos)
+
+
+def set_figures(records: Sequence[AnswerRecord],
+                open_records: Sequence[AnswerRecord] | None = None) -> SetFigures:
+    """The figures sets are compared by (see `SetFigures`).
+
+    Args:
+        records: the run as configured.
+        open_records: the same questions run with `abstain_threshold = 0`, if made.
+    """
+    answerable = [r for r in records if r.answerable]
+    unanswerable = [r for r in records if not r.answerable]
+    scored = [r for r in records if r.confidence is not None]
+    open_answerable = [r for r in open_records or () if r.answerable]
+
+    def share(flags: Sequence[bool]) -> float:
+        return sum(flags) / len(flags) if flags else float("nan")
+
+    return SetFigures(
+        answerable=len(answerable), unanswerable=len(unanswerable),
+        correct=share([r.correct for r in answerable]),
+        gold_sentence_cited=share([r.first_cites_evidence for r in answerable]),
+        false_abstentions=share([r.abstained for r in answerable]),
+        abstained_unanswerable=share([r.abstained for r in unanswerable]),
+        confidence_roc_auc=roc_auc([float(r.confidence or 0.0) for r in scored], [r.answerable for r in scored]),
+        quotes_hold_answer_no_abstention=share([r.correct for r in open_answerable])
+        if open_records is not None else None,
+        still_abstained=sum(r.abstained for r in open_answerable) if open_records is not None else None,
+    )
 
 
 def calibrate_abstention(records: Sequence[AnswerRecord], thresholds: Sequence[float] | None = None
@@ -366,10 +428,13 @@ def to_json(result: EvalResult) -> dict[str, Any]:
 
 # ---- the run --------------------------------------------------------------------------------
 
-def run_eval(qa_set: Path, settings: Settings, log: Callable[[str], None] | None = None) -> EvalResult:
+def run_eval(qa_set: Path, settings: Settings, log: Callable[[str], None] | None = None, *,
+             abstention_off: bool = True) -> EvalResult:
     """Score retrieval (every mode), answers, citations, abstention and latency on a QA set.
 
-    Builds the index from `settings.corpus` first when there is none at `settings.index`.
+    Builds the index from `settings.corpus` first when there is none at `settings.index`. With
+    `abstention_off`, the set is also answered with `abstain_threshold = 0`, for
+    `SetFigures.quotes_hold_answer_no_abstention`.
 
     Raises:
         QASetError: the set is missing or malformed, or cites documents the index lacks.
@@ -400,6 +465,8 @@ def run_eval(qa_set: Path, settings: Settings, log: Callable[[str], None] | None
     other_records = _run(pairs, index, sources, other, retrieval=False)
     answerers = tuple(answerer_scores(name, recs) for name, recs in (
         (answerer_name(settings), records), (answerer_name(other), other_records)))
+    open_records = _run(pairs, index, sources, settings.replace(abstain_threshold=0.0), retrieval=False) \
+        if abstention_off else None
     return EvalResult(
         qa_set=str(qa_set), questions=len(pairs), kinds=dict(Counter(p.kind for p in pairs)),
         settings={k: getattr(settings, k) for k in (
@@ -411,6 +478,7 @@ def run_eval(qa_set: Path, settings: Settings, log: Callable[[str], None] | None
         answer_latency=latency_summary([r.latency_ms for r in records]),
         retrieval_latency={m: latency_summary([r.retrieval[m].latency_ms for r in records]) for m in MODES},
         by_kind=by_kind, sweep=sweep, records=tuple(records), answerers=answerers,
+        role=set_role(qa_set), figures=set_figures(records, open_records),
     )
 
 
