@@ -426,19 +426,23 @@ def reader_windows(scored: Sequence[ScoredSentence], index: Index, limit: int = 
                 continue
             rows = [row, *rows] if step < 0 else [*rows, row]
             length += 1 + len(near.text)
-        body = " ".join(index.sentences[r].text for r in rows)
-        titled = READER_TITLE if with_title is None else with_title
-        title = index.documents[cand.sentence.doc_id].title.strip() if titled else ""
-        # The document's title tells the reader what "the authority" is; left out when the
-        # window already holds it (a window at the top of its document).
-        prefix = "" if not title or title in body else title + (" " if title[-1] in ".!?:" else ". ")
-        offsets, at = [], len(prefix)
-        for row in rows:
-            offsets.append(at)
-            at += len(index.sentences[row].text) + 1
-        out.append(Window(tuple(rows), prefix + body, tuple(offsets), len(prefix)))
+        out.append(_window(rows, index, READER_TITLE if with_title is None else with_title))
         covered.update(rows)
     return out
+
+
+def _window(rows: Sequence[int], index: Index, titled: bool) -> Window:
+    """The sentences `rows` (of one document) joined by spaces, after the document's title when
+    `titled`: the title tells the reader what "the authority" is. It is left out when the window
+    already holds it (a window at the top of its document)."""
+    body = " ".join(index.sentences[r].text for r in rows)
+    title = index.documents[index.sentences[rows[0]].doc_id].title.strip() if titled else ""
+    prefix = "" if not title or title in body else title + (" " if title[-1] in ".!?:" else ". ")
+    offsets, at = [], len(prefix)
+    for row in rows:
+        offsets.append(at)
+        at += len(index.sentences[row].text) + 1
+    return Window(tuple(rows), prefix + body, tuple(offsets), len(prefix))
 
 
 def passage_windows(ranking: Ranking, index: Index, limit: int, with_title: bool | None = None) -> list[Window]:
@@ -458,18 +462,7 @@ def passage_windows(ranking: Ranking, index: Index, limit: int, with_title: bool
         else:
             groups.append([lo, hi])
     titled = READER_TITLE if with_title is None else with_title
-    out = []
-    for lo, hi in groups:
-        rows = list(range(lo, hi))
-        body = " ".join(index.sentences[r].text for r in rows)
-        title = index.documents[index.sentences[lo].doc_id].title.strip() if titled else ""
-        prefix = "" if not title or title in body else title + (" " if title[-1] in ".!?:" else ". ")
-        offsets, at = [], len(prefix)
-        for r in rows:
-            offsets.append(at)
-            at += len(index.sentences[r].text) + 1
-        out.append(Window(tuple(rows), prefix + body, tuple(offsets), len(prefix)))
-    return out
+    return [_window(range(lo, hi), index, titled) for lo, hi in groups]
 
 
 def read_answer(question: str, scored: Sequence[ScoredSentence], index: Index,

@@ -218,3 +218,23 @@ def pyplot() -> Any:
     import matplotlib.pyplot as plt
 
     return plt
+
+
+CHROMIUM = Path("/usr/bin/chromium")
+
+
+def print_pdf(page: str, target: Path, furniture: bool = False) -> Path:
+    """Print an HTML page to PDF with Chromium; with `furniture`, its default running header
+    (date, title) and footer (file address, page "n/m") on every page, as users' PDFs have."""
+    import subprocess
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        source = Path(tmp) / "page.html"
+        source.write_text(page, encoding="utf-8")
+        subprocess.run([str(CHROMIUM), "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+                        "--no-first-run", "--disable-background-networking", "--disable-component-update",
+                        "--disable-sync", *([] if furniture else ["--no-pdf-header-footer"]),
+                        f"--user-data-dir={tmp}/profile", f"--print-to-pdf={target}", source.as_uri()],
+                       check=True, capture_output=True, timeout=180)
+    return target

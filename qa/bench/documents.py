@@ -14,8 +14,6 @@ from __future__ import annotations
 import hashlib
 import html
 import re
-import subprocess
-import tempfile
 import textwrap
 import time
 from collections.abc import Callable, Sequence
@@ -24,7 +22,17 @@ from typing import Any
 
 import numpy as np
 
-from qa.bench.common import CACHE, SAMPLE_SEED, prepare_folder_index, progress, read_jsonl, sample_items, settings_json
+from qa.bench.common import (
+    CACHE,
+    CHROMIUM,
+    SAMPLE_SEED,
+    prepare_folder_index,
+    print_pdf,
+    progress,
+    read_jsonl,
+    sample_items,
+    settings_json,
+)
 from qa.bench.report import Report
 from qa.config import Settings
 from qa.metrics import contains_answer, roc_auc, squad_scores
@@ -33,7 +41,6 @@ from qa.types import Answer
 FORMS = ("plain", "wrapped", "pdf")
 WRAP_COLUMNS = 72
 DEFAULT_SAMPLE = 300
-CHROMIUM = Path("/usr/bin/chromium")
 # A quote starts a sentence when what precedes it in the paragraph ends one (or nothing does).
 _SENTENCE_END = re.compile(r"[.!?…][\"'”’)\]]*$")
 
@@ -59,7 +66,7 @@ def article_files(paragraphs: Sequence[dict[str, Any]], form: str, folder: Path,
             digest = hashlib.sha256(page.encode()).hexdigest()
             wanted |= {target.name, stamp.name}
             if not target.exists() or not stamp.exists() or stamp.read_text() != digest:
-                print_pdf(page, target)
+                print_pdf(page, target, furniture=True)
                 stamp.write_text(digest)
                 log(f"printed {target.name}")
             continue
@@ -72,17 +79,6 @@ def article_files(paragraphs: Sequence[dict[str, Any]], form: str, folder: Path,
     for path in folder.iterdir():
         if path.name not in wanted and path.is_file():
             path.unlink()
-
-
-def print_pdf(page: str, target: Path) -> None:
-    """Print an HTML page to PDF with Chromium, keeping its default header and footer."""
-    with tempfile.TemporaryDirectory() as tmp:
-        source = Path(tmp) / "article.html"
-        source.write_text(page, encoding="utf-8")
-        subprocess.run([str(CHROMIUM), "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
-                        "--no-first-run", "--disable-background-networking", "--disable-component-update",
-                        "--disable-sync", f"--user-data-dir={tmp}/profile", f"--print-to-pdf={target}",
-                        source.as_uri()], check=True, capture_output=True, timeout=180)
 
 
 def _normal(text: str) -> str:

@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from qa.bench.common import CHROMIUM, print_pdf
 from qa.bench.report import Report
 from qa.config import Settings
 from qa.metrics import char_error_rate
@@ -36,7 +37,6 @@ from qa.metrics import char_error_rate
 if TYPE_CHECKING:
     from PIL.Image import Image
 
-CHROMIUM = Path("/usr/bin/chromium")
 SEEDS = Path(__file__).resolve().parents[2] / "seeds"
 STYLES = (("serif", 11), ("sans-serif", 10), ("serif", 12), ("sans-serif", 11))
 SCAN_DPI = 200
@@ -47,18 +47,6 @@ def article_html(paragraphs: Sequence[str], font: str = "serif", size_pt: float 
     body = "".join(f"<p>{html.escape(p)}</p>\n" for p in paragraphs)
     return (f'<!doctype html><html><head><meta charset="utf-8"><style>body {{ font-family: {font}; '
             f"font-size: {size_pt}pt; }}</style></head><body>{body}</body></html>")
-
-
-def print_pdf(page: str, target: Path) -> Path:
-    """Print an HTML page to PDF with Chromium, without its header and footer."""
-    with tempfile.TemporaryDirectory() as tmp:
-        source = Path(tmp) / "page.html"
-        source.write_text(page, encoding="utf-8")
-        subprocess.run([str(CHROMIUM), "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
-                        "--disable-background-networking", "--disable-component-update", "--no-pdf-header-footer",
-                        f"--user-data-dir={tmp}/profile", f"--print-to-pdf={target}", source.as_uri()],
-                       check=True, capture_output=True, timeout=180)
-    return target
 
 
 def scan_pages(pdf_path: Path, *, dpi: int = SCAN_DPI, max_angle: float = 0.8, noise: float = 10.0,
