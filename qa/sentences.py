@@ -23,8 +23,9 @@ from collections.abc import Callable, Sequence
 from functools import lru_cache
 from typing import Any
 
-# A line that is a list item, a heading or a quote: its marker is left out of the sentence.
-_MARKER = re.compile(r"[ \t]*(?:#{1,6}[ \t]+|[-*•·–—▪◦>][ \t]+|\(?\d{1,3}[.)][ \t]+|\(?[a-z][)][ \t]+)+")
+# A line that is a list item, a heading or a quote: its marker is left out of the sentence
+# (`qa bench sentences` strips it from the gold the same way).
+MARKER = re.compile(r"[ \t]*(?:#{1,6}[ \t]+|[-*•·–—▪◦>][ \t]+|\(?\d{1,3}[.)][ \t]+|\(?[a-z][)][ \t]+)+")
 _QUOTE_PREFIX = re.compile(r"[ \t]*(?:>[ \t]?)+")
 _BULLET = re.compile(r"[ \t]*[-*•·–—▪◦][ \t]+")
 _NUMBERED = re.compile(r"[ \t]*(?:\(?\d{1,3}[.)][ \t]+|\(?[a-z][)][ \t]+)")
@@ -176,7 +177,7 @@ def split_sentences(text: str, start: int = 0, end: int | None = None, width: in
     spans: list[tuple[int, int]] = []
     for unit in re.finditer(r"[^\n]+", view):
         unit_start, unit_end = start + unit.start(), start + unit.end()
-        marker = _MARKER.match(text, unit_start, unit_end)
+        marker = MARKER.match(text, unit_start, unit_end)
         if marker:   # a list, heading or quote marker is not part of the sentence
             unit_start = marker.end()
         line = view[unit_start - start:unit_end - start]
@@ -212,7 +213,7 @@ def _pysbd() -> Any:
 def _add(text: str, view: str, offset: int, start: int, end: int, spans: list[tuple[int, int]]) -> None:
     """Add `text[start:end]`, trimmed where the layout view (`view[i - offset]`) is blank, so a
     skipped range (page furniture) never ends or starts a sentence."""
-    marker = _MARKER.match(text, start, end)
+    marker = MARKER.match(text, start, end)
     if marker:
         start = marker.end()
     while start < end and view[start - offset].isspace():

@@ -163,9 +163,10 @@ def bench_documents(folder: Path, folder_v2: Path, settings: Settings, report_di
                 r["short_f1"] = squad_scores(shorts, questions, "1.1")["f1"]
             else:
                 r["roc_auc"] = roc_auc([a.confidence for a in replies], [bool(q["answers"]) for q in questions])
-        mids = [m for v in versions for m in [r[f"v{v}_mid_sentence"]] if m == m]
-        r["mid_sentence"] = (sum(r[f"v{v}_mid_sentence"] * r[f"v{v}_quotes"] for v in versions)
-                             / max(1, sum(r[f"v{v}_quotes"] for v in versions))) if mids else float("nan")
+        shares = [(r[f"v{v}_quotes"], r[f"v{v}_mid_sentence"]) for v in versions]
+        measured = [(n, share) for n, share in shares if share == share]    # NaN: no quote judged
+        r["mid_sentence"] = (sum(n * share for n, share in measured) / max(1, sum(n for n, _ in measured))
+                             if measured else float("nan"))   # over both versions' quotes
         results[form] = r
         rows.append([form, f"{100 * r['contains_gold']:.1f}%", f"{r['short_f1']:.1f}", f"{r['roc_auc']:.3f}",
                      f"{100 * r['mid_sentence']:.1f}%", f"{100 * r['abstained']:.1f}%",

@@ -29,11 +29,10 @@ from qa.bench.report import Report
 from qa.errors import BenchmarkDataError
 from qa.index.rows import sentence_runs
 from qa.load import load_document
-from qa.sentences import Cuts, pysbd_cuts, split_sentences, wrap_width
+from qa.sentences import MARKER, Cuts, pysbd_cuts, split_sentences, wrap_width
 
 GOLD = Path("eval") / "sentences" / "gold.jsonl"
 KINDS = ("seed", "squad", "wrapped", "email", "pdf")
-_MARKER = re.compile(r"[ \t]*(?:#{1,6}[ \t]+|[-*•·–—▪◦>][ \t]+|\(?\d{1,3}[.)][ \t]+|\(?[a-z][)][ \t]+)+")
 
 
 def _sentencex_cuts(unit: str) -> list[int]:
@@ -145,7 +144,7 @@ def align(text: str, units: list[str], furniture: list[str]) -> set[tuple[int, i
 
 
 def _normal(text: str, start: int, end: int) -> tuple[int, int]:
-    marker = _MARKER.match(text, start, end)
+    marker = MARKER.match(text, start, end)
     start = marker.end() if marker else start
     while start < end and text[start].isspace():
         start += 1

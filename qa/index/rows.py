@@ -138,7 +138,7 @@ def sentence_runs(doc: Document) -> list[tuple[int, int, list[tuple[int, int]]]]
     """
     if doc.kind != "pdf" or len(doc.page_starts) < 2:
         return [(s, e, []) for s, e in doc.segments]
-    breaks = [p for p in doc.page_starts[1:]]
+    breaks = doc.page_starts[1:]
     runs: list[tuple[int, int, list[tuple[int, int]]]] = []
     for seg_start, seg_end in doc.segments:
         inner = [(p - len(PAGE_SEPARATOR), p) for p in breaks if seg_start < p - len(PAGE_SEPARATOR) < seg_end]
