@@ -80,15 +80,18 @@ def page_furniture(text: str, page_starts: tuple[int, ...]) -> list[tuple[int, i
     furniture when, with its digits ignored, the same line stands in that place on at least half
     of the pages (and two or more), when it is only a page number, or when it ends with this
     page's own "n/m" or "Page n of m" (a footer such as Chromium's "file:///report.html 1/1",
-    which marks a one-page document too). The ranges are left out of what is indexed, never out
-    of the text.
+    which marks a one-page document too). A page whose every line repeats is left whole (it is
+    the author's text, not furniture around it). The ranges are left out of what is indexed,
+    never out of the text.
     """
     if not page_starts:
         return []
     bounds = [*page_starts[1:], len(text)]
     places: list[list[tuple[str, int, int]]] = []
+    counts: list[int] = []
     for page_start, page_end in zip(page_starts, bounds, strict=True):
         lines = [(m.start(), m.end()) for m in re.finditer(r"[^\n]*\S[^\n]*", text[page_start:page_end])]
+        counts.append(len(lines))
         edge = lines[:FURNITURE_LINES] + lines[max(FURNITURE_LINES, len(lines) - FURNITURE_LINES):]
         places.append([(_furniture_key(text[page_start + s:page_start + e]), page_start + s, page_start + e)
                        for s, e in edge])
@@ -98,9 +101,17 @@ def page_furniture(text: str, page_starts: tuple[int, ...]) -> list[tuple[int, i
             pages_with[key] = pages_with.get(key, 0) + 1
     needed = max(2, (len(page_starts) + 1) // 2)
     total = len(page_starts)
-    found = [(s, e) for number, page in enumerate(places, start=1) for key, s, e in page
-             if (total > 1 and (pages_with[key] >= needed or _PAGE_NUMBER.fullmatch(text[s:e].strip())))
-             or re.search(rf"(?:^|\s)(?:page\s*)?{number}\s*(?:/|of)\s*{total}\s*$", text[s:e], re.I)]
+    found: list[tuple[int, int]] = []
+    for number, (page, count) in enumerate(zip(places, counts, strict=True), start=1):
+        numbered = [(s, e) for _, s, e in page
+                    if (total > 1 and _PAGE_NUMBER.fullmatch(text[s:e].strip()))
+                    or re.search(rf"(?:^|\s)(?:page\s*)?{number}\s*(?:/|of)\s*{total}\s*$", text[s:e], re.I)]
+        repeated = [(s, e) for key, s, e in page if total > 1 and pages_with[key] >= needed]
+        # A page made only of repeated lines is the author's text repeated (a form, a slide
+        # deck's boilerplate page), not furniture around a body: it stays.
+        if len({*numbered, *repeated}) >= count:
+            repeated = []
+        found += numbered + repeated
     return merge_ranges(found)
 
 

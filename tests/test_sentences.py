@@ -128,6 +128,16 @@ def test_page_furniture_is_found_on_every_page() -> None:
     assert [alone[s:e] for s, e in page_furniture(alone, (0,))] == ["file:///tmp/report.html 1/1"]
 
 
+def test_pages_made_only_of_repeated_lines_are_text_not_furniture() -> None:
+    # Found by Hypothesis in CI: two DOCX pages with the same single sentence were cut whole and
+    # the file was skipped as "only boilerplate".
+    page = "0 0 0. 0 0 0. 0 0 0. 0 0 0."
+    text = f"{page}\n\n{page}"
+    assert page_furniture(text, (0, len(page) + 2)) == []
+    numbered = f"{page}\n1\n\n{page}\n2"
+    assert [numbered[s:e] for s, e in page_furniture(numbered, (0, len(page) + 3))] == ["1", "2"]
+
+
 def test_the_gold_set_aligns_and_qa_keeps_its_measured_f1() -> None:
     # eval/sentences/gold.jsonl: every unit is found in the text qa loads (SQuAD paragraphs only
     # where the benchmark data lies beside the repository). pysbd on qa's layout view scored F1
