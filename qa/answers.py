@@ -19,18 +19,19 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
+from qa.answerability import ANSWERABILITY, coverage, evidence
 from qa.chat import Message, standalone_query, user_turns
 from qa.clean import model_text
 from qa.config import Settings
-from qa.encoder import resolve_device
 from qa.filters import DocFilter
 from qa.index import Index, load_index
 from qa.lexical import bm25_terms, idf
+from qa.reading import SHORT_WORDS, ReaderSpan, read_answer
 from qa.retrieval import Ranking, check_selects, clean_query, passages_for, rank, stored_vectors
 from qa.types import Answer, AnswerStatus, Citation, Passage, Sentence
 
 if TYPE_CHECKING:
-    from qa.reader.model import Reading
+    pass
 
 # Sentences are drawn from this many of the best passages.
 ANSWER_PASSAGES = 5
@@ -86,65 +87,12 @@ class ConfidenceModel:
         return 1.0 / (1.0 + math.exp(-z))
 
 
-@dataclass(frozen=True)
-class ReaderConfidenceModel:
-    """`Answer.confidence` when the reader runs: `ConfidenceModel`'s three retrieval features
-    plus the reader's margin (best span score minus no-answer score over the windows read).
-
-    Fitted class-balanced on the SQuAD v2.0 *training* articles (as an open corpus) and the
-    short seed questions of eval/calibration.jsonl; the threshold is chosen on the seed sets
-    (lowest share of answerable questions refused plus share of unanswerable ones answered;
-    ties to the one nearest 0.5: `qa.fitting.balanced_threshold`).
-    Refit with `python -m qa.fitting reader-confidence`.
-
-    The coefficients are the refit for the reader trained 4 epochs: it won on both sets it is
-    fitted on (SQuAD training articles ROC AUC 0.837 against 0.818 for the coefficients before
-    it; calibration 0.952 against 0.931) and nearly matched on qa_pairs.jsonl (0.857 against
-    0.862). For the same weights in 7 bits (shipped now) a refit matched them (0.841 / 0.944 /
-    0.854 against 0.839 / 0.942 / 0.856), so they stay, and the rule picked 0.475 for them (19
-    answerable refused, 8 unanswerable answered on the 167 seed questions). Since the reader
-    reads each window after its document's title (`READER_TITLE`), a refit matched them again
-    (0.830 / 0.955 / 0.874 against 0.835 / 0.966 / 0.889 for these), and the rule picks 0.425
-    (20 refused, 5 answered). Yes/no questions are left out of the fit (`is_polar`); the earlier
-    readers' fits are in eval/README.md.
-    """
-
-    cosine: float = 1.625
-    coverage: float = 1.706
-    # Negative: on SQuAD v2.0 an unanswerable question was written against the paragraph it
-    # matches best, so a high BM25 score says little once the reader has looked.
-    lexical: float = -0.558
-    margin: float = 0.356
-    bias: float = -1.287
-    threshold: float = 0.425
-
-    def __call__(self, cosine: float, coverage: float, lexical: float, margin: float) -> float:
-        z = (self.cosine * cosine + self.coverage * coverage + self.lexical * lexical
-             + self.margin * max(-10.0, min(10.0, margin)) + self.bias)
-        return 1.0 / (1.0 + math.exp(-z))
-
-
 SENTENCE_WEIGHTS = SentenceWeights()
 CONFIDENCE_MODEL = ConfidenceModel()
-READER_CONFIDENCE = ReaderConfidenceModel()
-# The reader reads this many windows: each a candidate sentence with its neighbours.
-READER_WINDOWS = 3
-# A second span (in other sentences) is quoted too when it scores within this much of the best:
-# the reader hesitates between two readings, and the user sees both.
-READER_SECOND_GAP = 2.0
 # The sentence scorer's best sentence joins the reader's (room permitting): on the seed QA set
 # the answer then holds a gold answer for 0.88 of answerable questions instead of 0.79 (1.55
 # sentences per answer instead of 1.14), abstention off. Chosen on that set (eval/README.md).
 ADD_SCORER_TOP = True
-# The reader reads each window after its document's title (see `reader_windows`): a report's
-# sentences say "the authority" where the question names it. On the seed sets the confidence's
-# ROC AUC rose from 0.865 to 0.890 (qa_pairs.jsonl) and from 0.942 to 0.966 (calibration.jsonl);
-# on the SQuAD v2.0 training articles it moved from 0.839 to 0.835 (docs/layouts.md).
-READER_TITLE = True
-# A window holds at most this many characters (about 100 word pieces).
-WINDOW_CHARS = 500
-# Sentences under this many words are headings, titles or bylines.
-SHORT_WORDS = 5
 
 
 # A yes/no question ("Did TikTok ban political ads?"): an auxiliary verb first, after at most a
@@ -175,7 +123,7 @@ def polar_confidence(scorer_confidence: float) -> float:
     governs every reply."""
     if scorer_confidence <= 0.0 or scorer_confidence >= 1.0:
         return scorer_confidence
-    shift = _logit(READER_CONFIDENCE.threshold) - _logit(CONFIDENCE_MODEL.threshold)
+    shift = _logit(ANSWERABILITY.threshold) - _logit(CONFIDENCE_MODEL.threshold)
     return 1.0 / (1.0 + math.exp(-(_logit(scorer_confidence) + shift)))
 
 
@@ -188,39 +136,7 @@ def effective_threshold(settings: Settings) -> float:
     model in use (the reader's or the sentence scorer's)."""
     if settings.abstain_threshold is not None:
         return settings.abstain_threshold
-    return READER_CONFIDENCE.threshold if settings.reader else CONFIDENCE_MODEL.threshold
-
-
-@dataclass(frozen=True)
-class ReaderSpan:
-    """A span the reader found: the sentence rows holding it and its offsets in the document."""
-
-    rows: tuple[int, ...]
-    doc_id: str
-    answer_start: int
-    answer_end: int
-    score: float
-    margin: float  # its window's span score minus no-answer score
-
-
-@dataclass(frozen=True)
-class ReaderPick:
-    """What the reader found: its best span first, then any close runner-up in other sentences,
-    and its evidence (the best margin over the windows: span score minus no-answer score)."""
-
-    spans: tuple[ReaderSpan, ...]
-    margin: float
-
-
-@dataclass(frozen=True)
-class Window:
-    """Sentences of one document joined by spaces, after its title (`text[:prefix]`, context
-    the reader reads but never answers from); `offsets[i]` is where `rows[i]` begins."""
-
-    rows: tuple[int, ...]
-    text: str
-    offsets: tuple[int, ...]
-    prefix: int = 0
+    return ANSWERABILITY.threshold if settings.reader else CONFIDENCE_MODEL.threshold
 
 
 class Answerer(Protocol):
@@ -317,8 +233,7 @@ class ExtractiveAnswerer:
         # the reader cannot resolve "he" alone.
         pick = read_answer(ranking.query, scored, index, settings, ranking) if reading else None
         if reading:
-            features = confidence_features(scored, ranking, index, weights)
-            confidence = READER_CONFIDENCE(*features, pick.margin if pick else -10.0)
+            confidence = ANSWERABILITY(evidence(ranking.query, pick, scored, ranking, index, weights)) if pick else 0.0
         else:
             confidence = answer_confidence(question, scored, ranking, index, weights)
             if settings.reader:  # a yes/no question: the scorer's confidence on the reader's scale
@@ -398,113 +313,6 @@ def _trim_span(text: str, start: int, end: int, base: int) -> tuple[int, int] | 
             return (base + start, base + end) if end > start else None
 
 
-def reader_windows(scored: Sequence[ScoredSentence], index: Index, limit: int = READER_WINDOWS,
-                   max_chars: int = WINDOW_CHARS, with_title: bool | None = None) -> list[Window]:
-    """Windows around the best `limit` candidate sentences not already inside a window: the
-    sentence with up to two neighbours on each side in the same document, while the window
-    stays under `max_chars` (the candidate itself is always whole). Headings, titles and
-    bylines (under five words) are left out: they restate topics or credit photos."""
-    out: list[Window] = []
-    covered: set[int] = set()
-    for cand in scored:
-        if len(out) >= limit:
-            break
-        if cand.row in covered or cand.short_or_title:
-            continue
-        rows = [cand.row]
-        length = len(cand.sentence.text)
-        for step in (-1, 1, -2, 2):
-            row = cand.row + step
-            if not 0 <= row < len(index.sentences) or row in covered:
-                continue
-            near = index.sentences[row]
-            if near.doc_id != cand.sentence.doc_id or length + 1 + len(near.text) > max_chars:
-                continue
-            if len(near.text.split()) < SHORT_WORDS:
-                continue  # a byline or photo credit ("James Martin/CNET") is never the answer
-            if step < 0 and rows[0] != row + 1 or step > 0 and rows[-1] != row - 1:
-                continue
-            rows = [row, *rows] if step < 0 else [*rows, row]
-            length += 1 + len(near.text)
-        out.append(_window(rows, index, READER_TITLE if with_title is None else with_title))
-        covered.update(rows)
-    return out
-
-
-def _window(rows: Sequence[int], index: Index, titled: bool) -> Window:
-    """The sentences `rows` (of one document) joined by spaces, after the document's title when
-    `titled`: the title tells the reader what "the authority" is. It is left out when the window
-    already holds it (a window at the top of its document)."""
-    body = " ".join(index.sentences[r].text for r in rows)
-    title = index.documents[index.sentences[rows[0]].doc_id].title.strip() if titled else ""
-    prefix = "" if not title or title in body else title + (" " if title[-1] in ".!?:" else ". ")
-    offsets, at = [], len(prefix)
-    for row in rows:
-        offsets.append(at)
-        at += len(index.sentences[row].text) + 1
-    return Window(tuple(rows), prefix + body, tuple(offsets), len(prefix))
-
-
-def passage_windows(ranking: Ranking, index: Index, limit: int, with_title: bool | None = None) -> list[Window]:
-    """The whole of the first `limit` retrieved passages, as windows of whole sentences: each
-    passage's sentences (those overlapping it), passages of one document that overlap or touch
-    merged into one window, in rank order. The reader cuts a long one into overlapping pieces."""
-    groups: list[list[int]] = []          # [first, last) sentence rows, in rank order
-    for row in ranking.rows[:limit]:
-        lo, hi = (int(v) for v in index.chunk_sentences[int(row)])
-        if hi <= lo:
-            continue
-        doc_id = index.sentences[lo].doc_id
-        for group in groups:
-            if index.sentences[group[0]].doc_id == doc_id and lo <= group[1] and hi >= group[0]:
-                group[0], group[1] = min(group[0], lo), max(group[1], hi)
-                break
-        else:
-            groups.append([lo, hi])
-    titled = READER_TITLE if with_title is None else with_title
-    return [_window(range(lo, hi), index, titled) for lo, hi in groups]
-
-
-def read_answer(question: str, scored: Sequence[ScoredSentence], index: Index,
-                settings: Settings, ranking: Ranking | None = None) -> ReaderPick | None:
-    """Run the reader over `reader_windows` (or, with `settings.reader_passages` and a ranking,
-    over the whole of the first passages: `passage_windows`); the sentence(s) holding its best
-    span, or None when no window has one."""
-    from qa.reader.model import WEIGHTS_DIR, load_reader
-
-    windows = (passage_windows(ranking, index, settings.reader_passages)
-               if settings.reader_passages and ranking is not None else reader_windows(scored, index))
-    if not windows:
-        return None
-    reader = load_reader(settings.reader_model or WEIGHTS_DIR, threads=settings.threads,
-                         device=resolve_device(settings.device))
-    readings = reader.read(question, [w.text for w in windows], [w.prefix for w in windows])
-    found = [(r, w) for r, w in zip(readings, windows, strict=True) if r.start is not None]
-    if not found:
-        return None
-    best, *others = sorted((_located(r, w, index) for r, w in found), key=lambda x: -x.score)
-    # The best runner-up that is close enough and leaves room joins, unless it shares a sentence.
-    runner = next((x for x in others if x.score >= best.score - READER_SECOND_GAP and x.margin > 0
-                   and len(best.rows) + len(x.rows) <= settings.max_answer_sentences), None)
-    spans = (best,) if runner is None or set(runner.rows) & set(best.rows) else (best, runner)
-    return ReaderPick(spans=spans, margin=max(r.margin for r, _ in found))
-
-
-def _located(reading: Reading, window: Window, index: Index) -> ReaderSpan:
-    """The document rows and offsets of a reading's span in `window`."""
-    assert reading.start is not None and reading.end is not None
-
-    def at(offset: int) -> tuple[int, int]:
-        """(position in the window, offset into the document) of a window offset."""
-        k = max(i for i, o in enumerate(window.offsets) if o <= offset)
-        return k, index.sentences[window.rows[k]].start + offset - window.offsets[k]
-
-    first, start = at(reading.start)
-    last, end = at(max(reading.start, reading.end - 1))
-    return ReaderSpan(rows=window.rows[first:last + 1], doc_id=index.sentences[window.rows[first]].doc_id,
-                      answer_start=start, answer_end=end + 1, score=reading.span_score, margin=reading.margin)
-
-
 def score_sentences(question: str, ranking: Ranking, index: Index, weights: Mapping[str, float] | None = None,
                     fitted: SentenceWeights = SENTENCE_WEIGHTS) -> list[ScoredSentence]:
     """Score every sentence of the best passages for how well it answers `question`, best first.
@@ -528,17 +336,17 @@ def score_sentences(question: str, ranking: Ranking, index: Index, weights: Mapp
         sentence = index.sentences[row]
         words = len(sentence.text.split())
         present = set(bm25_terms(model_text(sentence.text)))
-        coverage = _coverage(weights, present)
-        focus = _coverage(focus_weights, present)
+        covered = coverage(weights, present)
+        focus = coverage(focus_weights, present)
         type_match = _type_match(question, sentence, wanted)
         passage = 1.0 / (1 + best_rank[row])
         # A document's own title line (reading all titles per answer cost 0.2 s at 251,251 documents).
         title = index.documents[sentence.doc_id].title.strip().lower()
         short_or_title = words < SHORT_WORDS or sentence.text.strip().lower() == title
-        score = (fitted.cosine * cosine + fitted.coverage * coverage + fitted.focus * focus
+        score = (fitted.cosine * cosine + fitted.coverage * covered + fitted.focus * focus
                  + fitted.passage * passage + fitted.type_match * type_match
                  - fitted.short_or_title_penalty * short_or_title)
-        out.append(ScoredSentence(row, sentence, cosine, coverage, focus, passage, best_rank[row], type_match,
+        out.append(ScoredSentence(row, sentence, cosine, covered, focus, passage, best_rank[row], type_match,
                                   short_or_title, score))
     out.sort(key=lambda s: (-s.score, s.row))
     return out
@@ -575,7 +383,7 @@ def confidence_features(scored: Sequence[ScoredSentence], ranking: Ranking, inde
     weights = idf_weights(index, ranking.query) if weights is None else weights
     passage = index.chunks[int(ranking.rows[best.rank])]
     in_passage = set(bm25_terms(model_text(f"{index.documents[passage.doc_id].title} {passage.text}")))
-    return best.cosine, _coverage(weights, in_passage), math.log1p(max(float(ranking.bm25[best.rank]), 0.0))
+    return best.cosine, coverage(weights, in_passage), math.log1p(max(float(ranking.bm25[best.rank]), 0.0))
 
 
 def select_sentences(scored: Sequence[ScoredSentence], index: Index, limit: int) -> list[ScoredSentence]:
@@ -662,13 +470,6 @@ def _focus_terms(question: str) -> set[str]:
     """
     words = [w for i, w in enumerate(re.findall(r"[\w'’-]+", question)) if i == 0 or not w[0].isupper()]
     return set(bm25_terms(" ".join(words))) - _QUESTION_TERMS
-
-
-def _coverage(weights: Mapping[str, float], present: set[str]) -> float:
-    total = sum(weights.values())
-    if total == 0:
-        return 0.0
-    return sum(w for t, w in weights.items() if t in present) / total
 
 
 _NUMBER = r"(?:\$|€|£)?\d[\d,.]*(?:\s?(?:%|percent|per cent))?(?:\s(?:million|billion|thousand|hundred))?"

@@ -114,9 +114,10 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--corpus", type=Path, help="corpus the set is written over (default: seeds)")
     p.set_defaults(func=_cmd_eval)
 
-    p = command("bench", "public benchmarks (scifact, squad), real layouts (documents, sentences), speed "
+    p = command("bench", "public benchmarks (scifact, squad), real layouts (documents, sentences), what the reader "
+                         "reads (reading), speed "
                          "(indexing, latency), fairness under hostile load, and OCR engines on scans made here (ocr)")
-    p.add_argument("name", choices=("scifact", "squad", "documents", "sentences", "indexing", "latency",
+    p.add_argument("name", choices=("scifact", "squad", "documents", "sentences", "reading", "indexing", "latency",
                                     "fairness", "scale", "ocr"))
     p.add_argument("--data", type=Path, help="benchmark data folder (default: ../shared/benchmarks/...)")
     p.add_argument("--report", type=Path, help="report folder (default: eval/reports/<name>)")
@@ -159,6 +160,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--resume", action="store_true",
                    help="continue the run whose checkpoint (written after every epoch) is in --out, with the "
                         "same settings; start one when there is none")
+    p.add_argument("--finish", action="store_true",
+                   help="with --resume: train no further epoch, export the best weights the checkpoint holds "
+                        "(a run cut short)")
     p.add_argument("--limit", type=int, default=0,
                    help="use at most this many questions of each part (a quick trial; default: all)")
     p.add_argument("--init", type=Path,
@@ -356,6 +360,8 @@ def _cmd_train_reader(args: argparse.Namespace, settings: Settings) -> int:
                                 "It must lie in 0..1.")
     if args.patience < 0:
         raise SettingsError(f"Invalid --patience value: {args.patience}. It must be 0 (never stop early) or more.")
+    if args.finish and not args.resume:
+        raise SettingsError("--finish exports a checkpointed run: give --resume (and the run's settings) with it.")
     if args.init and not init_file(args.init).is_file():
         raise SettingsError(missing_init(init_file(args.init)))
     try:
@@ -366,7 +372,7 @@ def _cmd_train_reader(args: argparse.Namespace, settings: Settings) -> int:
     config = TrainConfig(epochs=args.epochs, lr=args.lr, batch=args.batch, max_len=args.max_len, seed=args.seed,
                          swap_prob=args.swap_prob, other_paragraph_prob=args.other_paragraph_prob,
                          paraphrase_prob=args.paraphrase_prob, patience=args.patience, resume=args.resume,
-                         threads=settings.threads, device=device, limit=args.limit,
+                         finish=args.finish, threads=settings.threads, device=device, limit=args.limit,
                          init=str(args.init) if args.init else "")
     report = train_reader(args.data, args.out, config, log=print, progress=not args.quiet)
     print(f"wrote {args.out}/reader.onnx, reader.json and MODEL_CARD.md in {report.seconds / 60:.1f} min; "

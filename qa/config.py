@@ -56,6 +56,12 @@ class Settings:
     # question (a paraphrase's answer is found more often, at 3-5x the reading time; the fitted
     # threshold assumes 0; measured in docs/reading.md).
     reader_passages: int = 0
+    # With reader_passages: at most this many word pieces of passage text read per question
+    # (passages in rank order; the first is always read whole). 0 = no limit.
+    reader_tokens: int = 0
+    # With reader_passages: stop reading once a window's span beats its no-answer score by this
+    # margin (the passages are read in rank order, two windows at a time). 0 = read them all.
+    reader_stop_margin: float = 0.0
     # A reader trained with `qa train-reader --out DIR`; left out, the one shipped with qa.
     reader_model: Path | None = None
     # Below this answer confidence the reply abstains. Left out: the threshold fitted with the
@@ -152,6 +158,12 @@ class Settings:
         if not 0 <= self.reader_passages <= 20:
             raise SettingsError(f"Invalid reader_passages value: {self.reader_passages!r}. Choose 0 (windows "
                                 "around the best sentences) or 1 to 20 passages.")
+        if not 0 <= self.reader_stop_margin <= 100:
+            raise SettingsError(f"Invalid reader_stop_margin value: {self.reader_stop_margin!r}. Choose 0 (read "
+                                "every passage) or a margin up to 100.")
+        if not 0 <= self.reader_tokens <= 20_000:
+            raise SettingsError(f"Invalid reader_tokens value: {self.reader_tokens!r}. Choose 0 (no limit) "
+                                "or up to 20000 word pieces.")
         for name in ("ivf_nlist", "ivf_nprobe"):
             if getattr(self, name) < 0:
                 raise SettingsError(f"Invalid {name} value: {getattr(self, name)!r}. It must be 0 (chosen "

@@ -35,6 +35,7 @@ qa/answers.py and rerun `qa eval` and `qa bench squad`.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 import tempfile
@@ -45,24 +46,24 @@ from typing import Any
 
 import numpy as np
 
+from qa.answerability import ANSWERABILITY, AnswerabilityModel, Evidence, evidence
 from qa.answers import (
     CONFIDENCE_MODEL,
-    READER_CONFIDENCE,
     SENTENCE_WEIGHTS,
     ConfidenceModel,
-    ReaderConfidenceModel,
     ScoredSentence,
     SentenceWeights,
     answer_confidence,
     confidence_features,
+    idf_weights,
     is_polar,
-    read_answer,
     score_sentences,
 )
 from qa.config import Settings
 from qa.errors import SettingsError
 from qa.evaluation import QAPair, load_qa_set
 from qa.metrics import contains_answer, overlaps, roc_auc
+from qa.reading import read_answer
 
 ROOT = Path(__file__).resolve().parent.parent
 FEATURES = ("cosine", "coverage", "focus", "passage", "type_match", "short_or_title_penalty")
@@ -128,13 +129,16 @@ def fit_confidence(qa_set: Path, calibration: Path, settings: Settings, c: float
 
 # ---- reader confidence ----------------------------------------------------------------------
 
-def reader_features(question: str, history: Sequence[str], index: Any, settings: Settings) -> tuple[float, ...]:
-    """`ReaderConfidenceModel`'s inputs for one question, as `qa.answer` computes them."""
+def answer_evidence(question: str, history: Sequence[str], index: Any, settings: Settings) -> Evidence | None:
+    """`AnswerabilityModel`'s inputs for one question, as `qa.answer` computes them; None when
+    the reader finds no span (`qa.answer` then abstains whatever the model says)."""
     ranking, scored = _ranked(question, history, index, settings)
     if not scored:
-        return (0.0, 0.0, 0.0, -10.0)
+        return None
     pick = read_answer(ranking.query, scored, index, settings, ranking)
-    return (*confidence_features(scored, ranking, index), pick.margin if pick else -10.0)
+    if pick is None:
+        return None
+    return evidence(ranking.query, pick, scored, ranking, index, idf_weights(index, ranking.query))
 
 
 def scorer_answers(question: str, history: Sequence[str], index: Any, settings: Settings) -> bool:
@@ -165,25 +169,55 @@ def balanced_threshold(conf: np.ndarray, answerable: np.ndarray, grid: Sequence[
     return min(grid, key=lambda t: (balanced_error(t), abs(t - 0.5)))
 
 
-def fit_reader_confidence(qa_set: Path, calibration: Path, settings: Settings, squad_sample: int = 1500,
-                          data: Path | None = None, c: float = 30.0) -> dict[str, Any]:
-    """Fit `ReaderConfidenceModel` (see the module docstring); returns the refit and shipped
-    models, their ROC AUCs on each set and the threshold trade-off on the seed sets."""
-    from sklearn.linear_model import LogisticRegression
+def _rows(found: Sequence[Evidence | None]) -> tuple[np.ndarray, np.ndarray]:
+    """Feature rows of the questions the reader found a span for, and which those are."""
+    kept = np.array([e is not None for e in found], dtype=bool)
+    rows = np.array([e.values() for e in found if e is not None]).reshape(-1, len(fields(Evidence)))
+    return rows, kept
 
+
+def _squad_training_sets(settings: Settings, sample: int, data: Path | None,
+                         wordnet: Path) -> list[tuple[str, list[Evidence | None], np.ndarray]]:
+    """Evidence for a seeded sample of SQuAD v2.0 questions of the *training* articles (their
+    paragraphs an open corpus), as asked and (with WordNet installed) paraphrased."""
     from qa.bench.common import prepare_index, sample_items
+    from qa.bench.paraphrase import paraphrase
     from qa.bench.squad import squad_docs
+    from qa.bench.wordnet import WordNet
     from qa.reader.data import load_squad
 
     squad = load_squad(data)
     titles = squad.split.train | squad.split.valid
     paragraphs = [p for p in squad.v2_paragraphs if p["title"] in titles]
-    sq_index, _, _ = prepare_index("squad-v2.0-train-articles", squad_docs(paragraphs), settings)
-    # Yes/no questions never reach the reader's confidence (`qa.answers.is_polar`): they are left
-    # out of the fit, and on the seed sets their errors (the sentence scorer's) are counted apart.
-    items = [q for q in sample_items(list(squad.part(2, titles)), squad_sample) if not is_polar(q.question)]
-    sq_x = np.array([reader_features(q.question, (), sq_index, settings) for q in items])
-    sq_y = np.array([q.answerable for q in items])
+    index, _, _ = prepare_index("squad-v2.0-train-articles", squad_docs(paragraphs), settings)
+    # Yes/no questions never reach the reader (`qa.answers.is_polar`): they are left out.
+    items = [q for q in sample_items(list(squad.part(2, titles)), sample) if not is_polar(q.question)]
+    labels = np.array([q.answerable for q in items])
+    sets = [("squad-v2.0 training articles", [answer_evidence(q.question, (), index, settings) for q in items],
+             labels)]
+    try:
+        net = WordNet.load(wordnet)
+    except (OSError, ValueError):
+        print(f"WordNet is not installed at {wordnet}: the paraphrased variant is left out of the fit.",
+              file=sys.stderr)
+        return sets
+    reworded = [paraphrase(q.question, q.context, net).text for q in items]
+    sets.append(("squad-v2.0 training articles, paraphrased",
+                 [answer_evidence(q, (), index, settings) for q in reworded], labels))
+    return sets
+
+
+def fit_answerability(qa_set: Path, calibration: Path, settings: Settings, squad_sample: int = 1000,
+                      data: Path | None = None, c: float = 30.0,
+                      wordnet: Path | None = None, without: Sequence[str] = ()) -> dict[str, Any]:
+    """Fit `AnswerabilityModel` (see the module docstring), leaving the features `without` out
+    (their coefficients 0); returns the refit and shipped models, their ROC AUCs on each set and
+    the threshold trade-off on the seed sets."""
+    from sklearn.linear_model import LogisticRegression
+
+    from qa.bench.wordnet import DEBIAN_WORDNET
+
+    fit_sets = _squad_training_sets(settings, squad_sample, data, wordnet or DEBIAN_WORDNET)
     pairs = load_qa_set(qa_set)
     short = [json.loads(line) for line in calibration.read_text(encoding="utf-8").splitlines() if line.strip()]
     short_questions = [(r["question"], (), bool(r["answerable"])) for r in short]
@@ -193,60 +227,61 @@ def fit_reader_confidence(qa_set: Path, calibration: Path, settings: Settings, s
     qa = [q for q in pair_questions if not is_polar(q[0])]
     with tempfile.TemporaryDirectory() as tmp:
         seeds = _index(settings, settings.corpus, Path(tmp))
-        cal_x = np.array([reader_features(q, history, seeds, settings) for q, history, _ in cal])
-        qa_x = np.array([reader_features(q, history, seeds, settings) for q, history, _ in qa])
+        cal_e = [answer_evidence(q, history, seeds, settings) for q, history, _ in cal]
+        qa_e = [answer_evidence(q, history, seeds, settings) for q, history, _ in qa]
         polar_answered = [scorer_answers(q, history, seeds, settings) for q, history, _ in polar]
     cal_y = np.array([a for *_, a in cal])
     qa_y = np.array([a for *_, a in qa])
     polar_refused = sum(a and not did for (_, _, a), did in zip(polar, polar_answered, strict=True))
     polar_wrong = sum(did and not a for (_, _, a), did in zip(polar, polar_answered, strict=True))
+    sets = [*fit_sets, ("calibration.jsonl", cal_e, cal_y)]
 
     def balanced(y: np.ndarray) -> np.ndarray:
         return np.where(y, 0.5 / max(1, y.sum()), 0.5 / max(1, (~y).sum()))
 
-    x = np.vstack([sq_x, cal_x])
-    y = np.concatenate([sq_y, cal_y])
-    weight = np.concatenate([balanced(sq_y), balanced(cal_y)])
-    x_fit = x.copy()
-    x_fit[:, 3] = np.clip(x_fit[:, 3], -10, 10)
-    fitted = LogisticRegression(C=c, max_iter=10_000).fit(x_fit, y, sample_weight=weight * len(y))
-    w = [float(v) for v in fitted.coef_[0]]
-    seed_x, seed_y = np.vstack([qa_x, cal_x]), np.concatenate([qa_y, cal_y])
-    coef = {"cosine": w[0], "coverage": w[1], "lexical": w[2], "margin": w[3], "bias": float(fitted.intercept_[0])}
-    draft = ReaderConfidenceModel(**coef)
+    xs, ys, ws = [], [], []
+    for _, found, labels in sets:   # each set weighs the same, its two classes balanced
+        rows, kept = _rows(found)
+        xs.append(rows)
+        ys.append(labels[kept])
+        ws.append(balanced(labels[kept]))
+    y = np.concatenate(ys)
+    names = [f.name for f in fields(Evidence)]
+    used = [k for k, name in enumerate(names) if name not in without]
+    fitted = LogisticRegression(C=c, max_iter=10_000).fit(np.vstack(xs)[:, used], y,
+                                                           sample_weight=np.concatenate(ws) * len(y))
+    coef = dict.fromkeys(names, 0.0) | {names[k]: float(v) for k, v in zip(used, fitted.coef_[0], strict=True)}
+    draft = AnswerabilityModel(**coef, bias=float(fitted.intercept_[0]))
+
+    def confidences(model: AnswerabilityModel, found: Sequence[Evidence | None]) -> np.ndarray:
+        """One confidence per question; 0 where the reader found no span (it abstains)."""
+        return np.array([model(e) if e is not None else 0.0 for e in found])
+
+    seed_e, seed_y = [*qa_e, *cal_e], np.concatenate([qa_y, cal_y])
 
     def errors(conf: np.ndarray, t: float) -> tuple[int, int]:
-        """Seed errors at threshold `t` of confidences `conf` (one per row of `seed_x`)."""
-        return (int(((conf < t) & seed_y).sum()) + polar_refused,
-                int(((conf >= t) & ~seed_y).sum()) + polar_wrong)
+        return (int(((conf < t) & seed_y).sum()) + polar_refused, int(((conf >= t) & ~seed_y).sum()) + polar_wrong)
 
     def by_rule(conf: np.ndarray) -> float:
         return balanced_threshold(conf, seed_y, THRESHOLD_GRID, polar_refused, polar_wrong,
                                   polar_answerable=sum(a for *_, a in polar), polar_total=len(polar))
 
-    refit_conf = np.array([draft(*row) for row in seed_x])
-    shipped_conf = np.array([READER_CONFIDENCE(*row) for row in seed_x])
-    refit = ReaderConfidenceModel(**coef, threshold=by_rule(refit_conf))
-    sq_conf = np.array([refit(*row) for row in sq_x])
-
-    def auc(model: Any, rows: np.ndarray, labels: np.ndarray) -> float:
-        return roc_auc([model(*r) for r in rows], labels)
-
+    refit = dataclasses.replace(draft, threshold=by_rule(confidences(draft, seed_e)))
+    refit_conf, shipped_conf = confidences(refit, seed_e), confidences(ANSWERABILITY, seed_e)
+    checked = [*sets, ("qa_pairs.jsonl", qa_e, qa_y)]
     return {
-        "squad_questions": len(items), "squad_answerable": int(sq_y.sum()),
+        "fit_sets": {name: {"questions": len(labels), "answerable": int(labels.sum()),
+                            "no_span": sum(e is None for e in found)} for name, found, labels in sets},
         "seed_questions": len(seed_y) + len(polar), "seed_answerable": int(seed_y.sum()) + sum(a for *_, a in polar),
         "seed_polar": len(polar), "seed_polar_refused": polar_refused, "seed_polar_wrong": polar_wrong,
-        "refit": refit, "shipped": READER_CONFIDENCE,
-        "auc": {name: {"refit": auc(refit, rows, labels), "shipped": auc(READER_CONFIDENCE, rows, labels)}
-                for name, rows, labels in (("squad-v2.0 training articles", sq_x, sq_y),
-                                           ("calibration.jsonl", cal_x, cal_y), ("qa_pairs.jsonl", qa_x, qa_y))},
+        "refit": refit, "shipped": ANSWERABILITY,
+        "auc": {name: {"refit": roc_auc(confidences(refit, found), labels),
+                       "shipped": roc_auc(confidences(ANSWERABILITY, found), labels)}
+                for name, found, labels in checked},
         "shipped_threshold_by_rule": by_rule(shipped_conf),
         "trade_off": [{"threshold": t, "seed_refused_answerable": errors(refit_conf, t)[0],
                        "seed_answered_unanswerable": errors(refit_conf, t)[1],
-                       "shipped_seed_errors": errors(shipped_conf, t),
-                       "squad_refused_answerable": int(((sq_conf < t) & sq_y).sum()),
-                       "squad_answered_unanswerable": int(((sq_conf >= t) & ~sq_y).sum())}
-                      for t in THRESHOLD_GRID],
+                       "shipped_seed_errors": errors(shipped_conf, t)} for t in THRESHOLD_GRID],
     }
 
 
@@ -297,7 +332,7 @@ def fit_sentences(qa_set: Path, settings: Settings, squad: int, squad_folder: Pa
     return {"questions": len(groups), "seed_questions": seeds, "squad_questions": len(groups) - seeds,
             "refit": refit, "refit_gold_first": _gold_first(groups, weights_refit),
             "shipped": SENTENCE_WEIGHTS, "shipped_gold_first": _gold_first(groups, shipped),
-            "cosine_only_gold_first": _gold_first(groups, np.eye(len(FEATURES))[0])}
+            "cosine_only_gold_first": _gold_first(groups, np.eye(len(fields(Evidence)))[0])}
 
 
 def _seed_gold(pair: QAPair) -> Any:
@@ -333,16 +368,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     from qa.runtime import configure_process
 
     parser = argparse.ArgumentParser(prog="python -m qa.fitting", description=__doc__.split("\n\n")[0])
-    parser.add_argument("what", choices=("confidence", "sentences", "reader-confidence"))
+    parser.add_argument("what", choices=("confidence", "sentences", "answerability"))
     parser.add_argument("--set", type=Path, default=ROOT / "eval" / "qa_pairs.jsonl")
     parser.add_argument("--calibration", type=Path, default=ROOT / "eval" / "calibration.jsonl")
     parser.add_argument("--corpus", type=Path, default=ROOT / "seeds")
     parser.add_argument("--squad", type=int, help="SQuAD questions in the fit: v1.1 dev for sentences (default "
-                        "400, 0: none), v2.0 training articles for reader-confidence (default and at 0: 1500)")
-    parser.add_argument("--data", type=Path, help="the SQuAD v1.1 dev folder, or for reader-confidence the folder "
+                        "400, 0: none), v2.0 training articles for answerability (default and at 0: 1000)")
+    parser.add_argument("--data", type=Path, help="the SQuAD v1.1 dev folder, or for answerability the folder "
                         "holding squad-v1.1-dev and squad-v2.0-dev (default: ../shared/benchmarks)")
     parser.add_argument("--C", type=float, default=30.0, dest="c",
                         help="inverse L2 strength of the confidence fit (default 30)")
+    parser.add_argument("--without", type=lambda v: [x.strip() for x in v.split(",") if x.strip()], default=[],
+                        help="answerability: features to leave out, comma-separated (e.g. coverage,lexical)")
     parser.add_argument("--config", type=Path, help="a TOML file of settings to fit under (e.g. other sentence "
                         "vectors); --corpus wins over its corpus")
     args = parser.parse_args(argv)
@@ -360,12 +397,20 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"  {label:8} cosine {m.cosine:6.2f}  coverage {m.coverage:6.2f}  lexical {m.lexical:6.2f}  "
                   f"bias {m.bias:6.2f}  ROC AUC {r[key + '_auc']:.3f}")
         print(f"  leave-one-out ROC AUC of the refit: {r['refit_leave_one_out_auc']:.3f}")
-    elif args.what == "reader-confidence":
-        r = fit_reader_confidence(args.set, args.calibration, settings, args.squad or 1500, args.data, args.c)
-        print(f"{r['squad_questions']} SQuAD v2.0 training-article questions ({r['squad_answerable']} answerable) "
-              f"+ calibration.jsonl; threshold on {r['seed_questions']} seed questions, {r['seed_polar']} of them "
-              f"yes/no (sentence scorer: {r['seed_polar_refused']} refused answerable, "
-              f"{r['seed_polar_wrong']} answered unanswerable, counted at every threshold):")
+    elif args.what == "answerability":
+        unknown = set(args.without) - {f.name for f in fields(Evidence)}
+        if unknown:
+            print(f"python -m qa.fitting: unknown feature(s) {', '.join(sorted(unknown))}; the features are "
+                  f"{', '.join(f.name for f in fields(Evidence))}.", file=sys.stderr)
+            return 2
+        r = fit_answerability(args.set, args.calibration, settings, args.squad or 1000, args.data, args.c,
+                              without=args.without)
+        for name, info in r["fit_sets"].items():
+            print(f"fitted on {name}: {info['questions']} questions ({info['answerable']} answerable; the reader "
+                  f"found no span for {info['no_span']})")
+        print(f"threshold on {r['seed_questions']} seed questions, {r['seed_polar']} of them yes/no (sentence "
+              f"scorer: {r['seed_polar_refused']} refused answerable, {r['seed_polar_wrong']} answered "
+              "unanswerable, counted at every threshold):")
         for label in ("refit", "shipped"):
             m = r[label]
             print(f"  {label:8} " + "  ".join(f"{f.name} {getattr(m, f.name):.3f}" for f in fields(m)))
@@ -373,14 +418,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"  ROC AUC on {name}: refit {aucs['refit']:.3f}, shipped {aucs['shipped']:.3f}")
         print(f"  the shipped coefficients' threshold by the same rule: {r['shipped_threshold_by_rule']:.3f} "
               f"(shipped: {r['shipped'].threshold:.3f})")
-        print("  threshold  refit, seeds: refused answerable / answered unanswerable   SQuAD: the same"
-              "   shipped, seeds: the same")
+        print("  threshold  refit, seeds: refused answerable / answered unanswerable   shipped, seeds: the same")
         for row in r["trade_off"]:
             shipped_refused, shipped_wrong = row["shipped_seed_errors"]
             print(f"  {row['threshold']:9.3f}  {row['seed_refused_answerable']:>21} / "
-                  f"{row['seed_answered_unanswerable']:<24}"
-                  f"  {row['squad_refused_answerable']:>5} / {row['squad_answered_unanswerable']:<8}"
-                  f"  {shipped_refused:>14} / {shipped_wrong}")
+                  f"{row['seed_answered_unanswerable']:<24}  {shipped_refused:>14} / {shipped_wrong}")
     else:
         r = fit_sentences(args.set, settings, 400 if args.squad is None else args.squad, args.data)
         print(f"{r['questions']} questions with an answer among their candidates ({r['seed_questions']} seed, "

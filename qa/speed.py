@@ -34,6 +34,12 @@ QUESTIONS = [
     "What is the capital of France?",
 ]
 REPEATS = 5
+# The two readings timed side by side: the comparison setting, then the shipped one.
+READINGS: dict[str, dict[str, Any]] = {
+    "3 windows around the scorer's sentences (reader_passages = 0)": {"reader_passages": 0},
+    "whole passages (the shipped settings)": {},
+}
+PARTS = ("retrieval", "sentence scoring", "reading", "rest")
 
 
 def run_latency(report_dir: Path | None = None, settings: Settings | None = None,
@@ -89,7 +95,10 @@ def run_latency(report_dir: Path | None = None, settings: Settings | None = None
         for name, s in paths.items():
             measure(f"answer, sentence scorer (reader off), {name}",
                     partial(answer, index=index, settings=s.replace(reader=False)))
-        measure("answer, with the reader", partial(answer, index=index, settings=settings.replace(reader=True)))
+        reading = {f"answer, reader: {label}": settings.replace(reader=True, **changes)
+                   for label, changes in READINGS.items()}
+        timings.update(_interleaved(reading, index))
+        parts = {label: _breakdown(s, index) for label, s in reading.items()}
 
     results: dict[str, Any] = {
         "corpus": str(settings.corpus),
@@ -100,6 +109,7 @@ def run_latency(report_dir: Path | None = None, settings: Settings | None = None
         "sentences_embedded_per_s": round(sentences_per_s, 1),
         "latency_ms": {name: {k: round(v, 2) for k, v in asdict(latency_summary(values)).items()}
                        for name, values in timings.items()},
+        "reader_breakdown_ms": parts,
         "encoder": getattr(embedder, "description", settings.encoder_backend),
         "threads": thread_report(),
         "machine": platform.machine(),   # the processor and CPU count are in "threads"
@@ -112,6 +122,48 @@ def run_latency(report_dir: Path | None = None, settings: Settings | None = None
         echo(text)
         echo(f"\nReport written to {report_dir}/report.md")
     return results
+
+
+def _interleaved(variants: dict[str, Settings], index: Any) -> dict[str, list[float]]:
+    """Answer latency of each settings variant, interleaved question by question (so that they
+    share whatever else the machine is doing), after one warm-up answer each."""
+    from qa.answers import answer
+
+    for s in variants.values():
+        answer(QUESTIONS[0], index=index, settings=s)
+    out: dict[str, list[float]] = {name: [] for name in variants}
+    for _ in range(REPEATS):
+        for q in QUESTIONS:
+            for name, s in variants.items():
+                t = time.perf_counter()
+                answer(q, index=index, settings=s)
+                out[name].append((time.perf_counter() - t) * 1000)
+    return out
+
+
+def _breakdown(settings: Settings, index: Any) -> dict[str, float]:
+    """Where an answer's time goes: the p50 over the questions of retrieval (with the question's
+    embedding), sentence scoring, reading, and the rest (answerability, composing)."""
+    from qa.answers import answer, idf_weights, score_sentences
+    from qa.reading import read_answer
+    from qa.retrieval import rank
+
+    parts: dict[str, list[float]] = {"retrieval": [], "sentence scoring": [], "reading": [], "rest": []}
+    for _ in range(REPEATS):
+        for q in QUESTIONS:
+            t0 = time.perf_counter()
+            ranking = rank(q, index, settings=settings)
+            t1 = time.perf_counter()
+            scored = score_sentences(q, ranking, index, idf_weights(index, ranking.query))
+            t2 = time.perf_counter()
+            read_answer(ranking.query, scored, index, settings, ranking)
+            t3 = time.perf_counter()
+            answer(q, index=index, settings=settings)
+            total = time.perf_counter() - t3
+            for name, seconds in (("retrieval", t1 - t0), ("sentence scoring", t2 - t1), ("reading", t3 - t2),
+                                  ("rest", max(0.0, total - (t3 - t0)))):
+                parts[name].append(seconds * 1000)
+    return {name: round(latency_summary(values).p50, 2) for name, values in parts.items()}
 
 
 def _embed_one(embedder: Any, question: str) -> Any:
@@ -144,4 +196,13 @@ def _render(r: dict[str, Any]) -> str:
     ]
     for name, v in r["latency_ms"].items():
         lines.append(f"| {name} | {v['p50']:.2f} | {v['p95']:.2f} | {v['mean']:.2f} | {v['n']} |")
+    names = [n for n in r["latency_ms"] if n.startswith("answer, reader: ")]
+    if len(names) == 2:
+        first, second = (r["latency_ms"][n]["p50"] for n in names)
+        lines += ["", f"The two readings were timed interleaved, question by question: p50 ratio "
+                      f"{second / first:.2f}x ({names[1][16:]} against {names[0][16:]})."]
+    lines += ["", "| where an answer's time goes (p50 ms) | " + " | ".join(PARTS) + " |",
+              "|---|" + "---|" * len(PARTS)]
+    for name, parts in r["reader_breakdown_ms"].items():
+        lines.append(f"| {name[16:]} | " + " | ".join(f"{parts[p]:.1f}" for p in PARTS) + " |")
     return "\n".join(lines)

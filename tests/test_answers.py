@@ -10,10 +10,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from qa.answers import answer, answer_to_json, passage_windows
+from qa.answers import answer, answer_to_json
 from qa.config import Settings
 from qa.errors import QueryError, SettingsError
 from qa.index import load_index
+from qa.reading import passage_windows
 from qa.retrieval import rank
 
 from .conftest import SEEDS
@@ -80,10 +81,11 @@ def test_yes_no_questions_are_told_from_wh_questions_and_choices() -> None:
 
 
 def test_yes_no_questions_go_to_the_sentence_scorer(seeds_index: Path) -> None:
-    from qa.answers import CONFIDENCE_MODEL, READER_CONFIDENCE, polar_confidence
+    from qa.answerability import ANSWERABILITY
+    from qa.answers import CONFIDENCE_MODEL, polar_confidence
 
     # The scorer's threshold lands on the reader's, and the map keeps the order.
-    assert polar_confidence(CONFIDENCE_MODEL.threshold) == pytest.approx(READER_CONFIDENCE.threshold)
+    assert polar_confidence(CONFIDENCE_MODEL.threshold) == pytest.approx(ANSWERABILITY.threshold)
     assert polar_confidence(0.1) < polar_confidence(0.2) < polar_confidence(0.9) < 1.0
     assert polar_confidence(0.0) == 0.0
     question = "Is Microsoft buying TikTok?"
@@ -99,7 +101,8 @@ def test_yes_no_questions_go_to_the_sentence_scorer(seeds_index: Path) -> None:
 
 
 def test_a_second_reading_is_quoted_only_where_the_reader_would_answer(seeds_index: Path) -> None:
-    from qa.answers import read_answer, score_sentences
+    from qa.answers import score_sentences
+    from qa.reading import read_answer
     from qa.retrieval import rank
 
     index = load_index(seeds_index)

@@ -224,6 +224,12 @@ def test_train_reader_runs_end_to_end_on_a_tiny_slice(tmp_path: Path) -> None:
     assert again_run.returncode == 0, again_run.stderr[-2000:]
     assert f"resuming from {out / CHECKPOINT_FILE} after epoch 1" in again_run.stdout
     assert json.loads((out / "training.json").read_text(encoding="utf-8"))["epochs"] == report["epochs"]
+    # --finish exports what a run cut short has done (the epochs asked for no longer matter).
+    finished = subprocess.run([*base, "--epochs", "3", "--finish"], capture_output=True, text=True, cwd=ROOT,
+                              timeout=600)
+    assert finished.returncode == 0, finished.stderr[-2000:]
+    assert "--finish: exporting the best of the 1 epochs trained; 2 not run" in finished.stdout
+    assert json.loads((out / "training.json").read_text(encoding="utf-8"))["epochs"] == report["epochs"]
     other = subprocess.run([*base, "--epochs", "1", "--lr", "0.0002"], capture_output=True, text=True, cwd=ROOT,
                            timeout=600)
     assert other.returncode != 0 and "lr: 0.0001 then, 0.0002 now" in other.stderr

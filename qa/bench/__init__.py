@@ -64,10 +64,10 @@ def run_bench(
         from qa.bench.fairness import run_fairness
 
         return run_fairness(report_dir=report_dir, settings=settings, echo=echo)
-    if name not in ("scifact", "squad", "indexing", "scale", "sentences", "documents", "ocr"):
+    if name not in ("scifact", "squad", "indexing", "scale", "sentences", "documents", "ocr", "reading"):
         raise BenchmarkDataError(
-            f"Unknown benchmark {name!r}. Choose from scifact, squad, documents, sentences, indexing, latency, "
-            "fairness, scale, ocr.")
+            f"Unknown benchmark {name!r}. Choose from scifact, squad, documents, sentences, reading, indexing, "
+            "latency, fairness, scale, ocr.")
     report_dir.mkdir(parents=True, exist_ok=True)
     if name == "ocr":
         from qa.bench.ocr import bench_ocr
@@ -77,6 +77,10 @@ def run_bench(
         from qa.bench.sentences import bench_sentences
 
         report = bench_sentences(report_dir, squad=data, echo=echo)
+    elif name == "reading":
+        from qa.bench.reading import bench_reading
+
+        report = bench_reading(settings, report_dir, sample=sample, data=data, echo=echo)
     elif name == "documents":
         from qa.bench.documents import bench_documents
 

@@ -94,6 +94,9 @@ class TrainConfig:
     # Continue the run whose checkpoint (CHECKPOINT_FILE, written after every epoch) is in the
     # output folder, with the same settings; without one, start.
     resume: bool = False
+    # With resume: train no further epoch; export the best weights the checkpoint holds (a run cut
+    # short by the end of a session ends this way).
+    finish: bool = False
     threads: int = 2
     # Where torch trains: "cpu" or "cuda" (resolved: see `qa.encoder.resolve_device`). Validation
     # of the torch model runs there too; export, int8 forms and held-out figures run on the CPU,
@@ -630,9 +633,13 @@ def train_reader(data: Path | None = None, out: Path = WEIGHTS_DIR,
     first_epoch = 0
     if config.resume and checkpoint.is_file():
         state = torch.load(checkpoint, map_location=config.device, weights_only=False)
-        if state["config"] != _resumable(asdict(config)):
+        # --finish trains nothing more, so the number of epochs asked for does not matter.
+        ignored = ("epochs",) if config.finish else ()
+        then = {k: v for k, v in state["config"].items() if k not in ignored}
+        now = {k: v for k, v in _resumable(asdict(config)).items() if k not in ignored}
+        if then != now:
             raise ReaderError(f"{checkpoint} was written by a run with other settings "
-                              f"({_differences(state['config'], _resumable(asdict(config)))}). Resume with "
+                              f"({_differences(then, now)}). Resume with "
                               "the same settings, or delete the checkpoint to start again.")
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
@@ -654,6 +661,9 @@ def train_reader(data: Path | None = None, out: Path = WEIGHTS_DIR,
     done = sum(math.ceil(len(f) / config.batch) for f in epoch_features[:first_epoch])
     bar = tqdm(total=total, initial=done, desc="train-reader", unit="step", disable=not progress)
     for epoch in range(first_epoch, config.epochs):
+        if config.finish:
+            log(f"--finish: exporting the best of the {first_epoch} epochs trained; {config.epochs - epoch} not run")
+            break
         if config.patience and report.epochs and epoch - report.best_epoch >= config.patience:
             log(f"validation has not improved for {config.patience} epochs: stopping after epoch {epoch}")
             break
@@ -751,7 +761,7 @@ def train_reader(data: Path | None = None, out: Path = WEIGHTS_DIR,
 
 def _resumable(config: dict[str, Any]) -> dict[str, Any]:
     """The settings a checkpoint must share with the run resuming it (not how it is run)."""
-    return {k: v for k, v in config.items() if k not in ("resume", "threads", "device", "patience")}
+    return {k: v for k, v in config.items() if k not in ("resume", "finish", "threads", "device", "patience")}
 
 
 def _differences(a: dict[str, Any], b: dict[str, Any]) -> str:

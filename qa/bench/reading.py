@@ -1,0 +1,123 @@
+"""`qa bench reading`: what the reader should read, compared on development sets only.
+
+Each reading setting answers the same questions, interleaved question by question so that the
+settings share the machine's load: the seed development set eval/qa_pairs.jsonl over seeds/,
+and a seeded sample of SQuAD v2.0 questions of the reader's *training* articles (their
+paragraphs an open corpus), as asked and in the WordNet paraphrase `qa bench squad` uses.
+Reported per setting: how often the quotes hold a gold answer with abstention off, the
+confidence's ROC AUC (answerable vs not), the answer latency p50 and its ratio to the first
+setting's, and the windows and word pieces read. No test set is read here: the choice of
+`reader_passages` and `reader_tokens` is made on these figures.
+"""
+
+from __future__ import annotations
+
+import statistics
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from qa.bench.common import prepare_index, sample_items
+from qa.bench.report import Report
+from qa.config import Settings
+from qa.metrics import contains_answer, roc_auc
+
+ROOT = Path(__file__).resolve().parents[2]
+# The settings compared: (label, reader_passages, reader_tokens, reader_stop_margin).
+SETTINGS = (("3 windows around the scorer's sentences", 0, 0, 0.0),
+            ("whole passages, top 5", 5, 0, 0.0),
+            ("whole passages, top 5, at most 700 word pieces", 5, 700, 0.0),
+            ("whole passages, top 5, stop at margin 6", 5, 0, 6.0),
+            ("whole passages, top 5, stop at margin 4", 5, 0, 4.0),
+            ("whole passages, top 5, stop at margin 2", 5, 0, 2.0))
+
+
+@dataclass(frozen=True)
+class Question:
+    question: str
+    history: tuple[str, ...]
+    answers: tuple[str, ...]   # () = unanswerable
+
+
+def _seed_questions() -> list[Question]:
+    from qa.evaluation import load_qa_set
+
+    return [Question(p.question, p.history, p.answers if p.answerable else ())
+            for p in load_qa_set(ROOT / "eval" / "qa_pairs.jsonl")]
+
+
+def _squad_questions(sample: int, data: Path | None, settings: Settings) -> tuple[Any, list[Question], list[Question]]:
+    from qa.bench.paraphrase import paraphrase
+    from qa.bench.squad import squad_docs
+    from qa.bench.wordnet import DEBIAN_WORDNET, WordNet
+    from qa.reader.data import load_squad
+
+    squad = load_squad(data)
+    titles = squad.split.train | squad.split.valid
+    paragraphs = [p for p in squad.v2_paragraphs if p["title"] in titles]
+    index, _, _ = prepare_index("squad-v2.0-train-articles", squad_docs(paragraphs), settings)
+    items = sample_items(list(squad.part(2, titles)), sample)
+    asked = [Question(q.question, (), tuple(q.answers)) for q in items]
+    try:
+        net = WordNet.load(DEBIAN_WORDNET)
+    except (OSError, ValueError):
+        return index, asked, []
+    return index, asked, [Question(paraphrase(q.question, q.context, net).text, (), tuple(q.answers))
+                          for q in items]
+
+
+def _run(questions: Sequence[Question], index: Any, settings: Sequence[Settings]) -> list[dict[str, Any]]:
+    """Each setting's figures over `questions`, the settings interleaved per question."""
+    from qa.answers import answer
+
+    held: list[list[bool]] = [[] for _ in settings]
+    conf: list[list[float]] = [[] for _ in settings]
+    ms: list[list[float]] = [[] for _ in settings]
+    for q in questions:
+        history = [{"role": "user", "content": h} for h in q.history]
+        for k, s in enumerate(settings):
+            started = time.perf_counter()
+            reply = answer(q.question, history=history, index=index, settings=s)
+            ms[k].append((time.perf_counter() - started) * 1000)
+            conf[k].append(reply.confidence)
+            if q.answers:
+                held[k].append(not reply.abstained and contains_answer(reply.text, q.answers))
+    labels = [bool(q.answers) for q in questions]
+    base = statistics.median(ms[0])
+    return [{"holds_answer": sum(h) / max(1, len(h)),
+             "auc": roc_auc(c, labels) if any(labels) and not all(labels) else None,
+             "p50_ms": statistics.median(m), "ratio": statistics.median(m) / base}
+            for h, c, m in zip(held, conf, ms, strict=True)]
+
+
+def bench_reading(settings: Settings, report_dir: Path, *, sample: int | None = None, data: Path | None = None,
+                  echo: Callable[[str], None] | None = None) -> Report:
+    """Compare `SETTINGS` on the development sets; returns the report (tables printed)."""
+    from qa.index import build_index, load_index
+
+    out = Report("What the reader reads, on development sets", report_dir, echo)
+    base = settings.replace(abstain_threshold=0.0, show_progress=False)
+    variants = [base.replace(reader_passages=n, reader_tokens=t, reader_stop_margin=m) for _, n, t, m in SETTINGS]
+    out.threads()
+    out.text("Abstention off (threshold 0): 'holds the answer' counts answerable questions whose quotes hold "
+             "a gold answer. Settings interleaved per question.")
+    with tempfile.TemporaryDirectory() as tmp:
+        build_index(settings.corpus, Path(tmp) / "index", settings=base, log=lambda _: None)
+        seeds = load_index(Path(tmp) / "index")
+        sets = [("eval/qa_pairs.jsonl", seeds, _seed_questions())]
+        index, asked, reworded = _squad_questions(sample or 300, data, base)
+        sets.append(("SQuAD v2.0 training articles", index, asked))
+        if reworded:
+            sets.append(("SQuAD v2.0 training articles, paraphrased", index, reworded))
+        for name, idx, questions in sets:
+            figures = _run(questions, idx, variants)
+            out.data[name] = {label: f for (label, *_), f in zip(SETTINGS, figures, strict=True)}
+            out.section(f"{name} ({len(questions)} questions, {sum(bool(q.answers) for q in questions)} answerable)")
+            out.table(["reading", "holds the answer", "confidence ROC AUC", "answer p50", "vs first"],
+                      [[label, f"{f['holds_answer']:.3f}", "" if f["auc"] is None else f"{f['auc']:.3f}",
+                        f"{f['p50_ms']:.0f} ms", f"{f['ratio']:.2f}x"]
+                       for (label, *_), f in zip(SETTINGS, figures, strict=True)])
+    return out
