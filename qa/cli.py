@@ -123,6 +123,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--report", type=Path, help="report folder (default: eval/reports/<name>)")
     p.add_argument("--sample", type=int, help="score a fixed, seeded sample of this many questions")
     p.add_argument("--corpus", type=Path, help="corpus for the latency benchmark (default: seeds)")
+    p.add_argument("--compare-reader", type=Path, dest="compare_reader",
+                   help="squad: another reader's folder (reader.onnx + reader.json, e.g. the previous weights "
+                        "from git history) scored beside the configured one")
     p.add_argument("--full", action="store_true",
                    help="indexing: also build all of SciFact before/now (about 45 min on 2 cores)")
     p.add_argument("--sizes", default="100000,1000000",
@@ -319,8 +322,14 @@ def _cmd_bench(args: argparse.Namespace, settings: Settings) -> int:
     if args.sample is not None:
         _at_least_1("--sample", args.sample)
 
+    if args.compare_reader is not None:
+        if args.name != "squad":
+            raise SettingsError("--compare-reader is for qa bench squad only.")
+        from qa.reader.model import ReaderConfig
+
+        ReaderConfig.read(args.compare_reader)   # a folder without a reader is one clear error, before any work
     run_bench(args.name, data=args.data, report_dir=args.report, sample=args.sample, settings=settings,
-              full=args.full, sizes=_sizes(args.sizes), echo=print)
+              full=args.full, sizes=_sizes(args.sizes), echo=print, compare_reader=args.compare_reader)
     return 0
 
 

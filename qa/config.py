@@ -51,17 +51,17 @@ class Settings:
     # Answers are read by the shipped reading model (qa/reader); false = the sentence scorer
     # alone (faster, weaker; kept for comparison).
     reader: bool = True
-    # What the reader reads: 0, windows around the sentence scorer's three best sentences; N (at
-    # most 20), the whole of the first N retrieved passages, whatever words they share with the
-    # question (a paraphrase's answer is found more often, at 3-5x the reading time; the fitted
-    # threshold assumes 0; measured in docs/reading.md).
-    reader_passages: int = 0
+    # What the reader reads (qa/reading.py, docs/reading.md): the whole of the first N retrieved
+    # passages (at most 20), whatever words they share with the question, packed into windows of
+    # whole sentences; 0, windows around the sentence scorer's three best sentences (the reading
+    # before, kept for comparison).
+    reader_passages: int = 5
     # With reader_passages: at most this many word pieces of passage text read per question
     # (passages in rank order; the first is always read whole). 0 = no limit.
-    reader_tokens: int = 0
+    reader_tokens: int = 700
     # With reader_passages: stop reading once a window's span beats its no-answer score by this
     # margin (the passages are read in rank order, two windows at a time). 0 = read them all.
-    reader_stop_margin: float = 0.0
+    reader_stop_margin: float = 2.0
     # A reader trained with `qa train-reader --out DIR`; left out, the one shipped with qa.
     reader_model: Path | None = None
     # Below this answer confidence the reply abstains. Left out: the threshold fitted with the

@@ -199,10 +199,12 @@ def test_squad_end_to_end_on_a_tiny_fixture(
     assert results["retrieval"]["hybrid"]["recall@1"] == 1.0
     assert results["gold_paragraph"]["1.1"]["reader"]["total"] == 1
     assert results["gold_paragraph"]["1.1"]["reader"]["f1"] == 100.0   # "Vistula River", read from the paragraph
-    for answerer in ("reader", "sentence scorer"):
+    # The shipped reading (whole passages) beside the reading before it (three windows), same reader.
+    assert list(results["answers"]) == ["reader", "reader, 3 windows", "sentence scorer"]
+    for answerer in ("reader", "reader, 3 windows", "sentence scorer"):
         assert 0.0 <= results["answers"][answerer]["answer_contains_gold"] <= 1.0
         assert 0.0 <= results["abstention"][answerer]["v2_accuracy"] <= 1.0
-        assert (tmp_path / "report" / f"squad2_abstention_{answerer.replace(' ', '_')}.png").exists()
+        assert (tmp_path / "report" / f"squad2_abstention_{answerer.replace(', ', '_').replace(' ', '_')}.png").exists()
         # By overlap: "Which river flows through Warsaw?" shares river and flows (of three) with
         # "The Vistula River flows through the city.", so it sits in the top bucket.
         by_overlap = results["answers"][answerer]["by_overlap"]
@@ -218,8 +220,8 @@ def test_squad_end_to_end_on_a_tiny_fixture(
         paraphrased = results["paraphrased"]
         assert paraphrased["v1.1"]["changed"] == 1 and paraphrased["v2.0"]["questions"] == 2
         assert paraphrased["v1.1"]["mean_overlap_after"] < paraphrased["v1.1"]["mean_overlap_before"]
-        assert set(paraphrased["v1.1"]["answers"]) == set(paraphrased["v2.0"]["abstention"]) == {"reader",
-                                                                                                "sentence scorer"}
+        assert set(paraphrased["v1.1"]["answers"]) == set(paraphrased["v2.0"]["abstention"]) == {
+            "reader", "reader, 3 windows", "sentence scorer"}
         assert paraphrased["examples"][0]["question"] == "Which river flows through Warsaw?"
         assert "reader, paraphrased" in report
 
@@ -282,3 +284,30 @@ def test_documents_bench_writes_each_form_and_judges_quotes_by_the_article(tmp_p
         assert doc.kind == "pdf" and "Ingrid Solvang" in doc.text
         body = "".join(doc.text[s:e] for s, e in doc.segments)
         assert "file://" in doc.text and "file://" not in body      # Chromium's footer is furniture
+
+
+@pytest.mark.slow
+def test_reading_bench_compares_every_reading_on_the_same_questions(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, settings
+) -> None:
+    from qa.bench.reading import SETTINGS, bench_reading
+
+    data = _tiny_squad(tmp_path / "benchmarks")
+    rows = [json.loads(line) for line in (ROOT / "eval" / "qa_pairs.jsonl").read_text(encoding="utf-8").splitlines()
+            if line.strip()]
+    kept = [next(r for r in rows if r["answerable"]), next(r for r in rows if not r["answerable"])]
+    qa_set = tmp_path / "two.jsonl"
+    qa_set.write_text("".join(json.dumps(r) + "\n" for r in kept), encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    lines: list[str] = []
+    report = bench_reading(settings.replace(corpus=ROOT / "seeds"), tmp_path / "report", data=data.parent,
+                           echo=lines.append, qa_set=qa_set)
+    report.save()
+    seeds = report.data["two.jsonl"]
+    assert list(seeds) == [label for label, *_ in SETTINGS]
+    for figures in seeds.values():
+        assert 0.0 <= figures["holds_answer"] <= 1.0 and figures["auc"] is not None and figures["p50_ms"] > 0
+    assert seeds[SETTINGS[0][0]]["ratio"] == 1.0
+    # The training article (Super_Bowl_50) only: its one question, as asked and paraphrased.
+    assert "SQuAD v2.0 training articles" in report.data
+    assert "Threads: " in "\n".join(lines) and (tmp_path / "report" / "report.md").is_file()

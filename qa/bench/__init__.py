@@ -33,6 +33,7 @@ def run_bench(
     full: bool = False,
     sizes: tuple[int, ...] | None = None,
     echo: Callable[[str], None] | None = None,
+    compare_reader: Path | None = None,
 ) -> dict[str, Any]:
     """Run one benchmark, print its table and write its report.
 
@@ -48,6 +49,7 @@ def run_bench(
             on 2 cores).
         settings: the pipeline's settings (fusion weights, model, threads...).
         echo: shows each line and table as it is made (the CLI passes `print`).
+        compare_reader: for "squad", another reader's folder scored beside the configured one.
 
     Returns:
         The figures written to results.json.
@@ -100,7 +102,8 @@ def run_bench(
         folder = data_folder("squad", data)
         # With --data pointing at v1.1, v2.0 is looked for beside it.
         v2 = folder.parent / FOLDERS["squad2"] if data is not None else None
-        report = bench_squad(folder, data_folder("squad2", v2), settings, report_dir, sample=sample, echo=echo)
+        report = bench_squad(folder, data_folder("squad2", v2), settings, report_dir, sample=sample, echo=echo,
+                             compare_reader=compare_reader)
     report.save()
     report.echo(f"\nReport written to {report_dir}/ (report.md, results.json, plots).")
     return report.data

@@ -26,6 +26,7 @@ from qa.config import Settings
 from qa.metrics import contains_answer, roc_auc
 
 ROOT = Path(__file__).resolve().parents[2]
+QA_SET = ROOT / "eval" / "qa_pairs.jsonl"
 # The settings compared: (label, reader_passages, reader_tokens, reader_stop_margin).
 SETTINGS = (("3 windows around the scorer's sentences", 0, 0, 0.0),
             ("whole passages, top 5", 5, 0, 0.0),
@@ -42,11 +43,10 @@ class Question:
     answers: tuple[str, ...]   # () = unanswerable
 
 
-def _seed_questions() -> list[Question]:
+def _seed_questions(qa_set: Path) -> list[Question]:
     from qa.evaluation import load_qa_set
 
-    return [Question(p.question, p.history, p.answers if p.answerable else ())
-            for p in load_qa_set(ROOT / "eval" / "qa_pairs.jsonl")]
+    return [Question(p.question, p.history, p.answers if p.answerable else ()) for p in load_qa_set(qa_set)]
 
 
 def _squad_questions(sample: int, data: Path | None, settings: Settings) -> tuple[Any, list[Question], list[Question]]:
@@ -94,8 +94,10 @@ def _run(questions: Sequence[Question], index: Any, settings: Sequence[Settings]
 
 
 def bench_reading(settings: Settings, report_dir: Path, *, sample: int | None = None, data: Path | None = None,
-                  echo: Callable[[str], None] | None = None) -> Report:
-    """Compare `SETTINGS` on the development sets; returns the report (tables printed)."""
+                  echo: Callable[[str], None] | None = None, qa_set: Path = QA_SET) -> Report:
+    """Compare `SETTINGS` on the development sets (`qa_set` over `settings.corpus`, and SQuAD
+    v2.0 training articles from `data`, the folder holding both SQuAD dev sets); returns the
+    report (tables printed)."""
     from qa.index import build_index, load_index
 
     out = Report("What the reader reads, on development sets", report_dir, echo)
@@ -107,7 +109,7 @@ def bench_reading(settings: Settings, report_dir: Path, *, sample: int | None = 
     with tempfile.TemporaryDirectory() as tmp:
         build_index(settings.corpus, Path(tmp) / "index", settings=base, log=lambda _: None)
         seeds = load_index(Path(tmp) / "index")
-        sets = [("eval/qa_pairs.jsonl", seeds, _seed_questions())]
+        sets = [(qa_set.name, seeds, _seed_questions(qa_set))]
         index, asked, reworded = _squad_questions(sample or 300, data, base)
         sets.append(("SQuAD v2.0 training articles", index, asked))
         if reworded:

@@ -4,6 +4,7 @@ and SQuAD v2.0 dev (answer or abstain, with a threshold curve).
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -41,7 +42,7 @@ PARAPHRASE_EXAMPLES = 5
 
 def bench_squad(folder: Path, folder_v2: Path, settings: Settings, report_dir: Path, *,
                 sample: int | None = None, echo: Callable[[str], None] | None = None,
-                wordnet: Path = DEBIAN_WORDNET) -> Report:
+                wordnet: Path = DEBIAN_WORDNET, compare_reader: Path | None = None) -> Report:
     """SQuAD on the 17 held-out articles the reader never saw (qa/reader/data.py): the reader
     with the gold paragraph given, beside the reference predictions on the same questions; the
     articles' v1.1 paragraphs as an open corpus (retrieval, then reader vs sentence scorer); and
@@ -57,6 +58,8 @@ def bench_squad(folder: Path, folder_v2: Path, settings: Settings, report_dir: P
         sample: score a seeded sample of this many questions of each set.
         wordnet: the WordNet 3.0 folder the paraphrases draw on; where it is missing the
             paraphrased variant is skipped, with one line saying so.
+        compare_reader: another reader's folder (e.g. the previous weights, from git history),
+            scored in the same pipeline beside the configured one.
 
     Returns:
         The report, with every table already printed.
@@ -94,11 +97,12 @@ def bench_squad(folder: Path, folder_v2: Path, settings: Settings, report_dir: P
     out.text(f"\nOpen corpus: {CACHE / 'squad-v1.1-held-out' / 'index'} ({build.documents} paragraphs as "
              f"documents, titled by article; {build.chunks} chunks, {build.sentences} sentences).")
     out.data["retrieval"] = _squad_retrieval(out, index, keys, chosen, settings)
-    answers = _squad_answers(out, index, keys, variants, settings)
+    answerers = _answerers(settings, compare_reader)
+    answers = _squad_answers(out, index, keys, variants, answerers)
     out.data["answers"] = answers["original"]
     index_v2, keys_v2, _ = prepare_index("squad-v2.0-held-out", squad_docs(paragraphs_v2), settings,
                                          log=out.echo)
-    abstention = _squad_abstention(out, index_v2, keys_v2, variants_v2, len(questions_v2), settings)
+    abstention = _squad_abstention(out, index_v2, keys_v2, variants_v2, len(questions_v2), answerers)
     out.data["abstention"] = abstention["original"]
     if "paraphrased" in answers:
         out.data["paraphrased"]["v1.1"]["answers"] = answers["paraphrased"]
@@ -231,10 +235,19 @@ def _squad_retrieval(out: Report, index: Any, keys: dict[str, str], questions: S
     return results
 
 
-def _answerers(settings: Settings) -> list[tuple[str, Settings]]:
-    """The configured answerer first, then the other (reader vs sentence scorer)."""
+def _answerers(settings: Settings, compare_reader: Path | None = None) -> list[tuple[str, Settings]]:
+    """The configured answerer first; with the reader on, the same reader over three windows
+    around the sentence scorer's best sentences (the reading before whole passages) and, given
+    `compare_reader`, that reader's weights in the same pipeline; then the sentence scorer."""
     s = settings.replace(max_answer_sentences=SQUAD_ANSWER_SENTENCES)
-    return [(("reader" if x.reader else "sentence scorer"), x) for x in (s, s.replace(reader=not s.reader))]
+    if not s.reader:
+        return [("sentence scorer", s), ("reader", s.replace(reader=True))]
+    out = [("reader", s)]
+    if s.reader_passages:
+        out.append(("reader, 3 windows", s.replace(reader_passages=0)))
+    if compare_reader is not None:
+        out.append((f"reader {compare_reader.name}", s.replace(reader_model=compare_reader)))
+    return [*out, ("sentence scorer", s.replace(reader=False))]
 
 
 @dataclass(frozen=True)
@@ -407,7 +420,7 @@ def _v1_figures(pairs: Sequence[tuple[OpenReply, dict[str, Any]]]) -> dict[str, 
 
 
 def _squad_answers(out: Report, index: Any, keys: dict[str, str], variants: Sequence[Variant],
-                   settings: Settings) -> dict[str, dict[str, Any]]:
+                   answerers: Sequence[tuple[str, Settings]]) -> dict[str, dict[str, Any]]:
     """Does the cited answer (at most two sentences) contain a gold answer; how good is its
     short answer (the first marked span)? Reader and sentence scorer on the same questions, in
     each wording, overall and by overlap bucket. Returns {variant: {answerer: figures}}."""
@@ -417,7 +430,7 @@ def _squad_answers(out: Report, index: Any, keys: dict[str, str], variants: Sequ
     results: dict[str, dict[str, Any]] = {v.name: {} for v in variants}
     rows: list[list[Any]] = []
     bucket_rows: list[list[Any]] = []
-    for name, s in _answerers(settings):
+    for name, s in answerers:
         answer(variants[0].questions[0]["question"], index=index, settings=s)  # warm-up: model loads
         for v in variants:
             replies = _ask(v.questions, index, keys, s, f"answers, {name}, {v.name}")
@@ -479,7 +492,7 @@ def _v2_figures(pairs: Sequence[tuple[OpenReply, dict[str, Any]]]) -> dict[str, 
 
 
 def _squad_abstention(out: Report, index: Any, keys: dict[str, str], variants: Sequence[Variant],
-                      total: int, settings: Settings) -> dict[str, dict[str, Any]]:
+                      total: int, answerers: Sequence[tuple[str, Settings]]) -> dict[str, dict[str, Any]]:
     """SQuAD v2.0 as an open corpus: answer the answerable, abstain on the rest; how well the
     confidence separates them, for the reader and the sentence scorer, in each wording, overall
     and by overlap bucket. Returns {variant: {answerer: figures}}."""
@@ -492,7 +505,7 @@ def _squad_abstention(out: Report, index: Any, keys: dict[str, str], variants: S
     results: dict[str, dict[str, Any]] = {v.name: {} for v in variants}
     rows: list[list[Any]] = []
     bucket_rows: list[list[Any]] = []
-    for name, s in _answerers(settings):
+    for name, s in answerers:
         threshold = effective_threshold(s)
         for v in variants:
             replies = _ask(v.questions, index, keys, s, f"v2.0 answers, {name}, {v.name}")
@@ -566,5 +579,5 @@ def _abstention_plot(folder: Path, curve: Sequence[tuple[float, ...]], threshold
     right.grid(alpha=0.3)
     fig.suptitle(f"SQuAD v2.0 dev, held-out articles, {n} questions, {name}")
     fig.tight_layout()
-    fig.savefig(folder / f"squad2_abstention_{name.replace(' ', '_')}.png", dpi=120)
+    fig.savefig(folder / f"squad2_abstention_{re.sub(r'[^A-Za-z0-9]+', '_', name).strip('_')}.png", dpi=120)
     plt.close(fig)
