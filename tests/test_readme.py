@@ -117,7 +117,7 @@ def server(seeds_index: Path, tmp_path_factory: pytest.TempPathFactory) -> Itera
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     folder = tmp_path_factory.mktemp("readme-server")
-    settings = Settings(index=seeds_index, port=port, feedback_path=folder / "feedback.jsonl")
+    settings = Settings(index=seeds_index, port=port, database=folder / "qa.sqlite3")
     app = serve(settings, block=False, index=load_index(seeds_index), log_line=None)
     try:
         yield f"http://127.0.0.1:{port}/"
