@@ -386,7 +386,15 @@ def conversation_markdown(saved: SavedConversation, file_url: str = "qa/file?doc
 
 def _where(doc_id: str, page: int | None, start: int, end: int) -> str:
     on_page = f", p. {page}" if page is not None else ""
-    return f" ({markdown_text(doc_id)}{on_page}, chars {start}-{end})"
+    return f" ({code_span(doc_id)}{on_page}, chars {start}-{end})"
+
+
+def code_span(text: str) -> str:
+    """`text` as a Markdown code span (shown literally): fenced by more backticks than it holds."""
+    text = " ".join(text.split())
+    fence = "`" * (max((len(run) for run in re.findall(r"`+", text)), default=0) + 1)
+    pad = " " if text.startswith("`") or text.endswith("`") else ""
+    return f"{fence}{pad}{text}{pad}{fence}"
 
 
 def _quoted(doc_id: str) -> str:

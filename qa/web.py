@@ -47,7 +47,7 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from qa.answers import answer, answer_to_json
-from qa.collections import Collection, by_name, open_collections
+from qa.collections import Collection, by_name, collection_specs, open_collections
 from qa.config import Settings, is_loopback
 from qa.conversations import MAX_TURNS, ConversationStore
 from qa.errors import IndexChangedError, QAError
@@ -545,6 +545,7 @@ def serve(settings: Settings, *, block: bool = True, index: Index | None = None,
             index cannot be opened, or the database cannot be opened.
     """
     say = log_line or (lambda _line: None)
+    collection_specs(settings)   # a malformed collection is told before anything else is done
     check_port(settings.host, settings.port)
     served = open_collections(settings, log_line, index=index, update=update)
     for collection in served:

@@ -582,7 +582,8 @@ def test_the_upload_route_is_closed_when_uploads_are_off(seeds_index: Path, sett
             with pytest.raises(urllib.error.HTTPError) as refused:
                 urllib.request.urlopen(running.url + "v1/models", timeout=10)
             error = json.loads(refused.value.read())["error"]
-            assert refused.value.code == 403 and error["type"] == "permission_error" and "Set api_key" in error["message"]
+            assert refused.value.code == 403 and error["type"] == "permission_error"
+            assert "Set api_key" in error["message"]
             assert '"qa-convs-off"' in config and "Conversations are not saved" in config
 
 
