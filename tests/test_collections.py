@@ -60,7 +60,8 @@ def test_a_folder_of_indexes_is_a_collection_per_index(tmp_path: Path, seeds_ind
 
 def test_qa_serve_says_in_one_line_what_is_wrong_with_a_collection(tmp_path: Path) -> None:
     command = [sys.executable, "-m", "qa.cli", "serve", "--port", str(free_port()), "--collection", "story"]
-    result = subprocess.run(command, capture_output=True, text=True, cwd=tmp_path, timeout=120, stdin=subprocess.DEVNULL)
+    result = subprocess.run(command, capture_output=True, text=True, cwd=tmp_path, timeout=120,
+                            stdin=subprocess.DEVNULL)
     assert result.returncode == 2 and result.stderr.startswith("qa: error: Invalid collection 'story'")
     assert "Traceback" not in result.stderr and result.stderr.count("\n") == 1
 
