@@ -1,25 +1,30 @@
-"""The web chat: a Gradio 6 app over one loaded index (`build_app`) and its server (`serve`).
+"""The web chat: a Gradio 6 app over one or more collections (`build_app`) and its server (`serve`).
 
-One `Index` is loaded at start-up and shared by every session, as is the encoder inside
-`qa.answer`; the queue runs `settings.concurrency` questions at once. Each session keeps its own
-conversation (`Turn`s) in `gr.State`; the chat shows HTML rendered by `qa.web_html`, where all
+Each collection (qa/collections.py: a corpus and its index) is loaded at start-up and shared by
+every session, as is the encoder inside `qa.answer`; the queue runs `settings.concurrency`
+questions at once. Each session keeps its open conversation (`Turn`s) in `gr.State`, and the
+conversation is saved as it goes (qa/conversations.py, qa/web_conversations.py: on loopback or
+behind a login, each login's apart); the chat shows HTML rendered by `qa.web_html`, where all
 document and user text is escaped, so the Chatbot runs with Markdown off and its sanitizer on.
 
-Documents can be added (uploaded) and removed in the page (`qa.manage`): each change updates
-the index incrementally and then replaces the index the chat answers from (`LiveIndex`) in one
-step, so a question is answered wholly from the old index or wholly from the new one. Uploads
-and removals are on only when the chat is served on this machine's loopback address or behind
-a login (`uploads_allowed`); otherwise Gradio's upload route is refused outright.
+Documents can be added (uploaded) and removed in the page (`qa.manage`), in the collection the
+selector shows: each change updates its index incrementally and then replaces the index the chat
+answers from (`qa.live.LiveIndex`) in one step, so a question is answered wholly from the old
+index or wholly from the new one. Uploads and removals are on only when the chat is served on
+this machine's loopback address or behind a login (`uploads_allowed`); otherwise Gradio's upload
+route is refused outright.
 
-Besides the page, two HTTP endpoints are public: `/ask` (question, history) -> the JSON of
-`qa ask --json`, and `/qa/file?doc=DOC_ID`, a document's original file, looked up by the doc_id
-the index has (never by a path), behind the same login as the page. The page's own events are
-private to the page.
+Besides the page, these HTTP endpoints are public: `/ask` (question, history) -> the JSON of
+`qa ask --json` (from the first collection); the OpenAI-compatible `/v1/models` and
+`/v1/chat/completions` (qa/openai_api.py, behind its own key); and, behind the same login as
+the page, `/qa/file?doc=DOC_ID[&collection=NAME]`, a document's original file, looked up by the
+doc_id the index has (never by a path), and `/qa/export?conversation=ID`, a saved conversation
+as Markdown, for its owner only. The page's own events are private to the page.
 
 Limits: a question of at most `settings.max_question_chars` characters; follow-ups read the
-last `settings.history_turns` questions; a conversation in the page holds `MAX_TURNS` questions;
-a request body holds at most `MAX_REQUEST_BYTES`, an upload at most `MAX_FILES_PER_ADD` files of
-`settings.max_file_mb` each.
+last `settings.history_turns` questions; a conversation holds `MAX_TURNS` questions; a request
+body holds at most `MAX_REQUEST_BYTES` (on every route, the OpenAI API's included), an upload
+at most `MAX_FILES_PER_ADD` files of `settings.max_file_mb` each.
 """
 
 from __future__ import annotations
