@@ -363,9 +363,8 @@ def conversation_markdown(saved: SavedConversation, file_url: str = "qa/file?doc
              " · exported from qa", ""]
     for k, (question, reply) in enumerate(saved.turns, 1):
         lines += [f"## {k}. {markdown_text(question)}", ""]
-        label = {"tentative": "*Tentative: the documents may not answer this directly.*",
-                 "abstained": "*Not in the documents.*"}.get(reply.status)
-        lines += [label, ""] if label else []
+        # A tentative answer's text says so itself; an abstention is marked as the chat marks it.
+        lines += ["*Not in the documents.*", ""] if reply.abstained else []
         lines += [markdown_text(reply.text), ""]
         if reply.citations:
             lines += ["Sources:", ""]
