@@ -129,7 +129,7 @@ def check_key(settings: Settings, authorization: str | None) -> None:
                          code="invalid_api_key")
 
 
-def read_call(body: bytes, collections: Sequence[Collection], settings: Settings) -> ChatCall:
+def read_call(body: bytes, collections: Sequence[Collection]) -> ChatCall:
     """The chat completion request in `body`.
 
     Raises:
@@ -311,7 +311,7 @@ class OpenAIApi:
     async def chat_completions(self, request: Request) -> Response:
         try:
             check_key(self.settings, request.headers.get("authorization"))
-            call = read_call(await request.body(), self.collections, self.settings)
+            call = read_call(await request.body(), self.collections)
             reply = await self._answer(call)
         except ApiProblem as problem:
             return problem.response()

@@ -30,7 +30,7 @@ from qa.conversations import (
     export_name,
     title_from,
 )
-from qa.errors import QAError
+from qa.errors import QAError, QueryError
 from qa.types import Answer
 from qa.web_html import Turn, answer_html, corpus_html, escape, question_html, sources_html
 
@@ -118,8 +118,13 @@ def export_html(conversation: str | None) -> str:
 
 
 def list_update(saving: Saving, owner: str, value: str | None) -> Any:
-    """The Conversations list, refreshed, with `value` selected."""
-    choices = saving.choices(owner)
+    """The Conversations list, refreshed, with `value` selected (left as it was, with a warning,
+    when the database cannot be read)."""
+    try:
+        choices = saving.choices(owner)
+    except QAError as exc:
+        gr.Warning(str(exc))
+        return gr.skip()
     return gr.update(choices=choices, value=value if any(v == value for _, v in choices) else None,
                      label=list_label(len(choices)))
 
@@ -148,8 +153,10 @@ def add_export_route(server: Any, saving: Saving, check: Any, current_user: Call
             return _text(403, saving.why_not)
         try:
             saved = saving.store.open(owner, conversation)
-        except QAError as exc:
+        except QueryError as exc:
             return _text(404, str(exc))
+        except QAError as exc:
+            return _text(503, str(exc))
         text = conversation_markdown(saved, file_url=f"{request.base_url}qa/file?doc=")
         return Response(text, media_type="text/markdown; charset=utf-8", headers={
             "Content-Disposition": f'attachment; filename="{export_name(saved.info)}"',
@@ -217,8 +224,11 @@ class Conversations:
             return
         liked = evt.liked
         choice = ("up" if liked else "down") if isinstance(liked, bool) else str(liked or "cleared")
-        self.saving.store.record_vote(owner_of(request), self.collection(name).name, conversation,
-                                      turns[k].question, turns[k].reply, choice)
+        try:
+            self.saving.store.record_vote(owner_of(request), self.collection(name).name, conversation,
+                                          turns[k].question, turns[k].reply, choice)
+        except QAError as exc:
+            gr.Warning(f"The vote was not kept: {exc}")
 
     def new(self, name: str) -> dict[Any, Any]:
         """A new, empty conversation over the collection called `name`."""

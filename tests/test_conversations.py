@@ -214,6 +214,10 @@ def test_conversations_survive_a_restart_export_and_stay_with_their_login(qa_ser
         href = page.locator("#qa-conv-export a").get_attribute("href")
         exported = page.request.get(qa_server.url + href)
         text = exported.text()
+        with page.expect_download() as download:   # what a click on the link saves
+            page.click("#qa-conv-export a")
+        assert download.value.suggested_filename == "TikTok-and-its-data.md"
+        assert Path(download.value.path()).read_text(encoding="utf-8") == text
         assert exported.status == 200 and exported.headers["content-type"] == "text/markdown; charset=utf-8"
         assert 'filename="TikTok-and-its-data.md"' in exported.headers["content-disposition"]
         assert text.startswith("# TikTok and its data\n") and f"## 2. {QUESTIONS[1]}" in text

@@ -223,6 +223,13 @@ def test_hostile_document_is_shown_as_text_and_never_runs(
         assert page.locator("#qa-chat img, #qa-sources img, #qa-chat script, "
                             "#qa-sources script").count() == 0
         assert page.evaluate("document.querySelectorAll('a[href^=\"javascript:\"]').length") == 0
+        # The saved conversation is titled with the first question: listed as text, too.
+        page.click("#qa-convs .label-wrap")
+        page.wait_for_selector("#qa-conv-list label")
+        assert hostile_question in page.inner_text("#qa-conv-list")
+        assert page.locator("#qa-convs img, #qa-convs script").count() == 0
+        page.wait_for_timeout(300)
+        assert page.evaluate("typeof window.__pwned") == "undefined" and dialogs == []
 
 
 @pytest.mark.browser
