@@ -253,3 +253,20 @@ def test_conversations_survive_a_restart_export_and_stay_with_their_login(qa_ser
         assert page.request.get(qa_server.url + href).status == 404
     finally:
         page.close()
+
+
+def test_logins_and_the_old_feedback_setting_get_one_line_each(settings: Settings) -> None:
+    from qa.errors import SettingsError
+
+    assert settings.replace(logins=("ana:pw:with:colons", "ben:x")).login_pairs() == [("ana", "pw:with:colons"),
+                                                                                      ("ben", "x")]
+    for logins, message in ((("ana",), 'write it as "user:password"'), ((":pw",), "neither empty"),
+                            (("ana:a", "ana:b"), "The login 'ana' is given more than once")):
+        with pytest.raises(SettingsError, match=message):
+            settings.replace(logins=logins)
+    with pytest.raises(SettingsError, match="The login 'ana' is given more than once"):
+        settings.replace(auth_user="ana", auth_password="x", logins=("ana:y",))
+    with pytest.raises(SettingsError, match="votes are stored in the database .setting database"):
+        Settings.from_mapping({"feedback_path": "feedback.jsonl"})
+    shown = repr(settings.replace(logins=("ana:pw-secret",), api_key="k" * 20))
+    assert "pw-secret" not in shown and "k" * 20 not in shown   # secrets stay out of logs
