@@ -1,4 +1,5 @@
-"""Start the web chat: `python app.py [--config FILE] [--host H] [--port N] [--index DIR] [--corpus DIR] [--update]`.
+"""Start the web chat: `python app.py [--config FILE] [--host H] [--port N] [--index DIR] [--corpus DIR] [--update]
+[--collection NAME=CORPUS:INDEX ...] [--collections DIR]`.
 
 A thin shell, the same as `qa serve`: process set-up, settings, then `qa.web.serve`, which builds
 the index first when it is missing (or, with --update, brings it up to date with the corpus, in
@@ -11,7 +12,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from qa.config import Settings  # light: no torch, no gradio
+from qa.cli import collection_arguments  # light: no torch, no gradio
+from qa.config import Settings
 from qa.errors import QAError
 from qa.runtime import configure_process
 from qa.terminal import install, visible
@@ -27,6 +29,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--corpus", type=Path, help="corpus to index when the index is missing")
     parser.add_argument("--update", action="store_true",
                         help="first bring the index up to date with the corpus (incremental)")
+    collection_arguments(parser)
     args = parser.parse_args(argv)
     install()   # what the server prints (file names, log records) is shown inert (qa/terminal.py)
     overrides = {k: v for k, v in vars(args).items() if k not in ("config", "update") and v is not None}

@@ -183,8 +183,18 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=int, help="port (default: 7860)")
     p.add_argument("--corpus", type=Path, help="corpus to index when the index is missing")
     p.add_argument("--update", action="store_true", help="first bring the index up to date with the corpus")
+    collection_arguments(p)
     p.set_defaults(func=_cmd_serve)
     return parser
+
+
+def collection_arguments(p: argparse.ArgumentParser) -> None:
+    """The collections a server holds (qa/collections.py); the same options in app.py."""
+    p.add_argument("--collection", action="append", dest="collections", metavar="NAME=CORPUS:INDEX",
+                   help="serve this collection (repeat for several); the index is built from the corpus "
+                        "when it is missing")
+    p.add_argument("--collections", type=Path, dest="collections_folder", metavar="DIR",
+                   help="serve every qa index inside DIR as a collection named after its folder")
 
 
 def _filter_arguments(p: argparse.ArgumentParser) -> None:
@@ -202,7 +212,8 @@ def _settings(args: argparse.Namespace) -> Settings:
     """Settings from --config and the options; the command line shows progress bars unless
     --quiet is given or the config file says otherwise."""
     overrides: dict[str, Any] = {}
-    for name in ("corpus", "index", "host", "port", "engine", "ray_address", "dense_index"):
+    for name in ("corpus", "index", "host", "port", "engine", "ray_address", "dense_index", "collections",
+                 "collections_folder"):
         value = getattr(args, name, None)
         if value is not None:
             overrides[name] = value

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import math
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any, get_args, get_type_hints
+from typing import Any, get_args, get_origin, get_type_hints
 
 from qa.errors import SettingsError
 
@@ -23,6 +24,25 @@ CHOICES = {
     "engine": ("local", "ray"),
     "ocr": ("auto", "off", "force"),
 }
+# Settings that are gone, and what took their place (a settings file that still names one gets
+# this line instead of "unknown setting").
+RENAMED = {
+    "feedback_path": "feedback_path is no longer a setting: votes are stored in the database (setting "
+                     "database, default qa.sqlite3) with the saved conversations. Remove it from your "
+                     "settings; an old feedback.jsonl is left as it was.",
+}
+# An API key shorter than this is refused: it is the only lock on the API beyond this machine.
+MIN_API_KEY_CHARS = 16
+
+
+def is_loopback(host: str) -> bool:
+    """Whether `host` is this machine's loopback address (only this machine reaches a server on it)."""
+    if host.strip().lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
 
 
 @dataclass(frozen=True)
@@ -132,11 +152,25 @@ class Settings:
     port: int = 7860
     concurrency: int = 4
     auth_user: str | None = None
-    auth_password: str | None = None
+    auth_password: str | None = field(default=None, repr=False)
+    # More logins for the chat, each "user:password" (a user name holds no ':'); with auth_user,
+    # every one of them may log in, and each sees only their own saved conversations.
+    logins: tuple[str, ...] = field(default=(), repr=False)
     # Adding and removing documents in the chat. Whatever this says, they are off when the chat
     # is served on an address other than this machine's loopback without a login (auth_*).
     uploads: bool = True
-    feedback_path: Path = Path("feedback.jsonl")
+    # The OpenAI-compatible API (/v1/models, /v1/chat/completions; qa/openai_api.py): a client
+    # sends `Authorization: Bearer <api_key>`. Left out, the API answers only on a loopback
+    # address without a login; beyond it, or behind a login, it is off until a key is set.
+    api_key: str | None = field(default=None, repr=False)
+    # Saved conversations and feedback votes (SQLite, qa/conversations.py). Conversations are
+    # kept only on a loopback address or behind a login, each login's apart.
+    database: Path = Path("qa.sqlite3")
+    # Collections served side by side (qa/collections.py), each "NAME=CORPUS:INDEX", and/or a
+    # folder whose sub-folders are qa indexes (each a collection named after its folder, over
+    # the corpus it was built from). Neither: one collection, `corpus` and `index`.
+    collections: tuple[str, ...] = ()
+    collections_folder: Path | None = None
 
     def __post_init__(self) -> None:
         self._check_types()
@@ -192,6 +226,28 @@ class Settings:
                 raise SettingsError(f"Invalid {name} value: {getattr(self, name)!r}. It must lie in [0, 1].")
         if (self.auth_user is None) != (self.auth_password is None):
             raise SettingsError("Set both auth_user and auth_password, or neither.")
+        self._check_logins()
+        if self.api_key is not None and len(self.api_key.strip()) < MIN_API_KEY_CHARS:
+            raise SettingsError(f"Invalid api_key: it has {len(self.api_key.strip())} characters; use at least "
+                                f"{MIN_API_KEY_CHARS}, e.g. the output of `python -c \"import secrets; "
+                                "print(secrets.token_urlsafe(32))\"`.")
+
+    def _check_logins(self) -> None:
+        users = [self.auth_user] if self.auth_user else []
+        for number, login in enumerate(self.logins, 1):
+            user, colon, password = login.partition(":")
+            if not colon or not user.strip() or not password:
+                raise SettingsError(f"Invalid logins entry {number}: write it as \"user:password\" (a user name "
+                                    "and a password, neither empty).")
+            users.append(user)
+        doubled = sorted({u for u in users if users.count(u) > 1})
+        if doubled:
+            raise SettingsError(f"The login {doubled[0]!r} is given more than once; give each user one password.")
+
+    def login_pairs(self) -> list[tuple[str, str]]:
+        """Every `(user, password)` that may log in to the chat (empty: no login)."""
+        pairs = [(self.auth_user, self.auth_password)] if self.auth_user and self.auth_password else []
+        return pairs + [(user, password) for user, _, password in (s.partition(":") for s in self.logins)]
 
     def _check_types(self) -> None:
         """Each value has its field's type: a TOML `top_k = "eight"` is one clear error."""
@@ -221,12 +277,20 @@ class Settings:
                     raise SettingsError(f"Invalid {f.name} value: {value!r}. It must be true or false{left_out}.")
             elif kind is str and not isinstance(value, str):
                 raise SettingsError(f"Invalid {f.name} value: {value!r}. It must be text{left_out}.")
+            elif get_origin(kind) is tuple:   # tuple[str, ...]: a TOML list of strings
+                if isinstance(value, str) or not isinstance(value, list | tuple) \
+                        or not all(isinstance(v, str) for v in value):
+                    raise SettingsError(f"Invalid {f.name} value: {value!r}. It must be a list of texts.")
+                object.__setattr__(self, f.name, tuple(value))
 
     @classmethod
     def from_mapping(cls, values: Mapping[str, Any]) -> Settings:
         """Build settings from a mapping, rejecting names that are not settings."""
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(values) - known)
+        gone = [RENAMED[name] for name in unknown if name in RENAMED]
+        if gone:
+            raise SettingsError(gone[0])
         if unknown:
             raise SettingsError(
                 f"Unknown setting(s): {', '.join(unknown)}. Known settings: {', '.join(sorted(known))}."

@@ -37,6 +37,11 @@ class QueryError(QAError):
     too long, or of the wrong shape)."""
 
 
+class DatabaseError(QAError):
+    """The database of saved conversations and votes cannot be opened, read or written
+    (damaged, locked by another program, or written by a newer qa)."""
+
+
 class ModelMissingError(QAError):
     """The offline embedding model package is not installed."""
 

@@ -1,25 +1,30 @@
-"""The web chat: a Gradio 6 app over one loaded index (`build_app`) and its server (`serve`).
+"""The web chat: a Gradio 6 app over one or more collections (`build_app`) and its server (`serve`).
 
-One `Index` is loaded at start-up and shared by every session, as is the encoder inside
-`qa.answer`; the queue runs `settings.concurrency` questions at once. Each session keeps its own
-conversation (`Turn`s) in `gr.State`; the chat shows HTML rendered by `qa.web_html`, where all
+Each collection (qa/collections.py: a corpus and its index) is loaded at start-up and shared by
+every session, as is the encoder inside `qa.answer`; the queue runs `settings.concurrency`
+questions at once. Each session keeps its open conversation (`Turn`s) in `gr.State`, and the
+conversation is saved as it goes (qa/conversations.py, qa/web_conversations.py: on loopback or
+behind a login, each login's apart); the chat shows HTML rendered by `qa.web_html`, where all
 document and user text is escaped, so the Chatbot runs with Markdown off and its sanitizer on.
 
-Documents can be added (uploaded) and removed in the page (`qa.manage`): each change updates
-the index incrementally and then replaces the index the chat answers from (`LiveIndex`) in one
-step, so a question is answered wholly from the old index or wholly from the new one. Uploads
-and removals are on only when the chat is served on this machine's loopback address or behind
-a login (`uploads_allowed`); otherwise Gradio's upload route is refused outright.
+Documents can be added (uploaded) and removed in the page (`qa.manage`), in the collection the
+selector shows: each change updates its index incrementally and then replaces the index the chat
+answers from (`qa.live.LiveIndex`) in one step, so a question is answered wholly from the old
+index or wholly from the new one. Uploads and removals are on only when the chat is served on
+this machine's loopback address or behind a login (`uploads_allowed`); otherwise Gradio's upload
+route is refused outright.
 
-Besides the page, two HTTP endpoints are public: `/ask` (question, history) -> the JSON of
-`qa ask --json`, and `/qa/file?doc=DOC_ID`, a document's original file, looked up by the doc_id
-the index has (never by a path), behind the same login as the page. The page's own events are
-private to the page.
+Besides the page, these HTTP endpoints are public: `/ask` (question, history) -> the JSON of
+`qa ask --json` (from the first collection); the OpenAI-compatible `/v1/models` and
+`/v1/chat/completions` (qa/openai_api.py, behind its own key); and, behind the same login as
+the page, `/qa/file?doc=DOC_ID[&collection=NAME]`, a document's original file, looked up by the
+doc_id the index has (never by a path), and `/qa/export?conversation=ID`, a saved conversation
+as Markdown, for its owner only. The page's own events are private to the page.
 
 Limits: a question of at most `settings.max_question_chars` characters; follow-ups read the
-last `settings.history_turns` questions; a conversation in the page holds `MAX_TURNS` questions;
-a request body holds at most `MAX_REQUEST_BYTES`, an upload at most `MAX_FILES_PER_ADD` files of
-`settings.max_file_mb` each.
+last `settings.history_turns` questions; a conversation holds `MAX_TURNS` questions; a request
+body holds at most `MAX_REQUEST_BYTES` (on every route, the OpenAI API's included), an upload
+at most `MAX_FILES_PER_ADD` files of `settings.max_file_mb` each.
 """
 
 from __future__ import annotations
@@ -28,7 +33,6 @@ import errno
 import functools
 import hashlib
 import inspect
-import ipaddress
 import json
 import logging
 import posixpath
@@ -37,8 +41,6 @@ import re
 import socket
 import threading
 from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
-from dataclasses import asdict
-from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
 from typing import Any, TypeVar
@@ -50,11 +52,11 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from qa.answers import answer, answer_to_json
-from qa.config import Settings
-from qa.errors import IndexChangedError, IndexMissingError, QAError
-from qa.index import Index, build_index, load_index
-from qa.index.files import folder_state
-from qa.index.store import MEMORY_MB
+from qa.collections import Collection, by_name, collection_specs, open_collections
+from qa.config import Settings, is_loopback
+from qa.conversations import MAX_TURNS, ConversationStore
+from qa.errors import IndexChangedError, QAError
+from qa.index import Index
 from qa.load import SUFFIXES
 from qa.manage import (
     MAX_FILES_PER_ADD,
@@ -65,11 +67,21 @@ from qa.manage import (
     inside,
     remove_document,
 )
+from qa.openai_api import add_openai_routes, api_access, error_body
 from qa.types import Answer
+from qa.web_conversations import (
+    Conversations,
+    Parts,
+    Saving,
+    add_export_route,
+    chat_messages,
+    conversations_panel,
+    owner_of,
+    saving_allowed,
+)
 from qa.web_html import (
     SourceText,
     Turn,
-    answer_html,
     corpus_html,
     error_html,
     escape,
@@ -93,31 +105,6 @@ WELCOME = (
     "see the quote inside its passage. When the documents do not say, the answer says so.</p></div>"
 )
 
-# A conversation in the page holds at most this many questions; then "New conversation".
-MAX_TURNS = 50
-
-_feedback_lock = threading.Lock()
-
-
-def open_index(settings: Settings, log_line: Callable[[str], None] | None = None, *, update: bool = False) -> Index:
-    """Load `settings.index`, building it from `settings.corpus` first when it is missing (or,
-    with `update`, bringing it up to date with the corpus first: one process, one model load).
-
-    Raises:
-        IndexPathError: the index path cannot be built into.
-        CorpusError: the index must be built and the corpus has no readable document.
-        IndexCorruptError: the index on disk cannot be used.
-    """
-    if update:
-        build_index(settings.corpus, settings.index, settings=settings, log=log_line)
-        return load_index(settings.index, memory_mb=settings.index_memory_mb)
-    try:
-        return load_index(settings.index, memory_mb=settings.index_memory_mb)
-    except IndexMissingError:
-        if log_line is not None:
-            log_line(f"No index at {settings.index}: building it from {settings.corpus} (first run only).")
-        build_index(settings.corpus, settings.index, settings=settings, log=log_line)
-        return load_index(settings.index, memory_mb=settings.index_memory_mb)
 
 
 def static_text(name: str) -> str:
@@ -187,115 +174,12 @@ def answer_or_problem(question: str, history: Any, index: Index, settings: Setti
         return None, "Internal error while answering; the server log has the details."
 
 
-def chat_messages(turns: Sequence[Turn]) -> list[dict[str, str]]:
-    """The conversation as Chatbot messages (escaped HTML, markers linked to their sources)."""
-    messages = []
-    for k, turn in enumerate(turns, 1):
-        messages.append({"role": "user", "content": question_html(turn.question)})
-        messages.append({"role": "assistant", "content": answer_html(k, turn.reply)})
-    return messages
-
-
-def record_feedback(path: Path, turn: Turn, vote: str) -> dict[str, Any]:
-    """Append one JSON line for a vote on an answer; returns the record written."""
-    reply = turn.reply
-    record = {
-        "timestamp": datetime.now(UTC).isoformat(timespec="seconds"),
-        "vote": vote,
-        "question": turn.question,
-        "answer": reply.text,
-        "abstained": reply.abstained,
-        "confidence": round(reply.confidence, 4),
-        "citations": [asdict(c) for c in reply.citations],
-    }
-    line = json.dumps(record, ensure_ascii=False) + "\n"
-    with _feedback_lock:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with open(path, "a", encoding="utf-8") as fh:
-            fh.write(line)
-    return record
-
-
-_T = TypeVar("_T")
-
-
-class LiveIndex:
-    """The index the chat answers from. A change of documents replaces it whole: each question
-    takes the pair once, at its start, and keeps it to its end (old or new, never a mix).
-
-    Anything else that changes its files on disk (a backup restore, an rsync, a second tool, a
-    `qa index` in another process) is noticed by `get()`, at every request (one `stat` per file):
-    the folder is read again when it is a whole, valid index, and until then every question is
-    refused in one line. The old index is never read through a map its files may have left
-    (qa/index/files.py)."""
-
-    def __init__(self, index: Index, memory_mb: float = MEMORY_MB) -> None:
-        self._lock = threading.Lock()
-        self._reload_lock = threading.Lock()
-        self._pair = (index, SourceText(index))
-        self._views: dict[str, Any] = {}
-        self._memory_mb = memory_mb
-        self._refused: tuple[Any, str] | None = None   # the folder's state at the last failed reload, and why
-
-    def get(self) -> tuple[Index, SourceText]:
-        """The index to answer from, read again first if its files changed on disk.
-
-        Raises:
-            IndexChangedError: they changed, and the folder is not a whole index now.
-        """
-        pair = self._pair
-        change = pair[0].files.changed()
-        return pair if change is None else self._reload(pair[0], change)
-
-    def shown(self) -> tuple[Index, SourceText]:
-        """The index last answered from, or the one read again if that works: for what a page
-        shows (header, documents list), which a damaged folder should not blank out."""
-        try:
-            return self.get()
-        except QAError:
-            return self._pair
-
-    def swap(self, index: Index) -> None:
-        with self._lock:
-            self._pair = (index, SourceText(index))
-            self._views = {}
-
-    def _reload(self, old: Index, change: str) -> tuple[Index, SourceText]:
-        with self._reload_lock:
-            if self._pair[0] is not old and self._pair[0].files.changed() is None:
-                return self._pair   # another request has read it again meanwhile
-            state = folder_state(old.path)
-            if self._refused is not None and self._refused[0] == state:
-                raise IndexChangedError(self._refused[1])   # nothing changed since: not read again
-            try:
-                new = load_index(old.path, memory_mb=self._memory_mb)
-            except QAError as exc:
-                message = f"The index at {old.path} changed on disk ({change}) and cannot be used as it is now: {exc}"
-                self._refused = (state, message)
-                log.warning("%s", message)
-                raise IndexChangedError(message) from None
-            self._refused = None
-            log.warning("The index at %s changed on disk (%s); it was read again and answers from its new files.",
-                        old.path, change)
-            self.swap(new)
-            return self._pair
-
-    def view(self, name: str, make: Callable[[Index], _T]) -> _T:
-        """`make(index)` for the live index, computed once per index (the documents list and the
-        first screen read every document row: seconds at 10^6 documents, so not per page load)."""
-        with self._lock:
-            index, views = self._pair[0], self._views
-            if name not in views:
-                views[name] = make(index)
-            return views[name]  # type: ignore[no-any-return]
-
-
-def panel(turns: Sequence[Turn], index: Index, source_text: SourceText) -> Any:
+def panel(turns: Sequence[Turn], index: Index, source_text: SourceText, collection: str | None = None) -> Any:
     """The sources panel for `turns`, or no change to it when the index went stale while the
     panel read it (the answer was checked; the panel's text may be what replaced a map)."""
     try:
         with index.files.reading():
-            return sources_html(turns, index, source_text)
+            return sources_html(turns, index, source_text, collection)
     except IndexChangedError:
         return gr.skip()
 
@@ -308,27 +192,19 @@ def uploads_allowed(settings: Settings) -> tuple[bool, str]:
     """
     if not settings.uploads:
         return False, "Adding and removing documents is turned off here (setting uploads)."
-    if settings.auth_user and settings.auth_password:
+    if settings.login_pairs():
         return True, ""
-    if _is_loopback(settings.host):
+    if is_loopback(settings.host):
         return True, ""
     return False, (f"Adding and removing documents is off: this chat is served on {settings.host} "
-                   "without a login. Serve it on 127.0.0.1, or set auth_user and auth_password.")
-
-
-def _is_loopback(host: str) -> bool:
-    if host.strip().lower() == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
+                   "without a login. Serve it on 127.0.0.1, or set auth_user and auth_password (or logins).")
 
 
 UPLOAD_TYPES = sorted(SUFFIXES)
 DOC_HEADERS = ["Title", "File", "Date", "Pages", "Chunks", "Indexed"]
 STATUS_LINES = 8   # lines of an update's progress kept in view
 
+_T = TypeVar("_T")
 _Outcome = tuple[_T | None, BaseException | None]
 
 
@@ -364,22 +240,27 @@ def docs_label(index: Index) -> str:
     return f"Documents ({len(index.documents):,})"
 
 
-def build_app(settings: Settings, index: Index | None = None, live: LiveIndex | None = None) -> gr.Blocks:
-    """The chat page over `index` (default: `settings.index`, built when missing).
+def build_app(settings: Settings, index: Index | None = None, *, collections: Sequence[Collection] | None = None,
+              saving: Saving | None = None) -> gr.Blocks:
+    """The chat page over `collections` (default: those `settings` names, or `index`, or
+    `settings.index` built when missing; see `qa.collections.open_collections`).
 
-    `live` (made here when left out) holds the index the page answers from; `serve` passes its
-    own so that the original-file route reads the same one.
+    `saving` (made here when left out, over `settings.database`) keeps the conversations;
+    `serve` passes its own so that the export route reads the same one.
 
     Style and theme are `launch()` options in Gradio 6; `serve` passes `CSS` and `theme()`.
     """
-    if live is None:
-        live = LiveIndex(index if index is not None else open_index(settings), settings.index_memory_mb)
-    loaded, _ = live.get()
-    # The documents list reads every document row (3.3 s at 251,251 documents): made in the
-    # background from start-up, so that neither start-up nor most first pages wait for it.
-    threading.Thread(target=live.view, args=("documents", document_rows), name="qa-documents",
-                     daemon=True).start()
-    examples = working_examples(loaded, settings)
+    served = list(collections) if collections else open_collections(settings, index=index)
+    if saving is None:
+        saving = Saving(ConversationStore(settings.database), *saving_allowed(settings), several=len(served) > 1)
+    for collection in served:
+        # The documents list reads every document row (3.3 s at 251,251 documents): made in the
+        # background from start-up, so that neither start-up nor most first pages wait for it.
+        threading.Thread(target=collection.live.view, args=("documents", document_rows), name="qa-documents",
+                         daemon=True).start()
+    first = served[0]
+    loaded = first.index
+    examples = {c.name: working_examples(c.index, c.settings) for c in served}
     can_change, why_not = uploads_allowed(settings)
 
     def ask(question: str, history: list[dict[str, str]] | None = None) -> dict[str, Any]:
@@ -394,64 +275,65 @@ def build_app(settings: Settings, index: Index | None = None, live: LiveIndex | 
             quote, start, end, date, page, answer_start, answer_end), passages, latency_ms.
         """
         try:
-            current = live.get()[0]
+            current = first.live.get()[0]
         except QAError as exc:
             raise gr.Error(str(exc), print_exception=False) from None
-        reply, problem = answer_or_problem(question, history, current, settings)
+        reply, problem = answer_or_problem(question, history, current, first.settings)
         if reply is None:
             raise gr.Error(problem, print_exception=False)
         return answer_to_json(reply)
 
-    def respond(question: str, turns: list[Turn], docs: str = "", since: str = "",
-                until: str = "") -> Iterator[tuple[Any, ...]]:
+    def respond(question: str, turns: list[Turn], conversation: str | None, name: str, docs: str = "",
+                since: str = "", until: str = "", request: gr.Request = None) -> Iterator[Any]:  # type: ignore[assignment]
         question = (question or "").strip()
         if not question:
-            yield gr.skip(), gr.skip(), gr.skip(), gr.skip()
+            yield gr.skip()
             return
         pending = [*chat_messages(turns), {"role": "user", "content": question_html(question)}]
         # The box is emptied once, when the question is taken. The later yields leave it alone:
         # the final output is applied again when the event completes, and clearing the box then
         # would wipe a next question the user has already begun to type.
-        yield pending, "", gr.skip(), gr.skip()
+        yield {chatbot: pending, box: ""}
+        collection = talk.collection(name)
         try:
-            current, source_text = live.get()   # this question's index, from start to end
+            current, source_text = collection.live.get()   # this question's index, from start to end
         except QAError as exc:
-            yield [*pending, {"role": "assistant", "content": error_html(str(exc))}], gr.skip(), gr.skip(), turns
+            yield {chatbot: [*pending, {"role": "assistant", "content": error_html(str(exc))}]}
             return
-        reply, problem = next_reply(question, turns, current, settings, chat_filters(docs, since, until))
+        reply, problem = next_reply(question, turns, current, collection.settings, chat_filters(docs, since, until))
         if reply is None:
-            yield ([*pending, {"role": "assistant", "content": error_html(problem)}], gr.skip(), gr.skip(),
-                   turns)
+            yield {chatbot: [*pending, {"role": "assistant", "content": error_html(problem)}]}
             return
         turns = [*turns, Turn(question, reply)]
-        yield chat_messages(turns), gr.skip(), panel(turns, current, source_text), turns
+        saved = talk.kept(owner_of(request), conversation, collection, question, reply)
+        yield {chatbot: chat_messages(turns), sources: panel(turns, current, source_text, talk.links_for(collection)),
+               turns_state: turns, **saved}
 
-    def respond_example(turns: list[Turn], docs: str, since: str, until: str,
-                        evt: gr.SelectData) -> Iterator[tuple[Any, ...]]:
+    def respond_example(turns: list[Turn], conversation: str | None, name: str, docs: str, since: str, until: str,
+                        evt: gr.SelectData, request: gr.Request) -> Iterator[Any]:
         value = evt.value
         text = value.get("text", "") if isinstance(value, dict) else str(value or "")
-        yield from respond(text, turns, docs, since, until)
+        yield from respond(text, turns, conversation, name, docs, since, until, request)
 
-    def vote(turns: list[Turn], evt: gr.LikeData) -> None:
-        index_no = evt.index[0] if isinstance(evt.index, (list, tuple)) else evt.index
-        k = int(index_no) // 2
-        if not 0 <= k < len(turns):
-            return
-        liked = evt.liked
-        choice = ("up" if liked else "down") if isinstance(liked, bool) else str(liked or "cleared")
-        record_feedback(settings.feedback_path, turns[k], choice)
-
-    def new_conversation() -> tuple[Any, ...]:
-        return [], "", live.view("corpus", corpus_html), []
-
-    def doc_rows(needle: str = "") -> Any:
+    def doc_rows(needle: str = "", name: str | None = None) -> Any:
+        live = talk.collection(name).live
         rows, matched = documents_table(live.view("documents", document_rows), (needle or "")[:FILTER_CHARS])
         label = (f"{matched:,} documents" if len(rows) == matched
                  else f"{len(rows):,} of {matched:,} documents shown, newest first; type in Find to narrow")
         return gr.update(value=rows, label=label)
 
-    def change(work: Callable[[Callable[[str], None]], Change], needle: str,
-               turns: list[Turn]) -> Iterator[tuple[Any, ...]]:
+    def view(collection: Collection, needle: str) -> dict[Any, Any]:
+        """What the page shows of a collection: header, documents, example questions."""
+        current = collection.index
+        shown = {header: header_html(current), docs_panel: gr.update(label=docs_label(current)),
+                 table: doc_rows(needle, collection.name),
+                 chatbot: gr.update(examples=[{"text": q} for q in examples[collection.name]] or None)}
+        if can_change:
+            shown |= {chosen: None, remover: gr.update(value="Remove the selected document", interactive=False)}
+        return shown
+
+    def change(work: Callable[[Callable[[str], None]], Change], needle: str, turns: list[Turn],
+               collection: Collection) -> Iterator[Any]:
         """Run a change of documents, showing its lines; then swap the index in and refresh."""
         lines: list[str] = []
         outcome: tuple[Change | None, BaseException | None] = (None, None)
@@ -459,7 +341,7 @@ def build_app(settings: Settings, index: Index | None = None, live: LiveIndex | 
         try:
             while True:
                 lines.append(next(steps))
-                yield status_html(lines), gr.skip(), gr.skip(), gr.skip(), gr.skip()
+                yield {status: status_html(lines)}
         except StopIteration as stop:
             outcome = stop.value
         done, error = outcome
@@ -469,50 +351,55 @@ def build_app(settings: Settings, index: Index | None = None, live: LiveIndex | 
             else:
                 log.error("Unexpected error while changing the documents", exc_info=error)
                 message = "Internal error while changing the documents; the server log has the details."
-            yield (status_html(lines, message + " Nothing else changed.", problem=True), gr.skip(), gr.skip(),
-                   gr.skip(), gr.skip())
+            yield {status: status_html(lines, message + " Nothing else changed.", problem=True)}
             return
         assert done is not None
         if done.index is not None:
-            live.swap(done.index)
-        current, source_text = live.shown()
-        yield (status_html(lines, done.summary(), problem=bool(done.refused) and not done.added),
-               doc_rows(needle), header_html(current), gr.update(label=docs_label(current)),
-               panel(turns, current, source_text))
+            collection.live.swap(done.index)
+        current, source_text = collection.live.shown()
+        yield {status: status_html(lines, done.summary(), problem=bool(done.refused) and not done.added),
+               table: doc_rows(needle, collection.name), header: header_html(current),
+               docs_panel: gr.update(label=docs_label(current)),
+               sources: panel(turns, current, source_text, talk.links_for(collection))}
 
-    def upload(files: list[str] | None, needle: str, turns: list[Turn]) -> Iterator[tuple[Any, ...]]:
+    def upload(files: list[str] | None, needle: str, turns: list[Turn], name: str) -> Iterator[Any]:
         paths = [Path(str(f)) for f in files or []]
         if not paths:
-            yield (gr.skip(),) * 6
+            yield gr.skip()
             return
+        collection = talk.collection(name)   # uploads go to the collection chosen in the selector
         try:
-            for step in change(lambda say: add_files([(p, p.name) for p in paths], settings=settings, log=say),
-                               needle, turns):
-                yield (*step, gr.skip())
+            yield from change(lambda say: add_files([(p, p.name) for p in paths], settings=collection.settings,
+                                                    log=say), needle, turns, collection)
         finally:
             for p in paths:   # Gradio's copies of the uploads: the corpus has its own now
                 p.unlink(missing_ok=True)
-        yield (*(gr.skip(),) * 5, None)
+        yield {uploader: None}
 
-    def pick(evt: gr.SelectData) -> tuple[Any, ...]:
+    def pick(name: str, evt: gr.SelectData) -> tuple[Any, ...]:
         row = evt.row_value or []
         doc_id = str(row[1]) if len(row) > 1 else ""
-        if doc_id not in live.shown()[0].documents:
+        if doc_id not in talk.collection(name).index.documents:
             return None, gr.update(value="Remove the selected document", interactive=False)
         return doc_id, gr.update(value=f"Remove {doc_id}", interactive=True)
 
-    def remove(doc_id: str | None, needle: str, turns: list[Turn]) -> Iterator[tuple[Any, ...]]:
+    def remove(doc_id: str | None, needle: str, turns: list[Turn], name: str) -> Iterator[Any]:
         if not doc_id:
-            yield (gr.skip(),) * 7
+            yield gr.skip()
             return
-        for step in change(lambda say: remove_document(doc_id, settings=settings, log=say), needle, turns):
-            yield (*step, gr.skip(), gr.skip())
-        yield (*(gr.skip(),) * 5, None, gr.update(value="Remove the selected document", interactive=False))
+        collection = talk.collection(name)
+        yield from change(lambda say: remove_document(doc_id, settings=collection.settings, log=say), needle, turns,
+                          collection)
+        yield {chosen: None, remover: gr.update(value="Remove the selected document", interactive=False)}
 
     with gr.Blocks(title="qa · cited answers", analytics_enabled=False) as app:
         turns_state = gr.State([])
+        conversation_state = gr.State(None)   # the open conversation's saved id
         with gr.Row(elem_id="qa-top", equal_height=True):
             header = gr.HTML(header_html(loaded), js_on_load=None, scale=10)
+            selector = gr.Dropdown(choices=[c.name for c in served], value=first.name, label="Collection",
+                                   interactive=True, visible=len(served) > 1, scale=2, min_width=180,
+                                   elem_id="qa-collection")
             new = gr.Button("New conversation", variant="secondary", size="md", scale=0,
                             min_width=170, elem_id="qa-new")
         with gr.Row(equal_height=False, elem_id="qa-main"):
@@ -530,7 +417,7 @@ def build_app(settings: Settings, index: Index | None = None, live: LiveIndex | 
                     feedback_options=("Like", "Dislike"),
                     buttons=[],  # Gradio's copy buttons would copy our HTML, not the text
                     placeholder=WELCOME,
-                    examples=[{"text": q} for q in examples] or None,
+                    examples=[{"text": q} for q in examples[first.name]] or None,
                     autoscroll=True,
                 )
                 with gr.Row(elem_id="qa-ask-row"):
@@ -576,41 +463,59 @@ def build_app(settings: Settings, index: Index | None = None, live: LiveIndex | 
                     if can_change:
                         remover = gr.Button("Remove the selected document", variant="stop", size="sm",
                                             interactive=False, elem_id="qa-remove")
+                saved, title, export, renamer, deleter = conversations_panel(saving)
             with gr.Column(scale=2, min_width=340, elem_id="qa-sources-col"):
                 sources = gr.HTML(corpus_html(loaded), elem_id="qa-sources", js_on_load=static_text("cite.js"),
                                   padding=False)
 
-        outputs = [chatbot, box, sources, turns_state]
+        talk = Conversations(saving, served, Parts(chatbot, box, sources, turns_state, conversation_state, selector,
+                                                   saved, title, export, view))
+        outputs = [chatbot, box, sources, turns_state, conversation_state, saved, title, export]
         # A question sent while the last one is still finishing runs after it ("always_last"),
         # rather than being dropped as Gradio's default ("once") would.
         filter_boxes = [docs_box, since_box, until_box]
-        gr.on([box.submit, send.click], respond, inputs=[box, turns_state, *filter_boxes], outputs=outputs,
+        asked = [turns_state, conversation_state, selector, *filter_boxes]
+        gr.on([box.submit, send.click], respond, inputs=[box, *asked], outputs=outputs,
               api_visibility="private", show_progress="minimal", show_progress_on=[chatbot],
               trigger_mode="always_last")
-        chatbot.example_select(respond_example, inputs=[turns_state, *filter_boxes], outputs=outputs,
-                               api_visibility="private", show_progress="minimal",
-                               show_progress_on=[chatbot])
-        chatbot.like(vote, inputs=[turns_state], outputs=None, api_visibility="private", queue=False)
-        gr.on([new.click, chatbot.clear], new_conversation, outputs=outputs, api_visibility="private",
+        chatbot.example_select(respond_example, inputs=asked, outputs=outputs, api_visibility="private",
+                               show_progress="minimal", show_progress_on=[chatbot])
+        chatbot.like(talk.vote, inputs=[turns_state, conversation_state, selector], outputs=None,
+                     api_visibility="private", queue=False)
+        gr.on([new.click, chatbot.clear], talk.new, inputs=[selector], outputs=outputs, api_visibility="private",
               queue=False)
-        def refresh(needle: str) -> tuple[Any, ...]:
-            current = live.shown()[0]
-            return (doc_rows(needle), header_html(current), gr.update(label=docs_label(current)),
-                    live.view("corpus", corpus_html))
+        shown = [header, docs_panel, table, chatbot, *([chosen, remover] if can_change else [])]
+        selector.input(talk.switch, inputs=[selector, find], outputs=[*outputs, *shown], api_visibility="private",
+                       queue=False)
+        if saving.on:
+            saved.input(talk.open, inputs=[saved, find], outputs=[*outputs, *shown, selector],
+                        api_visibility="private", queue=False)
+            title.submit(talk.rename, inputs=[conversation_state, title], outputs=[title, saved],
+                         api_visibility="private", queue=False)
+            renamer.click(talk.rename, inputs=[conversation_state, title], outputs=[title, saved],
+                          api_visibility="private", queue=False)
+            deleter.click(talk.delete, inputs=[conversation_state, selector], outputs=outputs,
+                          api_visibility="private", queue=False)
 
-        # A page opened after a change shows the documents as they are now.
-        app.load(refresh, inputs=[find], outputs=[table, header, docs_panel, sources], api_visibility="private",
-                 queue=False)
-        find.change(doc_rows, inputs=[find], outputs=[table], api_visibility="private", queue=False,
+        def refresh(needle: str, request: gr.Request) -> tuple[Any, ...]:
+            current = first.index
+            return (doc_rows(needle), header_html(current), gr.update(label=docs_label(current)),
+                    first.live.view("corpus", corpus_html), talk.listing(request))
+
+        # A page opened after a change shows the documents as they are now, and its user's
+        # saved conversations.
+        app.load(refresh, inputs=[find], outputs=[table, header, docs_panel, sources, saved],
+                 api_visibility="private", queue=False)
+        find.change(doc_rows, inputs=[find, selector], outputs=[table], api_visibility="private", queue=False,
                     trigger_mode="always_last")
         changed = [status, table, header, docs_panel, sources]
         if can_change:
             # One change of documents at a time, queued in the order asked (one concurrency id).
-            uploader.upload(upload, inputs=[uploader, find, turns_state], outputs=[*changed, uploader],
+            uploader.upload(upload, inputs=[uploader, find, turns_state, selector], outputs=[*changed, uploader],
                             api_visibility="private", concurrency_limit=1, concurrency_id="qa-change",
                             show_progress="minimal", show_progress_on=[status])
-            table.select(pick, inputs=None, outputs=[chosen, remover], api_visibility="private", queue=False)
-            remover.click(remove, inputs=[chosen, find, turns_state], outputs=[*changed, chosen, remover],
+            table.select(pick, inputs=[selector], outputs=[chosen, remover], api_visibility="private", queue=False)
+            remover.click(remove, inputs=[chosen, find, turns_state, selector], outputs=[*changed, chosen, remover],
                           api_visibility="private", concurrency_limit=1, concurrency_id="qa-change",
                           show_progress="minimal", show_progress_on=[status])
         gr.api(ask, api_name="ask")
@@ -621,44 +526,53 @@ def serve(settings: Settings, *, block: bool = True, index: Index | None = None,
           log_line: Callable[[str], None] | None = None) -> gr.Blocks:
     """Start the chat on `settings.host:settings.port` (127.0.0.1:7860 by default).
 
-    Builds the index first when it is missing. Serves the page, its API and the original files
-    of indexed documents by doc_id (`/qa/file`): no file folder is allowed, and the corpus,
-    index and feedback file are blocked outright from Gradio's file route. Gradio's upload route
-    takes files only when `uploads_allowed(settings)`; otherwise it is refused.
+    Builds missing indexes first. Serves the page, its API, the OpenAI-compatible API
+    (`/v1/...`, qa.openai_api), the original files of indexed documents by doc_id (`/qa/file`)
+    and the Markdown export of saved conversations (`/qa/export`): no file folder is allowed,
+    and the corpora, indexes and database are blocked outright from Gradio's file route.
+    Gradio's upload route takes files only when `uploads_allowed(settings)`; otherwise it is
+    refused.
 
     Args:
-        settings: everything, including host, port, concurrency, auth and feedback_path.
+        settings: everything, including host, port, concurrency, logins, api_key, database and
+            the collections to serve (`collections`, `collections_folder`).
         block: keep serving until interrupted; False returns once the server is up.
-        index: an index already loaded (default: `settings.index`).
-        update: first bring `settings.index` up to date with `settings.corpus` (after the port
-            is checked, so a busy port is told before any indexing).
+        index: an index already loaded, served alone (default: what `settings` names).
+        update: first bring each index up to date with its corpus (after the port is checked,
+            so a busy port is told before any indexing).
         log_line: where start-up lines go (None: nowhere; app.py and `qa serve` pass `print`).
 
     Returns:
         The running app (call `.close()` to stop it when `block` is False).
 
     Raises:
-        QAError: the port is in use or cannot be bound, or the index cannot be opened.
+        QAError: the port is in use or cannot be bound, the collections cannot be served, an
+            index cannot be opened, or the database cannot be opened.
     """
     say = log_line or (lambda _line: None)
+    collection_specs(settings)   # a malformed collection is told before anything else is done
     check_port(settings.host, settings.port)
-    loaded = index if index is not None else open_index(settings, log_line, update=update)
-    say(f"Loading the chat over {loaded.path} ({len(loaded.documents)} documents)...")
-    live = LiveIndex(loaded, settings.index_memory_mb)
-    app = build_app(settings, live=live)
-    can_change, why_not = uploads_allowed(settings)
-    if not can_change:
-        say(why_not)
+    served = open_collections(settings, log_line, index=index, update=update)
+    for collection in served:
+        loaded = collection.index
+        named = f" as collection {collection.name}" if len(served) > 1 else ""
+        say(f"Loading the chat over {loaded.path}{named} ({len(loaded.documents)} documents)...")
+    saving = Saving(ConversationStore(settings.database), *saving_allowed(settings), several=len(served) > 1)
+    app = build_app(settings, collections=served, saving=saving)
+    for allowed, why_not in (uploads_allowed(settings), (saving.on, saving.why_not), api_access(settings)):
+        if not allowed:
+            say(why_not)
+    can_change = uploads_allowed(settings)[0]
     upload_bytes = MAX_FILES_PER_ADD * int(settings.max_file_mb * 1024 * 1024) + 1024 * 1024
     app.queue(default_concurrency_limit=settings.concurrency, max_size=256)
-    auth = (settings.auth_user, settings.auth_password) if settings.auth_user and settings.auth_password \
-        else None
-    blocked = [str(Path(p).resolve()) for p in (settings.corpus, loaded.path, settings.feedback_path)]
+    database = Path(settings.database).resolve()
+    blocked = [str(Path(p).resolve()) for c in served for p in (c.settings.corpus, c.settings.index)]
+    blocked += [str(database), f"{database}-wal", f"{database}-shm"]
     try:
         app.launch(
             server_name=settings.host,
             server_port=settings.port,
-            auth=auth,
+            auth=settings.login_pairs() or None,
             prevent_thread_lock=True,
             share=False,
             show_error=False,
@@ -681,7 +595,10 @@ def serve(settings: Settings, *, block: bool = True, index: Index | None = None,
         raise QAError(f"Cannot serve on {settings.host}:{settings.port} ({exc}). Pass another --port, "
                       "or stop the program using it.") from exc
     try:
-        add_file_route(app, live)
+        check, current_user = gradio_login(app)
+        add_file_route(app, served, check)
+        add_export_route(app.server_app, saving, check, current_user)
+        add_openai_routes(app.server_app, served, settings)
     except BaseException:
         app.close()
         raise
@@ -690,32 +607,46 @@ def serve(settings: Settings, *, block: bool = True, index: Index | None = None,
     return app
 
 
-def add_file_route(app: gr.Blocks, live: LiveIndex) -> None:
-    """Serve `GET /qa/file?doc=DOC_ID`: the original file of a document of the live index,
-    behind Gradio's own login check (the same one as the page's).
+def gradio_login(app: gr.Blocks) -> tuple[Any, Callable[[Any], Any]]:
+    """Gradio's login check (a route dependency: 401 without the page's login) and its function
+    that names the logged-in user of a request (None without a login).
 
     Raises:
-        QAError: Gradio's login check cannot be found (a Gradio version qa does not know); the
-            route is not served without it.
+        QAError: they cannot be found (a Gradio version qa does not know); no route of qa's is
+            served without them.
     """
     server = app.server_app
-    # The page's own config route carries Gradio's login check; the file route takes the same.
+    # The page's own config route carries Gradio's login check; qa's routes take the same.
     check = next((d for r in server.routes if getattr(r, "path", None) == "/config"
                   for d in getattr(r, "dependencies", ()) if getattr(d.dependency, "__name__", "") == "login_check"),
                  None)
-    if check is None:
-        raise QAError("Gradio's login check was not found on its /config route, so original files "
-                      f"cannot be served behind the login (gradio {gr.__version__}).")
+    user = inspect.signature(check.dependency).parameters.get("user") if check is not None else None
+    current_user = getattr(getattr(user, "default", None), "dependency", None)
+    if check is None or current_user is None:
+        raise QAError("Gradio's login check was not found on its /config route, so original files and saved "
+                      f"conversations cannot be served behind the login (gradio {gr.__version__}).")
+    return check, current_user
 
-    def original(doc: str = "") -> Response:
+
+def add_file_route(app: gr.Blocks, collections: Sequence[Collection], check: Any) -> None:
+    """Serve `GET /qa/file?doc=DOC_ID[&collection=NAME]`: the original file of a document of a
+    collection's live index (the first collection's when none is named), behind Gradio's own
+    login check `check` (the same one as the page's)."""
+    def original(doc: str = "", collection: str = "") -> Response:
+        chosen = by_name(collections, collection) if collection else collections[0]
+        if chosen is None:
+            return Response(f"No collection {collection[:80]!r} here.\n", status_code=404,
+                            media_type="text/plain; charset=utf-8",
+                            headers={"X-Content-Type-Options": "nosniff", "Cache-Control": "no-store"})
         try:
-            index = live.get()[0]
+            index = chosen.live.get()[0]
         except QAError as exc:
             return Response(f"{exc}\n", status_code=503, media_type="text/plain; charset=utf-8",
                             headers={"X-Content-Type-Options": "nosniff", "Cache-Control": "no-store"})
         return original_file(index, doc)
 
-    server.add_api_route("/qa/file", original, methods=["GET"], dependencies=[check], include_in_schema=False)
+    app.server_app.add_api_route("/qa/file", original, methods=["GET"], dependencies=[check],
+                                 include_in_schema=False)
 
 
 # What a browser gets for each kind of file: media type, shown inline or saved, and for formats
@@ -818,6 +749,7 @@ class RequestGuard:
         raw_path = posixpath.normpath("/" + str(scope.get("path", "")).lstrip("/"))
         path = raw_path.lower()
         limit, why = MAX_REQUEST_BYTES, "(a question and the recent history fit easily)."
+        api = path.startswith("/v1/")   # the OpenAI-compatible API answers in OpenAI's error shape
         if "/gradio_api/upload" in path:
             if not self.uploads:
                 await _plain(send, 403, "Uploads are off: this chat does not add documents here (it is served "
@@ -831,7 +763,7 @@ class RequestGuard:
                 # instead of meeting a reset connection; larger bodies are not worth reading.
                 while (message := await receive())["type"] == "http.request" and message.get("more_body"):
                     pass
-            await _plain(send, 413, f"Request too large: at most {limit // 1024} KiB {why}")
+            await _plain(send, 413, f"Request too large: at most {limit // 1024} KiB {why}", api=api)
             return
         event = _EVENT_ROUTE.match(raw_path) if scope.get("method") == "POST" else None
         if (declared is None and scope.get("method") in ("POST", "PUT", "PATCH")) or event:
@@ -846,7 +778,7 @@ class RequestGuard:
                 size += len(chunks[-1])
                 more = bool(message.get("more_body"))
                 if size > limit:
-                    await _plain(send, 413, f"Request too large: at most {limit // 1024} KiB.")
+                    await _plain(send, 413, f"Request too large: at most {limit // 1024} KiB.", api=api)
                     return
             body = b"".join(chunks)
             if event and self.check is not None:
@@ -934,10 +866,13 @@ MAX_REQUEST_BYTES = 256 * 1024
 DRAIN_BYTES = 8 * 1024 * 1024
 
 
-async def _plain(send: Send, status: int, text: str) -> None:
-    body = (text + "\n").encode("utf-8")
+async def _plain(send: Send, status: int, text: str, api: bool = False) -> None:
+    """Refuse with one line of text, or for the OpenAI-compatible API, its JSON error object."""
+    code = "request_too_large" if status == 413 else None
+    body = (json.dumps(error_body(text, code=code)) if api else text + "\n").encode("utf-8")
+    kind = b"application/json" if api else b"text/plain; charset=utf-8"
     await send({"type": "http.response.start", "status": status,
-                "headers": [(b"content-type", b"text/plain; charset=utf-8"),
+                "headers": [(b"content-type", kind),
                             (b"content-length", str(len(body)).encode())]})
     await send({"type": "http.response.body", "body": body})
 

@@ -218,8 +218,9 @@ class SourceText:
         return None
 
 
-def sources_html(turns: Sequence[Turn], index: Index, source_text: SourceText) -> str:
-    """The sources panel: each turn's citations (newest turn first and open) or related reading."""
+def sources_html(turns: Sequence[Turn], index: Index, source_text: SourceText, collection: str | None = None) -> str:
+    """The sources panel: each turn's citations (newest turn first and open) or related reading;
+    `collection` (when the server has several) goes into the links to original files."""
     if not turns:
         return corpus_html(index)
     groups = []
@@ -228,13 +229,13 @@ def sources_html(turns: Sequence[Turn], index: Index, source_text: SourceText) -
         reply = turn.reply
         if reply.abstained:
             related = reply.related
-            cards = "".join(_related_card(k, i, p) for i, p in enumerate(related, 1))
+            cards = "".join(_related_card(k, i, p, collection) for i, p in enumerate(related, 1))
             kind = '<span class="qa-tag qa-tag-abstained">not in the documents</span>'
             intro = ('<p class="qa-note">The documents do not answer this question. These are the '
                      'closest passages, for reading, not as an answer.</p>')
             body = intro + (cards or '<p class="qa-note">Nothing related was found.</p>')
         else:
-            cards = "".join(_citation_card(k, c, reply, index, source_text) for c in reply.citations)
+            cards = "".join(_citation_card(k, c, reply, index, source_text, collection) for c in reply.citations)
             count = len(reply.citations)
             kind = f'<span class="qa-tag">{count} source{"s" if count != 1 else ""}</span>'
             body = cards
@@ -246,7 +247,8 @@ def sources_html(turns: Sequence[Turn], index: Index, source_text: SourceText) -
     return f'<div class="qa-panel"><div class="qa-panel-title">Sources</div>{"".join(groups)}</div>'
 
 
-def _citation_card(turn: int, c: Citation, reply: Answer, index: Index, source_text: SourceText) -> str:
+def _citation_card(turn: int, c: Citation, reply: Answer, index: Index, source_text: SourceText,
+                   collection: str | None = None) -> str:
     info = index.documents.get(c.doc_id)
     date = c.date or (info.date if info else None)
     found = source_text.window(c.doc_id, c.start, c.end) or _passage_window(reply.passages, c)
@@ -259,7 +261,7 @@ def _citation_card(turn: int, c: Citation, reply: Answer, index: Index, source_t
         f'<article class="qa-source" id="{source_id(turn, c.n)}">'
         f'<div class="qa-source-head"><span class="qa-n">{c.n}</span>'
         f'<span class="qa-title">{escape(c.title or c.doc_id)}</span></div>'
-        f'{_meta(date, c.doc_id, c.start, c.end, "quote", c.page, opens=info is not None, ocr=c.ocr)}'
+        f'{_meta(date, c.doc_id, c.start, c.end, "quote", c.page, info is not None, c.ocr, collection)}'
         f'<div class="qa-passage">{"… " if cut_before else ""}{body}{" …" if cut_after else ""}</div>'
         '</article>'
     )
@@ -272,7 +274,7 @@ def _passage_window(passages: Sequence[Passage], c: Citation) -> tuple[int, str,
     return None
 
 
-def _related_card(turn: int, i: int, p: Passage) -> str:
+def _related_card(turn: int, i: int, p: Passage, collection: str | None = None) -> str:
     text = p.text
     cut = len(text) > RELATED_CHARS
     if cut:
@@ -281,13 +283,13 @@ def _related_card(turn: int, i: int, p: Passage) -> str:
         f'<article class="qa-source qa-related" id="{related_id(turn, i)}">'
         f'<div class="qa-source-head"><span class="qa-n qa-n-related">{i}</span>'
         f'<span class="qa-title">{escape(p.title or p.doc_id)}</span></div>'
-        f'{_meta(p.date, p.doc_id, p.start, p.end, "passage", p.page, opens=True, ocr=p.ocr)}'
+        f'{_meta(p.date, p.doc_id, p.start, p.end, "passage", p.page, opens=True, ocr=p.ocr, collection=collection)}'
         f'<div class="qa-passage">{_display(text)}{" …" if cut else ""}</div></article>'
     )
 
 
 def _meta(date: str | None, doc_id: str, start: int, end: int, what: str, page: int | None = None,
-          opens: bool = False, ocr: bool = False) -> str:
+          opens: bool = False, ocr: bool = False, collection: str | None = None) -> str:
     on_page = f'<span class="qa-page" title="page {page} of the document">p. {page}</span>' if page else ""
     # Text that OCR read from a scan may hold misread characters: the reader checks the page image.
     read_by = ('<span class="qa-ocr" title="read by OCR from a scanned page: check the quote against the page '
@@ -297,18 +299,25 @@ def _meta(date: str | None, doc_id: str, start: int, end: int, what: str, page: 
         f'<span>{escape(date) if date else "undated"}</span>'
         f'<span class="qa-file">{escape(doc_id)}</span>{on_page}{read_by}'
         f'<span title="{what}: characters {start} to {end} of the file">chars {start:,}–{end:,}</span>'
-        f'{original_link(doc_id, page) if opens else ""}</div>'
+        f'{original_link(doc_id, page, collection) if opens else ""}</div>'
     )
 
 
-def original_link(doc_id: str, page: int | None = None) -> str:
+def original_link(doc_id: str, page: int | None = None, collection: str | None = None) -> str:
     """A link that opens the document's original file (served by doc_id, see `qa.web`), at
-    `page` where the browser's viewer can jump there (PDF)."""
-    href = "qa/file?doc=" + quote(doc_id, safe="") + (f"#page={page}" if page else "")
+    `page` where the browser's viewer can jump there (PDF); `collection` names the collection
+    that holds it, when the server has several."""
+    href = file_href(doc_id, page, collection)
     saved = doc_id.lower().endswith((".docx", ".tif", ".tiff"))   # formats a browser does not show
     label = "download" if saved else (f"open p. {page}" if page else "open file")
     return (f'<a class="qa-open" href="{escape(href)}" target="_blank" rel="noopener noreferrer" '
             f'title="the original file{escape(f", at page {page}" if page else "")}">{label}</a>')
+
+
+def file_href(doc_id: str, page: int | None = None, collection: str | None = None) -> str:
+    """The relative URL of a document's original file (`qa/file?doc=...`)."""
+    where = f"&collection={quote(collection, safe='')}" if collection else ""
+    return f"qa/file?doc={quote(doc_id, safe='')}{where}" + (f"#page={page}" if page else "")
 
 
 def marked_passage(text: str, start: int, quote_start: int, quote_end: int,

@@ -253,11 +253,13 @@ def test_fairness_refuses_hostile_requests_and_answers_the_rest(tmp_path: Path, 
     lines: list[str] = []
     r = run_fairness(tmp_path / "report", settings.replace(corpus=ROOT / "seeds"), echo=lines.append, rounds=1)
     assert r["idle_ms"]["n"] == r["in_flight_ms"]["n"] == r["maximal_ms"]["n"] == r["flood_ms"]["n"] == 6
-    assert sum(r["in_flight_requests"].values()) == 2 * 4 * 6
+    assert r["v1_ms"]["n"] == 6 and sum(r["in_flight_requests"].values()) == 3 * 4 * 6
     assert r["in_flight_requests"] == {
         "history as an 8,000-character string: error": 6, "10,000-turn history: HTTP 413": 6,
         "1,000,000-character question: HTTP 413": 6, "history of 3,000 plain strings: error": 6,
-        "2,000-character question, 400-message history: answered": 24}
+        "2,000-character question, 400-message history: answered": 24,
+        "v1 10,000 messages: HTTP 413": 6, "v1 1,000,000-character question: HTTP 413": 6,
+        "v1 1,001 messages: HTTP 400": 6, "v1 2,000-character question: answered": 6}
     assert "p50 / idle" in "\n".join(lines) and (tmp_path / "report" / "report.md").exists()
 
 

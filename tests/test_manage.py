@@ -177,7 +177,7 @@ def test_the_documents_list(small: Settings, tmp_path: Path) -> None:
 def test_questions_during_changes_are_answered_from_one_index(small: Settings, tmp_path: Path) -> None:
     """The chat's LiveIndex: questions asked while documents are added and removed each get an
     answer wholly from the index that was live when they began (its own documents and text)."""
-    from qa.web import LiveIndex
+    from qa.live import LiveIndex
 
     (tmp_path / "notes.md").write_text(NOTES, encoding="utf-8")
     live = LiveIndex(load_index(small.index))

@@ -29,10 +29,9 @@ from qa.types import Answer, Citation, Passage
 from qa.web import serve
 from qa.web_html import SourceText, Turn, answer_html, sources_html
 
+from .conftest import free_port
+
 ROOT = Path(__file__).resolve().parent.parent
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update"]
 REPLIES = "#qa-chat .qa-reply"
 
 # A document that tries every way of running code in a page; none of it may run.
@@ -64,9 +63,7 @@ class Running:
 
 
 def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    return free_port()
 
 
 @contextmanager
@@ -83,22 +80,10 @@ def _serving(settings: Settings, **kwargs: Any) -> Iterator[Running]:
 def seeds_app(seeds_index: Path, settings: Settings,
               tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running]:
     """The real app over the session's seeds index, on a free port."""
-    feedback = tmp_path_factory.mktemp("web") / "feedback.jsonl"
-    running = settings.replace(index=seeds_index, port=_free_port(), feedback_path=feedback)
+    database = tmp_path_factory.mktemp("web") / "qa.sqlite3"
+    running = settings.replace(index=seeds_index, port=_free_port(), database=database)
     with _serving(running, index=load_index(seeds_index)) as app:
         yield app
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    if not CHROMIUM.exists():
-        pytest.skip("browser tests need Chromium at /usr/bin/chromium (apt-get install chromium)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        chromium = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
 
 
 def _open(browser: Any, url: str) -> Any:
@@ -115,7 +100,7 @@ def _chat_over(corpus: Path, browser: Any, settings: Settings,
     """The real app over `corpus` (indexed first, as `python app.py` does when there is no index)
     and a page on it that records every dialog a script opens (there must be none)."""
     here = settings.replace(corpus=corpus, index=tmp_path / "index", port=_free_port(),
-                            feedback_path=tmp_path / "feedback.jsonl")
+                            database=tmp_path / "qa.sqlite3")
     with _serving(here) as running:
         page = _open(browser, running.url)
         dialogs: list[str] = []
@@ -238,6 +223,13 @@ def test_hostile_document_is_shown_as_text_and_never_runs(
         assert page.locator("#qa-chat img, #qa-sources img, #qa-chat script, "
                             "#qa-sources script").count() == 0
         assert page.evaluate("document.querySelectorAll('a[href^=\"javascript:\"]').length") == 0
+        # The saved conversation is titled with the first question: listed as text, too.
+        page.click("#qa-convs .label-wrap")
+        page.wait_for_selector("#qa-conv-list label")
+        assert hostile_question in page.inner_text("#qa-conv-list")
+        assert page.locator("#qa-convs img, #qa-convs script").count() == 0
+        page.wait_for_timeout(300)
+        assert page.evaluate("typeof window.__pwned") == "undefined" and dialogs == []
 
 
 @pytest.mark.browser
@@ -340,24 +332,27 @@ def test_many_questions_at_once_each_get_their_own_answer(seeds_app: Running) ->
 
 
 @pytest.mark.browser
-def test_thumbs_up_and_down_append_feedback_lines(seeds_app: Running, browser: Any) -> None:
-    path = seeds_app.settings.feedback_path
-    before = path.read_text(encoding="utf-8").splitlines() if path.exists() else []
+def test_thumbs_up_and_down_are_kept_in_the_database(seeds_app: Running, browser: Any) -> None:
+    from qa.conversations import ConversationStore
+
+    store = ConversationStore(seeds_app.settings.database)
+    before = len(store.votes())
     page = _open(browser, seeds_app.url)
     try:
         _ask(page, "How many accounts did TikTok remove?")
         page.get_by_role("button", name="Like", exact=True).last.click()
-        _wait_for_lines(path, len(before) + 1)
+        _wait_for_votes(store, before + 1)
         page.get_by_role("button", name="Dislike", exact=True).last.click()
-        lines = _wait_for_lines(path, len(before) + 2)
+        votes = _wait_for_votes(store, before + 2)
     finally:
         page.close()
-    up, down = (json.loads(line) for line in lines[len(before):])
+    up, down = votes[before:]
     assert (up["vote"], down["vote"]) == ("up", "down")
-    assert up["question"] == "How many accounts did TikTok remove?"
-    assert "3,000" in up["answer"] and "[1]" in up["answer"]
+    assert up["question"] == "How many accounts did TikTok remove?" and up["collection"] == "seeds"
+    assert "3,000" in up["answer"] and "[1]" in up["answer"] and up["status"] == "answered"
     assert up["citations"] and up["citations"][0]["quote"] in up["answer"]
-    assert up["timestamp"].endswith("+00:00")
+    assert up["created"].endswith("+00:00")
+    assert up["conversation"] and up["conversation"] == down["conversation"]   # the saved conversation voted on
 
 
 @pytest.mark.browser
@@ -413,14 +408,14 @@ def test_the_chat_answers_from_the_documents_chosen(seeds_app: Running, browser:
         page.close()
 
 
-def _wait_for_lines(path: Path, count: int, timeout_s: float = 10.0) -> list[str]:
+def _wait_for_votes(store: Any, count: int, timeout_s: float = 10.0) -> list[dict[str, Any]]:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
-        lines = path.read_text(encoding="utf-8").splitlines() if path.exists() else []
-        if len(lines) >= count:
-            return lines
+        votes = store.votes()
+        if len(votes) >= count:
+            return list(votes)
         time.sleep(0.05)
-    raise AssertionError(f"{path} did not reach {count} line(s) within {timeout_s} s")
+    raise AssertionError(f"{store.path} did not reach {count} vote(s) within {timeout_s} s")
 
 
 def test_only_the_app_is_served(seeds_app: Running) -> None:
@@ -439,7 +434,7 @@ def test_basic_auth_when_configured(seeds_index: Path, settings: Settings, tmp_p
     from gradio_client import Client
 
     locked = settings.replace(index=seeds_index, port=_free_port(), auth_user="ana",
-                              auth_password="s3cret", feedback_path=tmp_path / "feedback.jsonl")
+                              auth_password="s3cret", database=tmp_path / "qa.sqlite3")
     with _serving(locked, index=load_index(seeds_index)) as running:
         with pytest.raises(Exception):  # noqa: B017 - the client raises a bare ValueError
             Client(running.url, verbose=False)
@@ -574,7 +569,7 @@ def test_the_upload_route_is_closed_when_uploads_are_off(seeds_index: Path, sett
                                                          where: str) -> None:
     from qa.web import uploads_allowed
 
-    off = settings.replace(index=seeds_index, port=_free_port(), feedback_path=tmp_path / "f.jsonl",
+    off = settings.replace(index=seeds_index, port=_free_port(), database=tmp_path / "qa.sqlite3",
                            **({"host": "0.0.0.0"} if where.startswith("beyond") else {"uploads": False}))
     allowed, why = uploads_allowed(off)
     assert not allowed and ("without a login" in why if where.startswith("beyond") else "setting uploads" in why)
@@ -590,12 +585,19 @@ def test_the_upload_route_is_closed_when_uploads_are_off(seeds_index: Path, sett
         config = urllib.request.urlopen(running.url + "config", timeout=10).read().decode("utf-8")
         assert '"qa-upload-off"' in config and '"qa-upload"' not in config and '"qa-remove"' not in config
         assert why in config
+        if where.startswith("beyond"):   # no key, beyond loopback: the OpenAI-compatible API is off too
+            with pytest.raises(urllib.error.HTTPError) as refused:
+                urllib.request.urlopen(running.url + "v1/models", timeout=10)
+            error = json.loads(refused.value.read())["error"]
+            assert refused.value.code == 403 and error["type"] == "permission_error"
+            assert "Set api_key" in error["message"]
+            assert '"qa-convs-off"' in config and "Conversations are not saved" in config
 
 
 def test_uploads_need_the_login_when_there_is_one(seeds_index: Path, settings: Settings, tmp_path: Path) -> None:
     from qa.web import uploads_allowed
 
-    locked = settings.replace(index=seeds_index, port=_free_port(), feedback_path=tmp_path / "f.jsonl",
+    locked = settings.replace(index=seeds_index, port=_free_port(), database=tmp_path / "qa.sqlite3",
                               host="0.0.0.0", auth_user="ana", auth_password="s3cret")
     assert uploads_allowed(locked) == (True, "")
     assert uploads_allowed(settings.replace(host="::1"))[0] and uploads_allowed(settings.replace(host="localhost"))[0]

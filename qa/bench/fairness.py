@@ -15,7 +15,12 @@ A normal client asks ordinary questions one at a time through the HTTP API in fo
    limit with a 400-message history that fits the body limit, answered in full. Not hostile,
    but the most work the server accepts per request; the normal question queues behind them on
    the shared encoder;
-4. a sustained flood: `HOSTILE_CLIENTS` processes send all of the above back to back, on the same
+4. four hostile requests to the OpenAI-compatible route (`/v1/chat/completions`) are in flight
+   with each question: a body of 10,000 messages (over the body limit), a 1,000,000-character
+   question (over it too), 1,001 short messages (over the message limit) and a valid request at
+   the question-length limit. The normal question still goes to /ask: the new route must not
+   starve the old one;
+5. a sustained flood: `HOSTILE_CLIENTS` processes send all of the above back to back, on the same
    machine. The worst case: on two cores the attackers' own processes and the server's request
    handling share the CPU with the normal question; per-request bounds cannot fix that, only a
    per-client limit in front of the server could.
@@ -59,6 +64,38 @@ NORMAL_QUESTIONS = (
 ROUNDS = 5
 
 
+def openai_payloads(model: str) -> list[tuple[str, bytes]]:
+    """Hostile and maximal requests to the OpenAI-compatible route for the collection `model`,
+    as (name, JSON body of a POST to /v1/chat/completions); names start with "v1 " (see `send`)."""
+    def body(messages: list[dict[str, str]]) -> bytes:
+        return json.dumps({"model": model, "messages": messages}).encode()
+
+    question = ("Where is TikTok's US user data stored and why? " * 50)[:2000]
+    return [
+        ("v1 10,000 messages", body([{"role": "user", "content": f"What did TikTok say, part {i}?"}
+                                     for i in range(10_000)])),
+        ("v1 1,000,000-character question", body([{"role": "user", "content": "why " * 250_000}])),
+        ("v1 1,001 messages", body([{"role": "user", "content": "why?"}] * 1001)),
+        ("v1 2,000-character question", body([{"role": "user", "content": question}])),
+    ]
+
+
+def send(url: str, name: str, body: bytes, timeout: float = 120.0) -> str:
+    """One request named `name` ("v1 ..." to /v1/chat/completions, else /ask); its outcome."""
+    return ask_v1(url, body, timeout) if name.startswith("v1 ") else ask(url, body, timeout)
+
+
+def ask_v1(url: str, body: bytes, timeout: float = 120.0) -> str:
+    """One /v1/chat/completions call; returns "answered" or "HTTP <code>"."""
+    request = urllib.request.Request(url + "v1/chat/completions", data=body,
+                                     headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            return "answered" if json.loads(response.read()).get("choices") else "error"
+    except urllib.error.HTTPError as refused:
+        return f"HTTP {refused.code}"
+
+
 def hostile_payloads() -> list[tuple[str, bytes]]:
     """The hostile requests, as (name, JSON body of a POST to /gradio_api/call/ask)."""
     turns = [{"role": "user", "content": f"What did TikTok say about data, part {i}?"} for i in range(10_000)]
@@ -93,15 +130,15 @@ def ask(url: str, body: bytes, timeout: float = 120.0) -> str:
     return "answered" if stream.startswith(b"event: complete") else "error"
 
 
-def _flood(url: str, stop: Any, counts: Any) -> None:
+def _flood(url: str, model: str, stop: Any, counts: Any) -> None:
     """A hostile client: cycles through the hostile and maximal requests until `stop` is set."""
-    payloads = [*hostile_payloads(), maximal_payloads()[0]]
+    payloads = [*hostile_payloads(), maximal_payloads()[0], *openai_payloads(model)]
     seen: Counter[str] = Counter()
     i = 0
     while not stop.is_set():
         name, body = payloads[i % len(payloads)]
         try:
-            seen[f"{name}: {ask(url, body, timeout=60)}"] += 1
+            seen[f"{name}: {send(url, name, body, timeout=60)}"] += 1
         except OSError as exc:
             seen[f"{name}: {type(exc).__name__}"] += 1
         i += 1
@@ -120,7 +157,7 @@ def _normal_latencies(url: str, rounds: int, burst: Counter[str] | None = None,
             if burst is not None and payloads:
                 def hostile(name: str, body: bytes) -> None:
                     try:
-                        outcome = ask(url, body, timeout=60)
+                        outcome = send(url, name, body, timeout=60)
                     except OSError as exc:
                         outcome = type(exc).__name__
                     burst[f"{name}: {outcome}"] += 1
@@ -174,10 +211,14 @@ def run_fairness(report_dir: Path | None = None, settings: Settings | None = Non
             maximal_outcomes: Counter[str] = Counter()
             maximal = _normal_latencies(url, rounds, maximal_outcomes, maximal_payloads())
             say(f"Four maximal valid requests in flight: p50 {percentile(maximal, 50):.1f} ms.")
+            v1_outcomes: Counter[str] = Counter()
+            model = json.load(urllib.request.urlopen(url + "v1/models", timeout=30))["data"][0]["id"]
+            v1 = _normal_latencies(url, rounds, v1_outcomes, openai_payloads(model))
+            say(f"Four requests to /v1/chat/completions in flight: p50 {percentile(v1, 50):.1f} ms.")
             spawn = multiprocessing.get_context("spawn")
             counts: Any = spawn.Queue()
             stop = spawn.Event()
-            clients = [spawn.Process(target=_flood, args=(url, stop, counts)) for _ in range(HOSTILE_CLIENTS)]
+            clients = [spawn.Process(target=_flood, args=(url, model, stop, counts)) for _ in range(HOSTILE_CLIENTS)]
             for client in clients:
                 client.start()
             time.sleep(5.0)  # the clients start and reach a steady flood
@@ -202,7 +243,8 @@ def run_fairness(report_dir: Path | None = None, settings: Settings | None = Non
 
     results: dict[str, Any] = {
         "idle_ms": phase(idle), "in_flight_ms": phase(in_flight), "maximal_ms": phase(maximal),
-        "flood_ms": phase(loaded), "in_flight_requests": dict(burst) | dict(maximal_outcomes),
+        "v1_ms": phase(v1), "flood_ms": phase(loaded),
+        "in_flight_requests": dict(burst) | dict(maximal_outcomes) | dict(v1_outcomes),
         "hostile_clients": HOSTILE_CLIENTS, "flood_seconds": flood_s, "hostile_requests": dict(hostile),
         "concurrency": settings.concurrency, "threads": thread_report(),
         "machine": platform.machine(),   # the processor and CPU count are in "threads"
@@ -231,7 +273,7 @@ def _wait_for(url: str, server: subprocess.Popen[str], timeout_s: float = 180.0)
 
 
 def _render(r: dict[str, Any]) -> str:
-    idle, burst, most, flood = r["idle_ms"], r["in_flight_ms"], r["maximal_ms"], r["flood_ms"]
+    idle, burst, most, flood, v1 = r["idle_ms"], r["in_flight_ms"], r["maximal_ms"], r["flood_ms"], r["v1_ms"]
     lines = [
         "# Fairness: a normal question while hostile requests hit the server",
         "",
@@ -245,6 +287,9 @@ def _render(r: dict[str, Any]) -> str:
         f"{burst['ratio_p50']:.2f}x | {burst['ratio_p95']:.2f}x | {burst['n']} |",
         f"| four maximal valid requests in flight (2,000-character question) | {most['p50']:.1f} | "
         f"{most['p95']:.1f} | {most['ratio_p50']:.2f}x | {most['ratio_p95']:.2f}x | {most['n']} |",
+        f"| four requests to /v1/chat/completions in flight (three over its limits, one 2,000-character "
+        f"question) | {v1['p50']:.1f} | {v1['p95']:.1f} | {v1['ratio_p50']:.2f}x | {v1['ratio_p95']:.2f}x | "
+        f"{v1['n']} |",
         f"| sustained flood by {r['hostile_clients']} client processes on the same machine | {flood['p50']:.1f} | "
         f"{flood['p95']:.1f} | {flood['ratio_p50']:.2f}x | {flood['ratio_p95']:.2f}x | {flood['n']} |",
         "",
