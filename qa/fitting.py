@@ -2,30 +2,34 @@
 
     python -m qa.fitting confidence              # ConfidenceModel, on eval/qa_pairs.jsonl + eval/calibration.jsonl
     python -m qa.fitting sentences [--squad 400] # SentenceWeights, on the QA set (+ a seeded SQuAD v1.1 sample)
-    python -m qa.fitting reader-confidence       # ReaderConfidenceModel, on SQuAD v2.0 training articles
-                                                 # + eval/calibration.jsonl; threshold on both seed sets
+    python -m qa.fitting answerability [--without coverage,lexical]
+                                                 # AnswerabilityModel, on SQuAD v2.0 training articles as asked
+                                                 # and paraphrased + eval/calibration.jsonl; threshold on both seed sets
     python -m qa.fitting ... --config F.toml     # any of them under other settings (e.g. pooled sentence vectors)
 
-Both fit on features computed by the shipped pipeline (`qa.answers.score_sentences`,
-`qa.answers.confidence_features`) over an index of seeds/ (built in a temporary folder), and
+Both fit on features computed by the shipped pipeline (`qa.scoring.score_sentences`,
+`qa.answerability.confidence_features`) over an index of seeds/ (built in a temporary folder), and
 print the refit values beside the shipped defaults with the figure each was chosen for. Nothing is
-written: to ship a refit, copy its values into `SentenceWeights` / `ConfidenceModel` in
-qa/answers.py and rerun `qa eval` and `qa bench squad`.
+written: to ship a refit, copy its values into `SentenceWeights` (qa/scoring.py) or
+`ConfidenceModel` / `AnswerabilityModel` (qa/answerability.py) and rerun `qa eval` and
+`qa bench squad`.
 
 - **Confidence**: class-balanced logistic regression (answerable vs not, L2 with C = 30) on the
   best sentence's cosine, the share of the question's IDF weight in its passage and log1p of the
   passage's BM25 score; reported with leave-one-out ROC AUC. The shipped coefficients were fitted
   before this script was committed; it reproduces them to within 0.2 each, with the same AUC.
-- **Reader confidence**: the same regression with the reader's margin as a fourth feature, on
-  a seeded sample of SQuAD v2.0 questions of the *training* articles (their paragraphs indexed as
-  an open corpus; held-out articles never enter) and the short seed questions of
-  eval/calibration.jsonl, each set weighing the same; the abstention threshold is then the one
-  with the lowest class-balanced error on eval/qa_pairs.jsonl and eval/calibration.jsonl: the
-  share of answerable questions refused plus the share of unanswerable ones answered (the two
-  rates the product is judged on; a plain error count, with 131 answerable questions against 36,
-  picked 0.075 for the 7-bit reader, answering 21 of the 36). Prints the trade-off on both.
-  Yes/no questions are left out of the fit: the sentence scorer decides them
-  (`qa.answers.is_polar`), so on the seed sets their errors are the same at every threshold.
+- **Answerability**: logistic regression over `qa.answerability.Evidence` (the reader's margins,
+  the cosine of its sentence and how far below the best candidate's it is, whether its span is
+  the kind of thing asked for, numbers the text never writes, and, unless left out with
+  `--without`, coverage and BM25), on a seeded sample of SQuAD v2.0 questions of the *training*
+  articles (their paragraphs indexed as an open corpus; held-out articles never enter), the same
+  questions in the WordNet paraphrase `qa bench squad` uses, and the short seed questions of
+  eval/calibration.jsonl, each set weighing the same and its two classes balanced; the
+  abstention threshold is then the one with the lowest class-balanced error on
+  eval/qa_pairs.jsonl and eval/calibration.jsonl: the share of answerable questions refused plus
+  the share of unanswerable ones answered. Prints each set's ROC AUC and the trade-off. Yes/no
+  questions are left out of the fit: the sentence scorer decides them (`qa.questions.is_polar`),
+  so on the seed sets their errors are the same at every threshold.
 - **Sentence weights**: a conditional logit over each question's candidate sentences (the
   probability of the sentences that hold the answer, softmax over the candidates), scaled so the
   cosine weight equals the shipped one; reported as the share of questions whose first sentence
@@ -46,24 +50,23 @@ from typing import Any
 
 import numpy as np
 
-from qa.answerability import ANSWERABILITY, AnswerabilityModel, Evidence, evidence
-from qa.answers import (
+from qa.answerability import (
+    ANSWERABILITY,
     CONFIDENCE_MODEL,
-    SENTENCE_WEIGHTS,
+    AnswerabilityModel,
     ConfidenceModel,
-    ScoredSentence,
-    SentenceWeights,
+    Evidence,
     answer_confidence,
     confidence_features,
-    idf_weights,
-    is_polar,
-    score_sentences,
+    evidence,
 )
 from qa.config import Settings
 from qa.errors import SettingsError
 from qa.evaluation import QAPair, load_qa_set
 from qa.metrics import contains_answer, overlaps, roc_auc
+from qa.questions import is_polar
 from qa.reading import read_answer
+from qa.scoring import SENTENCE_WEIGHTS, ScoredSentence, SentenceWeights, idf_weights, score_sentences
 
 ROOT = Path(__file__).resolve().parent.parent
 FEATURES = ("cosine", "coverage", "focus", "passage", "type_match", "short_or_title_penalty")
@@ -190,7 +193,7 @@ def _squad_training_sets(settings: Settings, sample: int, data: Path | None,
     titles = squad.split.train | squad.split.valid
     paragraphs = [p for p in squad.v2_paragraphs if p["title"] in titles]
     index, _, _ = prepare_index("squad-v2.0-train-articles", squad_docs(paragraphs), settings)
-    # Yes/no questions never reach the reader (`qa.answers.is_polar`): they are left out.
+    # Yes/no questions never reach the reader (`qa.questions.is_polar`): they are left out.
     items = [q for q in sample_items(list(squad.part(2, titles)), sample) if not is_polar(q.question)]
     labels = np.array([q.answerable for q in items])
     sets = [("squad-v2.0 training articles", [answer_evidence(q.question, (), index, settings) for q in items],

@@ -20,17 +20,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import TYPE_CHECKING
 
 from qa.config import Settings
 from qa.encoder import resolve_device
 from qa.index import Index
-from qa.retrieval import Ranking
-
-if TYPE_CHECKING:
-    from qa.answers import ScoredSentence
-
 from qa.reader.model import Reading
+from qa.retrieval import Ranking
+from qa.scoring import SHORT_WORDS, ScoredSentence
 
 # The reader reads this many windows: each a candidate sentence with its neighbours.
 READER_WINDOWS = 3
@@ -48,8 +44,6 @@ WINDOW_CHARS = 500
 # A window of a passage holds at most this many word pieces with its title: with the question
 # (at most 64, most under 25) and three markers it fits the reader's 192.
 WINDOW_TOKENS = 150
-# Sentences under this many words are headings, titles or bylines.
-SHORT_WORDS = 5
 
 
 @dataclass(frozen=True)

@@ -144,9 +144,10 @@ def _interleaved(variants: dict[str, Settings], index: Any) -> dict[str, list[fl
 def _breakdown(settings: Settings, index: Any) -> dict[str, float]:
     """Where an answer's time goes: the p50 over the questions of retrieval (with the question's
     embedding), sentence scoring, reading, and the rest (answerability, composing)."""
-    from qa.answers import answer, idf_weights, score_sentences
+    from qa.answers import answer
     from qa.reading import read_answer
     from qa.retrieval import rank
+    from qa.scoring import idf_weights, score_sentences
 
     parts: dict[str, list[float]] = {"retrieval": [], "sentence scoring": [], "reading": [], "rest": []}
     for _ in range(REPEATS):

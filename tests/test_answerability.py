@@ -7,23 +7,26 @@ from pathlib import Path
 
 import pytest
 
-from qa.answerability import ANSWERABILITY, FEATURES, Evidence, answer_kind, numbers_missing, type_fit
+from qa.answerability import ANSWERABILITY, FEATURES, Evidence, numbers_missing, type_fit
 from qa.answers import answer
 from qa.config import Settings
 from qa.errors import SettingsError
 from qa.index import load_index
+from qa.questions import answer_type
 from qa.reading import WINDOW_TOKENS, passage_windows, word_pieces
 from qa.retrieval import rank
 
 
 def test_the_kind_of_answer_asked_for() -> None:
-    assert answer_kind("How many accounts did TikTok remove?") == "number"
-    assert answer_kind("how much did the fine come to") == "number"
-    assert answer_kind("When was the ban announced?") == "date"
-    assert answer_kind("In which year did the app launch?") == "date"
-    assert answer_kind("What year did the app launch?") == "date"
-    assert answer_kind("Who founded ByteDance?") == "name"
-    assert answer_kind("Where is the data kept?") is None
+    assert answer_type("How many accounts did TikTok remove?") == "number"
+    assert answer_type("how much did the fine come to") == "number"
+    assert answer_type("When was the ban announced?") == "date"
+    assert answer_type("In which year did the app launch?") == "date"
+    assert answer_type("What year did the app launch?") == "date"
+    assert answer_type("Who founded ByteDance?") == "name"
+    assert answer_type("Where is the data kept?") is None
+    assert answer_type("How long did the review take?") == "number"
+    assert answer_type("Which commissioner wrote to Apple?") == "name"
 
 
 def test_a_span_fits_the_kind_asked_for_or_counts_against() -> None:

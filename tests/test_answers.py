@@ -70,7 +70,7 @@ def test_marked_spans_lose_edges_a_tokenizer_left() -> None:
 
 
 def test_yes_no_questions_are_told_from_wh_questions_and_choices() -> None:
-    from qa.answers import is_polar
+    from qa.questions import is_polar
 
     for question in ("Did TikTok ban political ads?", "Is Microsoft buying TikTok?", "And did he resign?",
                      "Isn't TikTok owned by ByteDance?", "  has the app been banned?", "Is TikTok safe or not?"):
@@ -81,8 +81,7 @@ def test_yes_no_questions_are_told_from_wh_questions_and_choices() -> None:
 
 
 def test_yes_no_questions_go_to_the_sentence_scorer(seeds_index: Path) -> None:
-    from qa.answerability import ANSWERABILITY
-    from qa.answers import CONFIDENCE_MODEL, polar_confidence
+    from qa.answerability import ANSWERABILITY, CONFIDENCE_MODEL, polar_confidence
 
     # The scorer's threshold lands on the reader's, and the map keeps the order.
     assert polar_confidence(CONFIDENCE_MODEL.threshold) == pytest.approx(ANSWERABILITY.threshold)
@@ -101,9 +100,9 @@ def test_yes_no_questions_go_to_the_sentence_scorer(seeds_index: Path) -> None:
 
 
 def test_a_second_reading_is_quoted_only_where_the_reader_would_answer(seeds_index: Path) -> None:
-    from qa.answers import score_sentences
     from qa.reading import read_answer
     from qa.retrieval import rank
+    from qa.scoring import score_sentences
 
     index = load_index(seeds_index)
     chosen = Settings()
@@ -219,7 +218,8 @@ def test_scripted_dialogues(seeds_index: Path, turns: list[str], expected: str |
 
 @pytest.mark.parametrize("reader", [True, False])
 def test_low_confidence_answers_say_so(seeds_index: Path, reader: bool) -> None:
-    from qa.answers import TENTATIVE_BELOW, TENTATIVE_PREFIX, effective_threshold
+    from qa.answerability import TENTATIVE_BELOW, effective_threshold
+    from qa.answers import TENTATIVE_PREFIX
 
     chosen = Settings(reader=reader)
     for question in ("How many accounts did TikTok remove?", "Where is TikTok's US user data stored?",

@@ -9,9 +9,10 @@ from pathlib import Path
 import pytest
 
 from qa import fitting
-from qa.answers import CONFIDENCE_MODEL, SENTENCE_WEIGHTS
+from qa.answerability import CONFIDENCE_MODEL
 from qa.config import Settings
 from qa.index import load_index
+from qa.scoring import SENTENCE_WEIGHTS
 
 from .conftest import ROOT
 

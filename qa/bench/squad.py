@@ -496,7 +496,7 @@ def _squad_abstention(out: Report, index: Any, keys: dict[str, str], variants: S
     """SQuAD v2.0 as an open corpus: answer the answerable, abstain on the rest; how well the
     confidence separates them, for the reader and the sentence scorer, in each wording, overall
     and by overlap bucket. Returns {variant: {answerer: figures}}."""
-    from qa.answers import effective_threshold
+    from qa.answerability import effective_threshold
 
     out.section("Open corpus, SQuAD v2.0 (answer or abstain), reader vs sentence scorer")
     questions = variants[0].questions

@@ -440,7 +440,7 @@ def run_eval(qa_set: Path, settings: Settings, log: Callable[[str], None] | None
         QASetError: the set is missing or malformed, or cites documents the index lacks.
         QAError: the index cannot be built or read.
     """
-    from qa.answers import effective_threshold
+    from qa.answerability import effective_threshold
     from qa.runtime import thread_report
 
     pairs = load_qa_set(qa_set)
