@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+from qa.formats import serving
 from qa.index import Index
 from qa.types import Answer, Citation, Passage
 
@@ -305,8 +306,7 @@ def original_link(doc_id: str, page: int | None = None) -> str:
     """A link that opens the document's original file (served by doc_id, see `qa.web`), at
     `page` where the browser's viewer can jump there (PDF)."""
     href = "qa/file?doc=" + quote(doc_id, safe="") + (f"#page={page}" if page else "")
-    saved = doc_id.lower().endswith((".docx", ".tif", ".tiff"))   # formats a browser does not show
-    label = "download" if saved else (f"open p. {page}" if page else "open file")
+    label = "download" if not serving(doc_id).shown else (f"open p. {page}" if page else "open file")
     return (f'<a class="qa-open" href="{escape(href)}" target="_blank" rel="noopener noreferrer" '
             f'title="the original file{escape(f", at page {page}" if page else "")}">{label}</a>')
 
