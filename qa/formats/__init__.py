@@ -14,6 +14,7 @@ from pathlib import Path, PurePath
 
 from qa.formats.common import PAGE_SEPARATOR, Extracted, ReadOptions, UnreadableDocument
 from qa.formats.docx import read_docx
+from qa.formats.eml import read_eml
 from qa.formats.html import read_html_file
 from qa.formats.image import read_image
 from qa.formats.pdf import image_share, read_pdf
@@ -57,6 +58,7 @@ FORMATS: tuple[Format, ...] = (
     Format("text", "TXT", read_text_file, {".txt": _TEXT, ".text": _TEXT}),
     Format("markdown", "MD", read_text_file, {".md": _TEXT, ".markdown": _TEXT}),
     Format("html", "HTML", read_html_file, {".html": "text/html; charset=utf-8", ".htm": "text/html; charset=utf-8"}),
+    Format("eml", "e-mails (EML)", read_eml, {".eml": "message/rfc822"}, stored=True, saved=(".eml",)),
     Format("image", "scans as PNG, JPG, TIFF read by OCR", read_image,
            {".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".tif": "image/tiff",
             ".tiff": "image/tiff"}, stored=True, paged=True, saved=(".tif", ".tiff")),
