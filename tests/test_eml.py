@@ -20,7 +20,7 @@ from qa.index import build_index, load_index
 from qa.load import load_corpus
 
 from .conftest import SEEDS
-from .test_web import _ask, _chat_over, browser  # noqa: F401  (browser: the shared Chromium fixture)
+from .test_web import _ask, _chat_over
 
 CRANE_BODY = ("Hello desk,\n\nThe new container crane for the Tromsø quay will arrive eleven weeks late, "
               "because the shipyard in Gdańsk ran out of steel plate.\n\nThe harbour master expects it in "
@@ -165,7 +165,7 @@ def test_a_huge_email_is_held_to_the_file_size_limit(tmp_path: Path) -> None:
 
 
 @pytest.mark.browser
-def test_an_email_uploaded_in_the_chat_is_answered_and_downloads(browser: Any, settings: Settings,  # noqa: F811
+def test_an_email_uploaded_in_the_chat_is_answered_and_downloads(browser: Any, settings: Settings,
                                                                  tmp_path: Path) -> None:
     corpus = tmp_path / "corpus"
     corpus.mkdir()

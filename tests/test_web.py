@@ -30,9 +30,6 @@ from qa.web import serve
 from qa.web_html import SourceText, Turn, answer_html, sources_html
 
 ROOT = Path(__file__).resolve().parent.parent
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update"]
 REPLIES = "#qa-chat .qa-reply"
 
 # A document that tries every way of running code in a page; none of it may run.
@@ -87,18 +84,6 @@ def seeds_app(seeds_index: Path, settings: Settings,
     running = settings.replace(index=seeds_index, port=_free_port(), feedback_path=feedback)
     with _serving(running, index=load_index(seeds_index)) as app:
         yield app
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    if not CHROMIUM.exists():
-        pytest.skip("browser tests need Chromium at /usr/bin/chromium (apt-get install chromium)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        chromium = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
 
 
 def _open(browser: Any, url: str) -> Any:
