@@ -65,8 +65,8 @@ def clean_text(text: str) -> str:
 
 
 def one_line(text: str) -> str:
-    """Metadata as one line of at most 200 characters."""
-    return " ".join(str(text).split())[:200]
+    """Metadata as one line of at most MAX_TITLE_CHARS characters (cut, without an ellipsis)."""
+    return " ".join(str(text).split())[:MAX_TITLE_CHARS]
 
 
 def without_controls(text: str) -> str:
