@@ -13,7 +13,7 @@ from qa.formats.common import Extracted, ReadOptions, UnreadableDocument, one_li
 MAX_DOCX_UNZIPPED_MB = 100          # a zip bomb renamed .docx is refused before it is parsed
 
 
-def read_docx(path: Path, _raw: bytes, _options: ReadOptions) -> Extracted:
+def read_docx(path: Path, raw: bytes, options: ReadOptions) -> Extracted:
     """Paragraphs (headings included) and table rows in document order; title and date from the
     core properties; pages where the file marks them (explicit or last-rendered page breaks)."""
     _check_zip(path, MAX_DOCX_UNZIPPED_MB)

@@ -48,7 +48,7 @@ class _TooManyParts(Exception):
     pass
 
 
-def read_eml(_path: Path, raw: bytes, _options: ReadOptions) -> Extracted:
+def read_eml(path: Path, raw: bytes, options: ReadOptions) -> Extracted:
     """An e-mail's body text, subject, date and sender; attachments named in a note.
 
     Raises:

@@ -14,7 +14,7 @@ from qa.formats.common import Extracted, ReadOptions, clip_title
 from qa.formats.text import dated, decode_text
 
 
-def read_html_file(path: Path, raw: bytes, _options: ReadOptions) -> Extracted:
+def read_html_file(path: Path, raw: bytes, options: ReadOptions) -> Extracted:
     """An HTML page: its text, title, date and the visible-text spans.
 
     Raises:

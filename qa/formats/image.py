@@ -15,7 +15,7 @@ if TYPE_CHECKING:
     from PIL.Image import Image
 
 
-def read_image(path: Path, _raw: bytes, options: ReadOptions) -> Extracted:
+def read_image(path: Path, raw: bytes, options: ReadOptions) -> Extracted:
     """The OCR text of a scanned image (.png, .jpg, .tif), a multi-page TIFF's frames as pages.
 
     Raises:

@@ -37,7 +37,7 @@ if TYPE_CHECKING:
     from PIL.Image import Image
 
 
-def read_pdf(path: Path, _raw: bytes, options: ReadOptions) -> Extracted:
+def read_pdf(path: Path, raw: bytes, options: ReadOptions) -> Extracted:
     """Text per page in reading order, title and date from the PDF's metadata.
 
     A page without a text layer (or with only a sliver of one over a scan, `OcrReader.wants`) is

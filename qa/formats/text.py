@@ -18,7 +18,7 @@ from qa.clean import trim
 from qa.formats.common import Extracted, ReadOptions, UnreadableDocument, clip_title
 
 
-def read_text_file(path: Path, raw: bytes, _options: ReadOptions) -> Extracted:
+def read_text_file(path: Path, raw: bytes, options: ReadOptions) -> Extracted:
     """A text or Markdown file: its text, title, date and tags, and the body's span.
 
     Raises:
