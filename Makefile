@@ -11,13 +11,13 @@ export TOKENIZERS_PARALLELISM := false
 export OMP_WAIT_POLICY := PASSIVE
 export OPENBLAS_NUM_THREADS := 1
 
-.PHONY: run test install index browser ocr wordnet lint clean
+.PHONY: run test install index browser ocr wordnet lint docs clean
 
 # One process indexes seeds/ (incrementally) and serves: the model loads once.
 run: install
 	$(BIN)/python app.py --corpus seeds --index index --update
 
-test: lint browser
+test: lint docs browser
 	$(BIN)/python -m pytest -q
 
 install: $(STAMP) ocr wordnet
@@ -63,5 +63,10 @@ lint: install
 	$(BIN)/ruff check qa tests app.py
 	$(BIN)/mypy qa app.py
 
+# The docs site (mkdocs.yml over docs/, Material theme) into .site/; --strict: a broken link or
+# anchor, or a page left out of the nav, fails the build. (Material's notice about MkDocs 2 is off.)
+docs: install
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet
+
 clean:
-	rm -rf $(VENV) index .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) index .site .pytest_cache .mypy_cache .ruff_cache

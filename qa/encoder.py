@@ -33,7 +33,7 @@ from typing import Any, Protocol, TypeVar
 
 import numpy as np
 
-from qa.errors import ModelMissingError, SettingsError
+from qa.errors import SettingsError
 from qa.load import sha256_file
 
 BACKENDS = ("onnx", "torch")
@@ -546,11 +546,3 @@ def make_encoder(name: str, path: Path, *, backend: str = "onnx", precision: str
 def default_cache() -> Path:
     """Where exports are cached when the settings name no folder: ~/.cache/qa."""
     return Path.home() / ".cache" / "qa"
-
-
-def check_model_folder(path: Path) -> None:
-    for needed in ("config.json", "tokenizer.json"):
-        if not (path / needed).exists():
-            raise ModelMissingError(
-                f"The model folder {path} has no {needed}; the encoder needs a Hugging Face model folder "
-                "with a fast tokenizer (tokenizer.json).")

@@ -211,7 +211,7 @@ class OcrStats:
 
 @dataclass
 class OcrReader:
-    """Reads pages for the loaders (qa/formats.py) as the settings say; one per build."""
+    """Reads pages for the loaders (qa/formats/pdf.py, qa/formats/image.py) as the settings say; one per build."""
 
     mode: str
     engine: Tesseract | None

@@ -6,7 +6,7 @@ import bisect
 from dataclasses import dataclass
 from typing import Literal, get_args
 
-EXTRACTED_KINDS = ("pdf", "docx", "image")
+from qa.formats import EXTRACTED_KINDS
 
 # What an answer is: quoted with confidence, quoted tentatively (the documents may not answer
 # directly), or an abstention (the documents do not say; `related` holds the closest reading).
@@ -30,13 +30,16 @@ class Document:
     segments: tuple[tuple[int, int], ...]
     tags: tuple[str, ...] = ()
     sha256: str = ""
-    # PDF, DOCX and scanned images: "pdf"/"docx"/"image", the offsets where pages 1, 2, ... begin
-    # (empty without pages), lines for the user about what was left out (a page without a text
-    # layer...), and the 1-based pages whose text OCR read (every page of an image).
+    # The format's kind (qa/formats: "text", "markdown", "html", "pdf", "docx", "eml", "image"),
+    # the offsets where pages 1, 2, ... begin (empty without pages), lines for the user about what
+    # was left out (a page without a text layer, an e-mail's attachments...), the 1-based pages
+    # whose text OCR read (every page of an image), and who wrote it as the file says (an
+    # e-mail's From; empty where the format does not say).
     kind: str = "text"
     page_starts: tuple[int, ...] = ()
     notes: tuple[str, ...] = ()
     ocr_pages: tuple[int, ...] = ()
+    author: str = ""
 
 
 @dataclass(frozen=True)
@@ -49,10 +52,11 @@ class DocumentInfo:
     tags: tuple[str, ...]
     sha256: str
     chars: int
-    kind: str = "text"                      # text, markdown, html, pdf, docx, image
+    kind: str = "text"                      # the format (qa/formats): text, markdown, html, pdf, docx, eml, image
     page_starts: tuple[int, ...] = ()       # offsets where pages 1, 2, ... begin; empty: no pages
     indexed_at: str | None = None           # when this content was chunked and embedded (ISO, UTC)
     ocr_pages: tuple[int, ...] = ()         # 1-based pages whose text OCR read (a scan's)
+    author: str = ""                        # an e-mail's From; empty where the format does not say
 
     @property
     def pages(self) -> int:
@@ -60,7 +64,7 @@ class DocumentInfo:
 
     @property
     def stored_text(self) -> bool:
-        """True when the indexed text is extracted (PDF, DOCX) and kept in the index."""
+        """True when the indexed text is extracted (PDF, DOCX, e-mail, scan) and kept in the index."""
         return self.kind in EXTRACTED_KINDS
 
     def page_of(self, offset: int) -> int | None:

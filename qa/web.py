@@ -56,8 +56,8 @@ from qa.collections import Collection, by_name, collection_specs, open_collectio
 from qa.config import Settings, is_loopback
 from qa.conversations import MAX_TURNS, ConversationStore
 from qa.errors import IndexChangedError, QAError
+from qa.formats import serving, upload_label, upload_types
 from qa.index import Index
-from qa.load import SUFFIXES
 from qa.manage import (
     MAX_FILES_PER_ADD,
     Change,
@@ -200,7 +200,7 @@ def uploads_allowed(settings: Settings) -> tuple[bool, str]:
                    "without a login. Serve it on 127.0.0.1, or set auth_user and auth_password (or logins).")
 
 
-UPLOAD_TYPES = sorted(SUFFIXES)
+UPLOAD_TYPES = upload_types()
 DOC_HEADERS = ["Title", "File", "Date", "Pages", "Chunks", "Indexed"]
 STATUS_LINES = 8   # lines of an update's progress kept in view
 
@@ -444,8 +444,7 @@ def build_app(settings: Settings, index: Index | None = None, *, collections: Se
                 with gr.Accordion(docs_label(loaded), open=False, elem_id="qa-docs") as docs_panel:
                     if can_change:
                         uploader = gr.File(
-                            label=(f"Add files: PDF, DOCX, TXT, MD, HTML, scans as PNG, JPG, TIFF (read by OCR; "
-                                   f"at most {settings.max_file_mb:g} MB "
+                            label=(f"Add files: {upload_label()} (at most {settings.max_file_mb:g} MB "
                                    f"each, {MAX_FILES_PER_ADD} at a time)"),
                             file_count="multiple", file_types=UPLOAD_TYPES, type="filepath", height=120,
                             elem_id="qa-upload")
@@ -649,20 +648,9 @@ def add_file_route(app: gr.Blocks, collections: Sequence[Collection], check: Any
                                  include_in_schema=False)
 
 
-# What a browser gets for each kind of file: media type, shown inline or saved, and for formats
-# a browser renders as a page, a sandbox (no script runs, no request leaves, no cookie is read).
+# A format a browser renders as a page is served in a sandbox (no script runs, no request
+# leaves, no cookie is read); qa.formats says which formats, and each suffix's media type.
 _SANDBOX = "sandbox; default-src 'none'; style-src 'unsafe-inline'; img-src data:"
-_SERVED = {
-    "pdf": ("application/pdf", "inline", None),
-    "docx": ("application/vnd.openxmlformats-officedocument.wordprocessingml.document", "attachment", None),
-    "html": ("text/html; charset=utf-8", "inline", _SANDBOX),
-    "markdown": ("text/plain; charset=utf-8", "inline", _SANDBOX),
-    "text": ("text/plain; charset=utf-8", "inline", _SANDBOX),
-}
-# Scanned images by suffix: a browser shows PNG and JPEG itself; TIFF is saved and opened elsewhere.
-_IMAGES = {".png": ("image/png", "inline", _SANDBOX), ".jpg": ("image/jpeg", "inline", _SANDBOX),
-           ".jpeg": ("image/jpeg", "inline", _SANDBOX), ".tif": ("image/tiff", "attachment", _SANDBOX),
-           ".tiff": ("image/tiff", "attachment", _SANDBOX)}
 
 
 def original_file(index: Index, doc_id: str) -> Response:
@@ -684,9 +672,8 @@ def original_file(index: Index, doc_id: str) -> Response:
         return refuse(404, f"{doc_id} cannot be read from the corpus ({exc.strerror}); run `qa index`.")
     if hashlib.sha256(raw).hexdigest() != info.sha256:
         return refuse(409, f"{doc_id} changed since it was indexed; run `qa index` to bring the index up to date.")
-    kind = SUFFIXES.get(Path(doc_id).suffix.lower(), "")   # what the loader read it as
-    media, disposition, policy = _IMAGES.get(Path(doc_id).suffix.lower()) or _SERVED.get(
-        kind, ("application/octet-stream", "attachment", _SANDBOX))
+    served = serving(doc_id)
+    disposition, policy = "inline" if served.shown else "attachment", _SANDBOX if served.sandboxed else None
     headers = {
         "Content-Disposition": f"{disposition}; filename*=UTF-8''{quote(Path(doc_id).name)}",
         "X-Content-Type-Options": "nosniff",
@@ -696,7 +683,7 @@ def original_file(index: Index, doc_id: str) -> Response:
     }
     if policy:
         headers["Content-Security-Policy"] = policy
-    return Response(raw, media_type=media, headers=headers)
+    return Response(raw, media_type=served.media_type, headers=headers)
 
 
 def check_port(host: str, port: int) -> None:

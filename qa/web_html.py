@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+from qa.formats import serving
 from qa.index import Index
 from qa.types import Answer, Citation, Passage
 
@@ -308,8 +309,7 @@ def original_link(doc_id: str, page: int | None = None, collection: str | None =
     `page` where the browser's viewer can jump there (PDF); `collection` names the collection
     that holds it, when the server has several."""
     href = file_href(doc_id, page, collection)
-    saved = doc_id.lower().endswith((".docx", ".tif", ".tiff"))   # formats a browser does not show
-    label = "download" if saved else (f"open p. {page}" if page else "open file")
+    label = "download" if not serving(doc_id).shown else (f"open p. {page}" if page else "open file")
     return (f'<a class="qa-open" href="{escape(href)}" target="_blank" rel="noopener noreferrer" '
             f'title="the original file{escape(f", at page {page}" if page else "")}">{label}</a>')
 

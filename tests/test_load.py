@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from qa.errors import CorpusError
-from qa.load import load_corpus, read_date
+from qa.formats.text import read_date
+from qa.load import load_corpus
 
 from .conftest import SEEDS
 

@@ -24,6 +24,7 @@ from qa.config import Settings
 from qa.embed import Embedder, embedder_for
 from qa.encoder import POOLED_CONTEXT
 from qa.errors import CorpusError, IndexCorruptError, QAError, SettingsError
+from qa.formats import EXTRACTED_KINDS, upload_types
 from qa.index.atomic import MANIFEST, build_lock, check_index_target, new_build_folder, remove_leftovers, swap_in
 from qa.index.dense import build_dense, probe_vectors, wanted_spec
 from qa.index.progress import BuildProgress
@@ -40,9 +41,9 @@ from qa.index.store import (
     write_sources,
 )
 from qa.lexical import build_bm25
-from qa.load import SUFFIXES, check_corpus_folder, load_corpus
+from qa.load import check_corpus_folder, load_corpus
 from qa.ocr import ocr_reader
-from qa.types import EXTRACTED_KINDS, Chunk, Document, DocumentInfo, IndexReport, Sentence
+from qa.types import Chunk, Document, DocumentInfo, IndexReport, Sentence
 
 _log = logging.getLogger("qa.index")
 
@@ -110,7 +111,7 @@ def build_index(
         if not documents:
             kept = " The existing index was left as it was." if (index_path / MANIFEST).exists() else ""
             raise CorpusError(
-                f"No readable documents in {corpus_path} (supported: {', '.join(sorted(SUFFIXES))}).{kept}")
+                f"No readable documents in {corpus_path} (supported: {', '.join(upload_types())}).{kept}")
         embedder = embedder or embedder_for(settings)
         # What this build makes; its counts are filled in once the rows are merged.
         vectors = settings.sentence_vectors if hasattr(embedder, "embed_spans") else "separate"
@@ -272,7 +273,7 @@ def _merge(
         return old.documents[doc_id].indexed_at or old.manifest.created
 
     infos = [DocumentInfo(d.doc_id, d.title, d.date, d.tags, d.sha256, len(d.text), d.kind, d.page_starts,
-                          indexed_at(d.doc_id), d.ocr_pages)
+                          indexed_at(d.doc_id), d.ocr_pages, d.author)
              for d in documents]
     chunks = [c for d in documents for c, _ in chunk_rows.get(d.doc_id, [])]
     sentences = [s for d in documents for s, _ in sent_rows.get(d.doc_id, [])]

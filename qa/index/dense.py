@@ -29,8 +29,6 @@ import numpy as np
 
 from qa.config import Settings
 
-KINDS = ("auto", "flat", "ivf", "hnsw")
-CODECS = ("sq8", "pq", "flat")
 # PQ as 96 sub-quantizers of 4 bits, faiss's fast-scan layout: 48 bytes a 384-d vector (32x
 # smaller than fp32). 8-bit PQ48 took 67 s to train on 4,000 vectors here; this takes 0.8 s.
 PQ_CODE = "PQ96x4fs"

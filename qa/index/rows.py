@@ -15,7 +15,7 @@ from qa.clean import model_text
 from qa.config import Settings
 from qa.embed import Embedder
 from qa.encoder import Progress
-from qa.formats import PAGE_SEPARATOR
+from qa.formats import KINDS, PAGE_SEPARATOR
 from qa.sentences import split_sentences, wrap_width
 from qa.types import Chunk, Document, Sentence
 
@@ -131,12 +131,14 @@ def split_documents(documents: Sequence[Document], settings: Settings) -> tuple[
 def sentence_runs(doc: Document) -> list[tuple[int, int, list[tuple[int, int]]]]:
     """The ranges a document's sentences are split in, with the ranges inside them to skip.
 
-    Each body segment is a run of its own, except in a PDF, where a page break is not the
-    author's: segments separated only by a page break (and the running header and footer cut
-    out around it) form one run, with the gap and the page separator skipped, so a sentence
-    carried over to the next page is one sentence (its range holds the furniture between).
+    Each body segment is a run of its own, except in a format whose text flows over its pages
+    (`Format.flowing`: a PDF), where a page break is not the author's: segments separated only by
+    a page break (and the running header and footer cut out around it) form one run, with the
+    gap and the page separator skipped, so a sentence carried over to the next page is one
+    sentence (its range holds the furniture between).
     """
-    if doc.kind != "pdf" or len(doc.page_starts) < 2:
+    found = KINDS.get(doc.kind)
+    if found is None or not found.flowing or len(doc.page_starts) < 2:
         return [(s, e, []) for s, e in doc.segments]
     breaks = doc.page_starts[1:]
     runs: list[tuple[int, int, list[tuple[int, int]]]] = []

@@ -40,6 +40,7 @@ import faiss
 import numpy as np
 
 from qa.errors import IndexCorruptError, IndexMissingError, QAError, QueryError
+from qa.formats import EXTRACTED_KINDS
 from qa.index.atomic import MANIFEST, MARKER, recover, tidy_if_idle
 from qa.index.dense import DenseSpec, read_dense
 from qa.index.files import (
@@ -53,7 +54,7 @@ from qa.index.files import (
     whole_digest,
 )
 from qa.lexical import BM25_ARRAYS, BM25_JSON, bm25_from_parts, document_count, save_bm25
-from qa.types import EXTRACTED_KINDS, Chunk, Document, DocumentInfo, Sentence
+from qa.types import Chunk, Document, DocumentInfo, Sentence
 
 # 3: format 2 plus the checksums of every file in the manifest.
 FORMAT_VERSION = 3
@@ -265,8 +266,9 @@ def _save_vectors(path: Path, vectors: np.ndarray) -> None:
 
 
 def write_sources(folder: Path, documents: Iterable[Document]) -> None:
-    """The extracted text of every PDF, DOCX and scanned image, as `sources/<sha256>.txt` (UTF-8, written and
-    read back without newline translation): what `qa.source_text` returns and offsets index."""
+    """The extracted text of every document whose format stores it (PDF, DOCX, e-mail, scan:
+    `qa.formats.EXTRACTED_KINDS`), as `sources/<sha256>.txt` (UTF-8, written and read back without
+    newline translation): what `qa.source_text` returns and offsets index."""
     target = folder / "sources"
     for doc in documents:
         if doc.kind in EXTRACTED_KINDS:
@@ -294,8 +296,8 @@ def source_text(doc_id: str, index: str | Path | Index = "index") -> str:
     """The text every offset of `doc_id` indexes: `source_text(c.doc_id)[c.start:c.end] == c.quote`
     for every citation and passage.
 
-    For PDF and DOCX it is the text extracted at indexing time, kept in the index; for .txt, .md
-    and .html it is the file itself, read from the corpus (and checked against its sha256).
+    For PDF, DOCX, e-mails and scans it is the text extracted at indexing time, kept in the index;
+    for .txt, .md and .html it is the file itself, read from the corpus (and checked against its sha256).
 
     Raises:
         QueryError: the index has no document `doc_id`, or its file changed or went away since
