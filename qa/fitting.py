@@ -212,10 +212,11 @@ def _squad_training_sets(settings: Settings, sample: int, data: Path | None,
 
 def fit_answerability(qa_set: Path, calibration: Path, settings: Settings, squad_sample: int = 1000,
                       data: Path | None = None, c: float = 30.0,
-                      wordnet: Path | None = None, without: Sequence[str] = ()) -> dict[str, Any]:
+                      wordnet: Path | None = None, without: Sequence[str] = (), index: Any = None) -> dict[str, Any]:
     """Fit `AnswerabilityModel` (see the module docstring), leaving the features `without` out
     (their coefficients 0); returns the refit and shipped models, their ROC AUCs on each set and
-    the threshold trade-off on the seed sets."""
+    the threshold trade-off on the seed sets. `index`: an index of `settings.corpus` already
+    built (default: one built in a temporary folder)."""
     from sklearn.linear_model import LogisticRegression
 
     from qa.bench.wordnet import DEBIAN_WORDNET
@@ -229,7 +230,7 @@ def fit_answerability(qa_set: Path, calibration: Path, settings: Settings, squad
     cal = [q for q in short_questions if not is_polar(q[0])]
     qa = [q for q in pair_questions if not is_polar(q[0])]
     with tempfile.TemporaryDirectory() as tmp:
-        seeds = _index(settings, settings.corpus, Path(tmp))
+        seeds = index or _index(settings, settings.corpus, Path(tmp))
         cal_e = [answer_evidence(q, history, seeds, settings) for q, history, _ in cal]
         qa_e = [answer_evidence(q, history, seeds, settings) for q, history, _ in qa]
         polar_answered = [scorer_answers(q, history, seeds, settings) for q, history, _ in polar]
@@ -335,7 +336,7 @@ def fit_sentences(qa_set: Path, settings: Settings, squad: int, squad_folder: Pa
     return {"questions": len(groups), "seed_questions": seeds, "squad_questions": len(groups) - seeds,
             "refit": refit, "refit_gold_first": _gold_first(groups, weights_refit),
             "shipped": SENTENCE_WEIGHTS, "shipped_gold_first": _gold_first(groups, shipped),
-            "cosine_only_gold_first": _gold_first(groups, np.eye(len(fields(Evidence)))[0])}
+            "cosine_only_gold_first": _gold_first(groups, np.eye(len(FEATURES))[0])}
 
 
 def _seed_gold(pair: QAPair) -> Any:

@@ -87,3 +87,58 @@ def test_the_abstention_threshold_balances_the_two_error_rates() -> None:
     labels = np.array([True, True, False])
     assert fitting.balanced_threshold(two, labels, [0.2, 0.7]) == 0.7   # 0 + 1/1 against 2/2 + 0: tie, nearer 0.5
     assert fitting.balanced_threshold(two, labels, [0.2, 0.7], 0, 1, polar_answerable=0, polar_total=9) == 0.2
+
+
+def _squad_fixture(root: Path) -> Path:
+    """SQuAD v1.1/v2.0 dev in miniature: titles at even positions of the v2.0 order are trained on
+    (Avalon, Corvid), the one between is held out (Bryn)."""
+    paragraphs = {
+        "Avalon": "Avalon Harbour was founded in 1802 by Mara Quill. It exports salt and timber to Norway.",
+        "Bryn": "Bryn is a hill town. Its mayor is Ollie Brandt.",
+        "Corvid": "The Corvid Institute studies crows. It was opened in 1977 and employs 42 researchers.",
+    }
+    rows = [{"pid": f"{t}#0", "title": t, "para_index": 0, "context": c} for t, c in paragraphs.items()]
+    questions = [
+        ("a1", "Avalon", "Who founded Avalon Harbour?", ["Mara Quill"]),
+        ("a2", "Avalon", "What does Avalon export to Norway?", ["salt and timber"]),
+        ("a3", "Avalon", "Who founded Avalon Harbour in 1950?", []),
+        ("a4", "Avalon", "What does Avalon import from Sweden?", []),
+        ("b1", "Bryn", "Who is the mayor of Bryn?", ["Ollie Brandt"]),
+        ("c1", "Corvid", "When was the Corvid Institute opened?", ["1977"]),
+        ("c2", "Corvid", "How many researchers does the Corvid Institute employ?", ["42"]),
+        ("c3", "Corvid", "How many crows does the Corvid Institute keep?", []),
+        ("c4", "Corvid", "Who closed the Corvid Institute in 1999?", []),
+    ]
+    for name in ("squad-v1.1-dev", "squad-v2.0-dev"):
+        folder = root / name
+        folder.mkdir(parents=True)
+        kept = [q for q in questions if q[3] or name == "squad-v2.0-dev"]
+        (folder / "paragraphs.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+        (folder / "questions.jsonl").write_text("".join(
+            json.dumps({"id": i, "pid": f"{t}#0", "title": t, "question": q, "answers": a,
+                        "is_impossible": not a}) + "\n" for i, t, q, a in kept), encoding="utf-8")
+    return root
+
+
+def test_answerability_fit_reads_every_set_and_leaves_out_what_it_is_told(
+    seeds_index: Path, settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from qa.answerability import FEATURES
+    from qa.fitting import fit_answerability
+
+    data = _squad_fixture(tmp_path / "benchmarks")
+    monkeypatch.chdir(tmp_path)   # the fixture's open corpus is indexed under .qa_cache here
+    r = fit_answerability(ROOT / "eval" / "qa_pairs.jsonl", ROOT / "eval" / "calibration.jsonl", settings,
+                          squad_sample=50, data=data, without=("coverage", "lexical"),
+                          index=load_index(seeds_index))
+    # The trained articles only (Bryn is held out), as asked and paraphrased, and the calibration set.
+    sets = r["fit_sets"]
+    assert sets["squad-v2.0 training articles"] == {"questions": 8, "answerable": 4,
+                                                    "no_span": sets["squad-v2.0 training articles"]["no_span"]}
+    assert "calibration.jsonl" in sets
+    refit = r["refit"]
+    assert refit.coverage == 0.0 and refit.lexical == 0.0
+    assert any(getattr(refit, f) != 0.0 for f in FEATURES if f not in ("coverage", "lexical"))
+    assert 0.05 <= refit.threshold <= 0.95
+    assert set(r["auc"]) >= {"squad-v2.0 training articles", "calibration.jsonl", "qa_pairs.jsonl"}
+    assert all(0.0 <= a["refit"] <= 1.0 for a in r["auc"].values())
