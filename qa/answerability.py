@@ -132,8 +132,9 @@ def type_fit(question: str, span: str) -> float:
 
 
 def question_numbers(question: str) -> list[str]:
-    """The numbers a question writes ("2015", "1,000"), without separators."""
-    return [n.replace(",", "") for n in _NUMBER.findall(question)]
+    """The numbers a question writes ("2015", "1,000"), without separators, read as the models
+    read it (`qa.clean.model_text`: markup such as `<img src=x onerror=alert(9)>` is not text)."""
+    return [n.replace(",", "") for n in _NUMBER.findall(model_text(question))]
 
 
 def numbers_missing(question: str, near: str) -> float:

@@ -46,6 +46,7 @@ def test_numbers_the_text_never_writes_are_missing() -> None:
     assert numbers_missing("What happened in 2020 to the 1,000 accounts?", "In 2020, 1000 accounts went.") == 0.0
     assert numbers_missing("What happened in 2020 and 2021?", "Only 2020 is named.") == 0.5
     assert numbers_missing("Who owns TikTok?", "ByteDance") == 0.0
+    assert numbers_missing("Where is the vault? <img src=x onerror=alert(9)>", "In Reykjavik.") == 0.0
 
 
 def test_the_model_reads_every_feature_and_stays_in_range() -> None:
