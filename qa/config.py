@@ -91,7 +91,7 @@ class Settings:
     # "torch" (the same model in torch; the reference), or "sentence-transformers" (qa's
     # pre-0.3 path, SentenceTransformer.encode; kept to compare against).
     encoder_backend: str = "onnx"
-    # "fp32", or "int8" (onnx only; its retrieval cost is measured in README "Speed").
+    # "fp32", or "int8" (onnx only; its retrieval cost is measured in docs/speed.md).
     encoder_precision: str = "fp32"
     # Where encoders and the reader run: "cpu", "cuda", or "auto" (a GPU when there is one).
     device: str = "cpu"
@@ -99,13 +99,13 @@ class Settings:
     # confidence constants assume these), or "pooled" from the tokens of the chunk pass, less half
     # the chunk's mean (one encoder pass: full SciFact builds 1.7x faster again, same SciFact
     # nDCG@10 and seed hit@1, but seed hit@5 lower and near misses told from answers less well,
-    # even with the answer constants refitted for them). README "Speed".
+    # even with the answer constants refitted for them). docs/speed.md.
     sentence_vectors: str = "separate"
     # Where ONNX exports of the encoder are cached (made on first use, checked by sha256).
     cache_dir: Path = Path("~/.cache/qa")
     # The dense layer (qa/index/dense.py): "auto" is exact "flat" below ann_threshold chunks and
     # "ivf" at or above it; "hnsw" on request. Changing it rebuilds only that layer, from the
-    # stored vectors. 0 for ivf_nlist / ivf_nprobe: chosen from the corpus size (README "Scale").
+    # stored vectors. 0 for ivf_nlist / ivf_nprobe: chosen from the corpus size (docs/SCALING.md).
     dense_index: str = "auto"
     ann_threshold: int = 50_000
     ivf_nlist: int = 0

@@ -58,7 +58,7 @@ PARALLEL_MIN_BATCHES = 4
 # articles (qa/reader/data.py's split; never the held-out ones or the seed sets): gold-paragraph
 # MRR@10 over 1,200 questions was 0.914 / 0.915 / 0.916 / 0.915 / 0.916 / 0.915 at 0 / 0.2 /
 # 0.3 / 0.4 / 0.5 / 0.6 (sentence_weight 0.3), 0.917 at 0.5 with 0.45; separately embedded
-# sentences 0.916. README "Speed" has what it does on the seeds and SciFact.
+# sentences 0.916. docs/speed.md has what it does on the seeds and SciFact.
 POOLED_CONTEXT = 0.5
 EXPORT_VERSION = 2  # bump when the export recipe changes; cached exports are then rebuilt
 OPSET = 17

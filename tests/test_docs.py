@@ -3,12 +3,18 @@
 
 - Every fenced block is an example and names its language. ```python blocks run in a fresh
   interpreter in a folder holding a copy of seeds/ and its index (as a clone has them after
-  `make index`) and `mail/`, two saved e-mails (tests/test_eml.py writes them); where the page
-  follows the block with "prints" and an indented block, that is its exact output.
+  `make index`), `mail/`, two saved e-mails (tests/test_eml.py writes them), and
+  `research/leaks/`, another copy of the seeds (HOME points at the folder, so `~/research/leaks`
+  is that copy); where the page follows the block with "prints" and an indented block, that is
+  its exact output.
+- Blocks that address the chat at http://127.0.0.1:7860 (```python with `gradio_client` or the
+  `openai` client, ```sh with curl) run against a real server over the seeds, and what they print
+  is checked.
 - ```console blocks: each `$ ...` line runs in bash in that folder, in order. Every file the shown
   output names must be in the real output, and every line of the build log about a file
   (`crane.eml: 2 attachments skipped ...`) and every short answer (`answer: ...`) must be printed
-  as shown.
+  as shown. Where the shown output is `qa: error:` lines, those are exactly its stderr, with exit
+  status 2 and no traceback.
 - Indented `qa ...` lines are synopses of measurements that take minutes (`qa bench scale`: ten
   minutes and 10 GiB): each is parsed by the real `qa` command's parser, so a renamed command or
   flag fails here.
@@ -20,14 +26,18 @@ import os
 import re
 import shlex
 import shutil
+import socket
 import subprocess
 import sys
 import textwrap
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from qa.cli import _parser
+from qa.config import Settings
+from qa.index import load_index
 
 from .conftest import ROOT, SEEDS
 from .test_eml import crane_mail, ferry_mail
@@ -37,6 +47,7 @@ FENCE = re.compile(r"^```(\w*)\n(.*?)^```\n(?:\nprints\n\n((?:    [^\n]*\n|\n)+)
 BIN = Path(sys.executable).parent
 _FILE = re.compile(r"\b[\w.-]+\.(?:txt|md|html|pdf|docx|eml)\b")
 _NOTE = re.compile(r"^[\w.-]+\.\w+: ")
+SERVER = "http://127.0.0.1:7860/"   # where the examples find the chat; the test server's port differs
 
 
 def _examples(language: str) -> list[tuple[str, str, str]]:
@@ -48,9 +59,13 @@ def _examples(language: str) -> list[tuple[str, str, str]]:
 
 def test_every_fenced_block_in_the_docs_is_an_example_these_tests_run() -> None:
     languages = {(page.name, lang) for page in PAGES for lang, _, _ in FENCE.findall(page.read_text(encoding="utf-8"))}
-    assert {lang for _, lang in languages} <= {"python", "console"}, languages
+    assert {lang for _, lang in languages} <= {"python", "console", "sh"}, languages
     fences = sum(page.read_text(encoding="utf-8").count("\n```") for page in PAGES)
-    assert fences == 2 * len(_examples("python") + _examples("console")) > 0   # every fence found by FENCE
+    examples = _examples("python") + _examples("console") + _examples("sh")
+    assert fences == 2 * len(examples) > 0   # every fence found by FENCE
+    # Every example that needs the server is one of those the served tests below check.
+    assert sorted(code for _, code, _ in _examples("python") + _examples("sh") if SERVER in code) == sorted(
+        [_served("gradio_client"), _served("from openai import OpenAI"), _served("curl")])
 
 
 @pytest.fixture(scope="module")
@@ -61,6 +76,7 @@ def sandbox(tmp_path_factory: pytest.TempPathFactory, seeds_index: Path) -> Path
     (root / "mail").mkdir()
     (root / "mail" / "crane.eml").write_bytes(crane_mail())
     (root / "mail" / "ferry.eml").write_bytes(ferry_mail())
+    shutil.copytree(SEEDS, root / "research" / "leaks")
     return root
 
 
@@ -69,7 +85,7 @@ def _env(home: Path) -> dict[str, str]:
             "PYTHONUNBUFFERED": "1"}
 
 
-PYTHON = _examples("python")
+PYTHON = [example for example in _examples("python") if SERVER not in example[1]]
 
 
 @pytest.mark.parametrize("page, code, shown", PYTHON, ids=[f"{p}-{i}" for i, (p, _, _) in enumerate(PYTHON)])
@@ -89,6 +105,11 @@ CONSOLE = [(page, command, output) for page, block, _ in _examples("console")
 def test_console_example_runs(sandbox: Path, page: str, command: str, shown: str) -> None:
     result = subprocess.run(["bash", "-c", command], capture_output=True, text=True, cwd=sandbox,
                             env=_env(sandbox), timeout=300, stdin=subprocess.DEVNULL)
+    errors = [line for line in shown.splitlines() if line.startswith("qa: error:")]
+    if errors:   # bad input: one line on stderr, exit status 2, never a traceback
+        assert result.returncode == 2, result.stdout + result.stderr
+        assert result.stderr.splitlines() == errors and "Traceback" not in result.stderr
+        return
     assert result.returncode == 0, result.stderr[-3000:]
     out = result.stdout + result.stderr
     lines = {line.strip() for line in out.splitlines()}
@@ -108,3 +129,61 @@ def test_synopsis_lines_are_commands_qa_takes(page: str, line: str) -> None:
     words = shlex.split(line, comments=True)
     args = _parser().parse_args(words[1:])   # exits (status 2) on a command or flag qa does not have
     assert args.command == words[1]
+
+
+def _served(marker: str) -> str:
+    """The one docs example addressing the chat's server whose code holds `marker`."""
+    found = [code for _, code, _ in _examples("python") + _examples("sh") if SERVER in code and marker in code]
+    assert len(found) == 1, (marker, len(found))
+    return found[0]
+
+
+@pytest.fixture(scope="module")
+def server(seeds_index: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real chat server over the seeds, as `qa serve` runs it (no login, no API key)."""
+    from qa.web import serve
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    folder = tmp_path_factory.mktemp("docs-server")
+    settings = Settings(index=seeds_index, port=port, database=folder / "qa.sqlite3")
+    app = serve(settings, block=False, index=load_index(seeds_index), log_line=None)
+    try:
+        yield f"http://127.0.0.1:{port}/"
+    finally:
+        app.close()
+
+
+def _run_served(code: str, url: str, cwd: Path, *command: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*command, code.replace(SERVER, url)], capture_output=True, text=True, cwd=cwd,
+                          env=_env(cwd), timeout=120)
+
+
+def test_http_api_python_example(server: str, tmp_path: Path) -> None:
+    result = _run_served(_served("gradio_client"), server, tmp_path, sys.executable, "-c")
+    assert result.returncode == 0, result.stderr[-3000:]
+    lines = [line for line in result.stdout.strip().splitlines() if not line.startswith("Loaded as API")]
+    assert "Virginia" in lines[0] and "Singapore" in lines[-2] and lines[-1] == "True"
+    assert any(re.match(r"\[1\] .*\(001_176dacc757c32b0f\.txt, chars \d+-\d+\): ", line) for line in lines)
+
+
+def test_openai_python_example(server: str, tmp_path: Path) -> None:
+    code = _served("from openai import OpenAI")
+    assert "http://127.0.0.1:7860/v1" in code
+    result = _run_served(code, server, tmp_path, sys.executable, "-c")
+    assert result.returncode == 0, result.stderr[-3000:]
+    lines = result.stdout.strip().splitlines()
+    assert lines[0] == "['seeds']" and "Virginia" in lines[1] and "[1]" in lines[1]
+    assert "Sources:" in lines and any(re.match(r"- \[1\] .*\(001_176dacc757c32b0f\.txt, chars \d+-\d+\): <http", line)
+                                       for line in lines)
+    assert any(re.match(r"1 001_176dacc757c32b0f\.txt \d+ \d+ It pointed out", line) for line in lines)
+    streamed = lines[-4:]   # the streamed reply, whole: the answer, a blank line, its sources
+    assert "removed 3,000 accounts" in streamed[0] and streamed[0].endswith("[1]") and streamed[2] == "Sources:"
+    assert streamed[3].startswith("- [1] Groups trying to use TikTok") and "003_1e2a6170b287ded5.txt" in streamed[3]
+
+
+def test_curl_example(server: str, tmp_path: Path) -> None:
+    result = _run_served(_served("curl"), server, tmp_path, "bash", "-c")
+    assert result.returncode == 0, result.stderr
+    assert "event: complete" in result.stdout and "Virginia" in result.stdout

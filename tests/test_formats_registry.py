@@ -1,5 +1,6 @@
-"""The format registry (qa/formats/__init__.py): each suffix read by one format, the README's
-formats table in step with it, and the loader's refusal naming what it reads."""
+"""The format registry (qa/formats/__init__.py): each suffix read by one format, the formats
+tables of README.md and docs/documents.md in step with it, and the loader's refusal naming what
+it reads."""
 
 from __future__ import annotations
 
@@ -24,9 +25,10 @@ def test_every_suffix_and_kind_belongs_to_one_format() -> None:
     assert all(f.label in upload_label() for f in FORMATS)
 
 
-def test_the_readme_formats_table_lists_what_the_registry_reads() -> None:
-    readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    rows = [line for line in readme.splitlines() if line.startswith("| `.")]
+@pytest.mark.parametrize("page", ["README.md", "docs/documents.md"])   # the short table and the full one
+def test_the_formats_tables_list_what_the_registry_reads(page: str) -> None:
+    text = (ROOT / page).read_text(encoding="utf-8")
+    rows = [line for line in text.splitlines() if line.startswith("| `.")]
     listed: dict[str, str] = {}
     for row in rows:
         first, _, _, pages = (cell.strip() for cell in row.strip("|").split(" | ")[:4])

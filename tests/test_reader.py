@@ -52,7 +52,7 @@ def test_shipped_reader_is_small_checked_and_reads() -> None:
     # The reader prefers "no answer" for a window that does not hold one.
     silent = reader.read("Who is the president of Brazil?", [FIXTURE])[0]
     assert silent.margin < when.margin and silent.margin < 0
-    # It ships with 7-bit weights (README: the same arithmetic on CPUs with and without VNNI).
+    # It ships with 7-bit weights (docs/reader.md: the same arithmetic on CPUs with and without VNNI).
     linear = _int8_matrices(weights)
     assert len(linear) == 37 and all(int(w.min()) >= -64 and int(w.max()) <= 64 for w in linear)
 

@@ -7,7 +7,7 @@ joined by blank lines. It is stored with the index (`qa.source_text` returns it)
 re-flowed: a word broken across lines in the PDF stays broken, and offsets stay exact.
 `page_starts` are the offsets at which pages 1, 2, ... begin.
 
-pypdfium2 was chosen over pypdf by measurement (README "Formats"): on a 40-page report printed by
+pypdfium2 was chosen over pypdf by measurement (docs/documents.md): on a 40-page report printed by
 Chromium both gave the same words and line breaks in reading order, pypdfium2 in 25 ms and pypdf
 in 301 ms (best of 3, 2 cores).
 """

@@ -90,7 +90,7 @@ def wanted_spec(settings: Settings, chunks: int) -> DenseSpec:
                                                  max(1, chunks // 39)))
         # 1/64 of the lists, never fewer than 32: at 10^6 synthetic MiniLM-like vectors (4,096
         # lists) 64 probes measured recall@10 0.969 against exact at 2.6 ms a query on 2 threads,
-        # 128 probes 0.975 at 3.1 ms (README "Scale").
+        # 128 probes 0.975 at 3.1 ms (docs/SCALING.md).
         nprobe = settings.ivf_nprobe or min(nlist, max(32, nlist // 64))
         return DenseSpec("ivf", nlist=nlist, nprobe=nprobe, codec=settings.ivf_codec)
     if kind == "hnsw":

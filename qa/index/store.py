@@ -3,7 +3,7 @@
 Layout of an index folder (format 3; no pickle anywhere). Opening one reads the manifest and the
 document table; the other files are read into memory when small and memory-mapped when large
 (`Settings.index_memory_mb`; maps under a read lease, see qa/index/files.py), so opening 10^6
-chunks takes well under a second (README "Scale"). Every file is checked against the manifest's
+chunks takes well under a second (docs/SCALING.md). Every file is checked against the manifest's
 checksums as it is opened:
 
     .qa-index              marker: this folder is a qa index (see qa/index/atomic.py)

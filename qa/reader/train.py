@@ -891,7 +891,7 @@ def export_fp32(model: Any, path: Path) -> None:
 # largest ones. "per-channel-7bit" (onnxruntime's `reduce_range`) keeps weights in -64..64, so an
 # int8 kernel that adds pairs of 8-bit products in 16 bits (CPUs without VNNI) cannot saturate and
 # computes what a VNNI CPU does; on the validation articles the shipped reader's weights scored as
-# well in this form (README.md, "Quantization is chosen by measurement").
+# well in this form (docs/reader.md, "Quantization is chosen by measurement").
 QUANTIZATIONS = {"per-channel": (True, False), "per-channel-7bit": (True, True), "per-tensor": (False, False)}
 
 
