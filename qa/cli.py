@@ -10,6 +10,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+from qa.bench import BENCHMARKS, run_bench
 from qa.config import MODES, Settings
 from qa.errors import QAError, SettingsError
 from qa.runtime import configure_process
@@ -68,8 +69,10 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--config", type=Path, help="a TOML file of settings (see qa/config.py)")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    def command(name: str, help_text: str) -> argparse.ArgumentParser:
-        p = sub.add_parser(name, help=help_text, description=help_text)
+    def command(name: str, help_text: str, epilog: str | None = None) -> argparse.ArgumentParser:
+        # An epilog is a list, one entry a line: its line breaks are kept.
+        formatter = argparse.RawDescriptionHelpFormatter if epilog else argparse.HelpFormatter
+        p = sub.add_parser(name, help=help_text, description=help_text, epilog=epilog, formatter_class=formatter)
         p.add_argument("--index", type=Path, help="index folder (default: index)")
         return p
 
@@ -114,11 +117,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--corpus", type=Path, help="corpus the set is written over (default: seeds)")
     p.set_defaults(func=_cmd_eval)
 
-    p = command("bench", "public benchmarks (scifact, squad), real layouts (documents, sentences), what the reader "
-                         "reads (reading), speed "
-                         "(indexing, latency), fairness under hostile load, and OCR engines on scans made here (ocr)")
-    p.add_argument("name", choices=("scifact", "squad", "documents", "sentences", "reading", "indexing", "latency",
-                                    "fairness", "scale", "ocr"))
+    p = command("bench", "run a benchmark and write its report: " + ", ".join(b.name for b in BENCHMARKS),
+                epilog="benchmarks:\n" + "\n".join(f"  {b.name:<10} {b.description}" for b in BENCHMARKS))
+    p.add_argument("name", choices=[b.name for b in BENCHMARKS], help="the benchmark, one of those listed below")
     p.add_argument("--data", type=Path, help="benchmark data folder (default: ../shared/benchmarks/...)")
     p.add_argument("--report", type=Path, help="report folder (default: eval/reports/<name>)")
     p.add_argument("--sample", type=int, help="score a fixed, seeded sample of this many questions")
@@ -328,8 +329,6 @@ def _cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _cmd_bench(args: argparse.Namespace, settings: Settings) -> int:
-    from qa.bench import run_bench
-
     if args.sample is not None:
         _at_least_1("--sample", args.sample)
 

@@ -23,7 +23,7 @@
 - **Access.** With `settings.api_key` set, every request needs `Authorization: Bearer <key>`
   (compared in constant time). Without one, the API answers only when the server listens on a
   loopback address and the chat has no login; otherwise it is off (403) until a key is set.
-- **Limits**, as for the chat: a body of at most 256 KiB (413 before it is parsed, qa.web),
+- **Limits**, as for the chat: a body of at most 256 KiB (413 before it is parsed, qa/web/middleware.py),
   a question of `settings.max_question_chars`, at most `MAX_MESSAGES` messages, and
   `settings.concurrency` answers at once with at most `MAX_WAITING` requests waiting (429 past
   that, 503 after `WAIT_S` seconds in line).

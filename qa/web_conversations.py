@@ -1,5 +1,5 @@
 """The chat's saved conversations: who owns what, what the Conversations panel lists, and the
-Markdown export route. The page's handlers (qa.web.build_app) call these; the store is
+Markdown export route. The page (qa/web/page.py, qa/web/handlers.py) calls these; the store is
 qa.conversations.
 
 Conversations are kept when the chat is served on this machine's loopback address (one user: the

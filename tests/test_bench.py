@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 import qa
-from qa import bench
+from qa.bench import BENCHMARKS, common, run_bench
 from qa.bench.wordnet import DEBIAN_WORDNET
 from qa.cli import main
 from qa.errors import BenchmarkDataError
@@ -22,25 +22,25 @@ def test_doc_ranking_keeps_each_document_at_its_best_chunk() -> None:
     import numpy as np
 
     codes = np.array([0, 0, 1, 2, 1])
-    assert bench.doc_ranking(np.array([4, 1, 2, 0, 3]), codes, 10).tolist() == [1, 0, 2]
-    assert bench.doc_ranking(np.array([4, 1, 2, 0, 3]), codes, 2).tolist() == [1, 0]
+    assert common.doc_ranking(np.array([4, 1, 2, 0, 3]), codes, 10).tolist() == [1, 0, 2]
+    assert common.doc_ranking(np.array([4, 1, 2, 0, 3]), codes, 2).tolist() == [1, 0]
 
 
 def test_sample_is_seeded_and_keeps_order() -> None:
     items = list(range(100))
-    first = bench.sample_items(items, 10)
-    assert first == bench.sample_items(items, 10) == sorted(first)
+    first = common.sample_items(items, 10)
+    assert first == common.sample_items(items, 10) == sorted(first)
     assert len(first) == 10
-    assert bench.sample_items(items, None) == items
+    assert common.sample_items(items, None) == items
     with pytest.raises(BenchmarkDataError, match="--sample"):
-        bench.sample_items(items, 0)
+        common.sample_items(items, 0)
 
 
 def test_write_corpus_mirrors_the_documents(tmp_path: Path) -> None:
-    docs = [bench.Doc("Super_Bowl_50#0", "Super Bowl 50", "Denver won."), bench.Doc("7", "", "No title.")]
+    docs = [common.Doc("Super_Bowl_50#0", "Super Bowl 50", "Denver won."), common.Doc("7", "", "No title.")]
     (tmp_path / "stale.txt").parent.mkdir(parents=True, exist_ok=True)
     (tmp_path / "stale.txt").write_text("old", encoding="utf-8")
-    keys = bench.write_corpus(docs, tmp_path)
+    keys = common.write_corpus(docs, tmp_path)
     assert keys == {"Super_Bowl_50_0.txt": "Super_Bowl_50#0", "7.txt": "7"}
     assert (tmp_path / "Super_Bowl_50_0.txt").read_text(encoding="utf-8") == "Super Bowl 50\n\nDenver won.\n"
     assert not (tmp_path / "stale.txt").exists()
@@ -48,10 +48,27 @@ def test_write_corpus_mirrors_the_documents(tmp_path: Path) -> None:
 
 def test_missing_data_tells_the_user_where_to_get_it(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(BenchmarkDataError, match="--data"):
-        bench.data_folder("scifact", tmp_path / "nowhere")
+        common.data_folder("scifact", tmp_path / "nowhere")
     assert main(["bench", "squad", "--data", str(tmp_path / "nowhere")]) == 2
     err = capsys.readouterr().err
     assert "SQuAD v1.1" in err and "--data" in err and "nowhere" in err and "Traceback" not in err
+
+
+def test_every_benchmark_is_one_module_registered_once_and_listed_by_qa_bench(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    import importlib
+
+    names = [b.name for b in BENCHMARKS]
+    assert len(names) == len(set(names)) and {"latency", "fairness", "squad", "scifact"} <= set(names)
+    for entry in BENCHMARKS:
+        assert entry.module == f"qa.bench.{entry.name}" and entry.description
+        assert callable(importlib.import_module(entry.module).run)
+    with pytest.raises(SystemExit):
+        main(["bench", "--help"])
+    shown = capsys.readouterr().out
+    assert all(f"  {b.name:<10} {b.description}" in shown for b in BENCHMARKS)
+    with pytest.raises(BenchmarkDataError, match="Choose from scifact, squad"):
+        run_bench("nosuch", settings=qa.Settings())
 
 
 # ---- end to end, on tiny fixtures in the real layout ------------------------------------------
@@ -90,7 +107,7 @@ def test_scifact_end_to_end_on_a_tiny_fixture(
     data = _tiny_scifact(tmp_path / "scifact")
     monkeypatch.chdir(tmp_path)  # the benchmark's cache goes under ./.qa_cache
     lines: list[str] = []
-    returned = bench.run_bench("scifact", data=data, report_dir=tmp_path / "report", settings=settings,
+    returned = run_bench("scifact", data=data, report_dir=tmp_path / "report", settings=settings,
                                echo=lines.append)
     printed = "\n".join(lines)
     assert "nDCG@10" in printed and "Threads:" in printed and "LangChain" in printed
@@ -111,7 +128,7 @@ def test_indexing_bench_end_to_end_on_a_tiny_fixture(
     data = _tiny_scifact(tmp_path / "scifact")
     monkeypatch.chdir(tmp_path)
     lines: list[str] = []
-    results = bench.run_bench("indexing", data=data, report_dir=tmp_path / "report", settings=settings,
+    results = run_bench("indexing", data=data, report_dir=tmp_path / "report", settings=settings,
                               full=True, echo=lines.append)
     printed = "\n".join(lines)
     assert "LangChain split + SentenceTransformer.encode" in printed and "Threads:" in printed
@@ -137,7 +154,7 @@ def test_scale_bench_end_to_end_on_a_tiny_fixture(
     data = _tiny_scifact(tmp_path / "scifact")
     monkeypatch.chdir(tmp_path)
     lines: list[str] = []
-    results = bench.run_bench("scale", data=data, report_dir=tmp_path / "report",
+    results = run_bench("scale", data=data, report_dir=tmp_path / "report",
                               settings=replace(settings, ann_threshold=1500), sizes=(1000, 2000), echo=lines.append)
     printed = "\n".join(lines)
     assert "synthetic vectors to the same statistics" in printed and "Threads:" in printed
@@ -190,7 +207,7 @@ def test_squad_end_to_end_on_a_tiny_fixture(
     data = _tiny_squad(tmp_path / "benchmarks")
     monkeypatch.chdir(tmp_path)
     lines: list[str] = []
-    bench.run_bench("squad", data=data, report_dir=tmp_path / "report", settings=settings, echo=lines.append)
+    run_bench("squad", data=data, report_dir=tmp_path / "report", settings=settings, echo=lines.append)
     printed = "\n".join(lines)
     assert "R@5" in printed and "ROC AUC" in printed and "all 2." in printed
     results = json.loads((tmp_path / "report" / "results.json").read_text(encoding="utf-8"))

@@ -25,7 +25,9 @@ import numpy as np
 from qa.bench.common import (
     CACHE,
     CHROMIUM,
+    FOLDERS,
     SAMPLE_SEED,
+    data_folder,
     prepare_folder_index,
     print_pdf,
     progress,
@@ -33,6 +35,7 @@ from qa.bench.common import (
     sample_items,
     settings_json,
 )
+from qa.bench.registry import BenchRun
 from qa.bench.report import Report
 from qa.config import Settings
 from qa.metrics import contains_answer, roc_auc, squad_scores
@@ -180,3 +183,11 @@ def bench_documents(folder: Path, folder_v2: Path, settings: Settings, report_di
     out.data["forms_results"] = results
     out.data["seconds"] = round(time.perf_counter() - started, 1)
     return out
+
+
+def run(job: BenchRun) -> Report:
+    """`qa bench documents` (qa.bench.registry): with --data pointing at SQuAD v1.1, v2.0 is looked for
+    beside it."""
+    v2 = None if job.data is None else job.data.parent / FOLDERS["squad2"]
+    return bench_documents(data_folder("squad", job.data), data_folder("squad2", v2), job.settings, job.report_dir,
+                           sample=job.sample, echo=job.echo)

@@ -48,10 +48,14 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from qa.bench.registry import BenchRun
+from qa.bench.report import Report
 from qa.config import Settings
 from qa.errors import QAError
 from qa.metrics import percentile
+from qa.runtime import thread_report
 
+TITLE = "Fairness: a normal question while hostile requests hit the server"
 HOSTILE_CLIENTS = 4
 NORMAL_QUESTIONS = (
     "Where is TikTok's US user data stored?",
@@ -177,19 +181,43 @@ def _normal_latencies(url: str, rounds: int, burst: Counter[str] | None = None,
     return times
 
 
+def run(job: BenchRun) -> Report:
+    """`qa bench fairness` (qa.bench.registry), each phase asking every normal question `ROUNDS` times."""
+    return fairness_report(job.settings, job.report_dir, job.echo)
+
+
 def run_fairness(report_dir: Path | None = None, settings: Settings | None = None,
                  echo: Callable[[str], None] | None = None, rounds: int = ROUNDS) -> dict[str, Any]:
     """Measure, write report.md and results.json into `report_dir`, and return the figures.
 
     Each phase asks every normal question `rounds` times.
     """
-    settings = settings or Settings()
-    say = echo or (lambda _line: None)
     report_dir = report_dir or Path("eval/reports/fairness")
+    report = fairness_report(settings or Settings(), report_dir, echo, rounds)
+    report.save()
+    report.echo(f"\nReport written to {report_dir}/report.md")
+    return report.data
+
+
+def fairness_report(settings: Settings, report_dir: Path, echo: Callable[[str], None] | None = None,
+                    rounds: int = ROUNDS) -> Report:
+    """Measure (`measure_fairness`) and make the report; its lines are shown through `echo`."""
+    report = Report(TITLE, report_dir, echo)
+    report.data.update(measure_fairness(settings, rounds, report.echo))
+    _render(report)
+    return report
+
+
+def measure_fairness(settings: Settings, rounds: int = ROUNDS,
+                     say: Callable[[str], None] = lambda _line: None) -> dict[str, Any]:
+    """The figures: each phase's latencies of the normal question and what the server answered
+    the other requests (the keys of results.json). `say` tells each phase as it ends."""
+    # Imported here, not at the top: the flood's client processes import this module (spawned)
+    # and need nothing of the index stack, whose import is seconds of CPU on 2 cores.
+    from qa.index import build_index
+
     with tempfile.TemporaryDirectory() as tmp:
         index = Path(tmp) / "index"
-        from qa.index import build_index
-
         build_index(settings.corpus, index, settings=settings.replace(show_progress=False))
         with socket.socket() as probe:
             probe.bind(("127.0.0.1", 0))
@@ -202,60 +230,64 @@ def run_fairness(report_dir: Path | None = None, settings: Settings | None = Non
         try:
             _wait_for(url, server)
             say(f"Server up at {url} (qa serve, concurrency {settings.concurrency}); warming up...")
-            _normal_latencies(url, 1)  # warm-up: first calls allocate
-            idle = _normal_latencies(url, rounds)
-            say(f"Idle: p50 {percentile(idle, 50):.1f} ms over {len(idle)} questions.")
-            burst: Counter[str] = Counter()
-            in_flight = _normal_latencies(url, rounds, burst, hostile_payloads())
-            say(f"Four hostile requests in flight: p50 {percentile(in_flight, 50):.1f} ms.")
-            maximal_outcomes: Counter[str] = Counter()
-            maximal = _normal_latencies(url, rounds, maximal_outcomes, maximal_payloads())
-            say(f"Four maximal valid requests in flight: p50 {percentile(maximal, 50):.1f} ms.")
-            v1_outcomes: Counter[str] = Counter()
-            model = json.load(urllib.request.urlopen(url + "v1/models", timeout=30))["data"][0]["id"]
-            v1 = _normal_latencies(url, rounds, v1_outcomes, openai_payloads(model))
-            say(f"Four requests to /v1/chat/completions in flight: p50 {percentile(v1, 50):.1f} ms.")
-            spawn = multiprocessing.get_context("spawn")
-            counts: Any = spawn.Queue()
-            stop = spawn.Event()
-            clients = [spawn.Process(target=_flood, args=(url, model, stop, counts)) for _ in range(HOSTILE_CLIENTS)]
-            for client in clients:
-                client.start()
-            time.sleep(5.0)  # the clients start and reach a steady flood
-            started = time.monotonic()
-            loaded = _normal_latencies(url, rounds)
-            flood_s = time.monotonic() - started
-            stop.set()
-            hostile: Counter[str] = Counter()
-            for _ in clients:
-                hostile.update(counts.get(timeout=120))
-            for client in clients:
-                client.join(timeout=30)
+            results = _phases(url, rounds, say)
         finally:
             server.terminate()
             server.wait(timeout=30)
-    from qa.runtime import thread_report
+    return results | {"concurrency": settings.concurrency, "threads": thread_report(),
+                      "machine": platform.machine()}   # the processor and CPU count are in "threads"
+
+
+def _phases(url: str, rounds: int, say: Callable[[str], None]) -> dict[str, Any]:
+    """The five phases against the server at `url` (see the module's docstring)."""
+    _normal_latencies(url, 1)  # warm-up: first calls allocate
+    idle = _normal_latencies(url, rounds)
+    say(f"Idle: p50 {percentile(idle, 50):.1f} ms over {len(idle)} questions.")
+    burst: Counter[str] = Counter()
+    in_flight = _normal_latencies(url, rounds, burst, hostile_payloads())
+    say(f"Four hostile requests in flight: p50 {percentile(in_flight, 50):.1f} ms.")
+    maximal_outcomes: Counter[str] = Counter()
+    maximal = _normal_latencies(url, rounds, maximal_outcomes, maximal_payloads())
+    say(f"Four maximal valid requests in flight: p50 {percentile(maximal, 50):.1f} ms.")
+    v1_outcomes: Counter[str] = Counter()
+    model = json.load(urllib.request.urlopen(url + "v1/models", timeout=30))["data"][0]["id"]
+    v1 = _normal_latencies(url, rounds, v1_outcomes, openai_payloads(model))
+    say(f"Four requests to /v1/chat/completions in flight: p50 {percentile(v1, 50):.1f} ms.")
+    loaded, flood_s, hostile = _flooded(url, model, rounds)
 
     def phase(times: list[float]) -> dict[str, float]:
         return {"p50": percentile(times, 50), "p95": percentile(times, 95), "n": len(times),
                 "ratio_p50": percentile(times, 50) / percentile(idle, 50),
                 "ratio_p95": percentile(times, 95) / percentile(idle, 95)}
 
-    results: dict[str, Any] = {
+    return {
         "idle_ms": phase(idle), "in_flight_ms": phase(in_flight), "maximal_ms": phase(maximal),
         "v1_ms": phase(v1), "flood_ms": phase(loaded),
         "in_flight_requests": dict(burst) | dict(maximal_outcomes) | dict(v1_outcomes),
         "hostile_clients": HOSTILE_CLIENTS, "flood_seconds": flood_s, "hostile_requests": dict(hostile),
-        "concurrency": settings.concurrency, "threads": thread_report(),
-        "machine": platform.machine(),   # the processor and CPU count are in "threads"
     }
-    text = _render(results)
-    report_dir.mkdir(parents=True, exist_ok=True)
-    (report_dir / "report.md").write_text(text + "\n", encoding="utf-8")
-    (report_dir / "results.json").write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
-    say(text)
-    say(f"\nReport written to {report_dir}/report.md")
-    return results
+
+
+def _flooded(url: str, model: str, rounds: int) -> tuple[list[float], float, Counter[str]]:
+    """The normal questions' latencies during a sustained flood by `HOSTILE_CLIENTS` processes,
+    the flood's length in seconds, and what the server answered the flood."""
+    spawn = multiprocessing.get_context("spawn")
+    counts: Any = spawn.Queue()
+    stop = spawn.Event()
+    clients = [spawn.Process(target=_flood, args=(url, model, stop, counts)) for _ in range(HOSTILE_CLIENTS)]
+    for client in clients:
+        client.start()
+    time.sleep(5.0)  # the clients start and reach a steady flood
+    started = time.monotonic()
+    loaded = _normal_latencies(url, rounds)
+    flood_s = time.monotonic() - started
+    stop.set()
+    hostile: Counter[str] = Counter()
+    for _ in clients:
+        hostile.update(counts.get(timeout=120))
+    for client in clients:
+        client.join(timeout=30)
+    return loaded, flood_s, hostile
 
 
 def _wait_for(url: str, server: subprocess.Popen[str], timeout_s: float = 180.0) -> None:
@@ -272,33 +304,27 @@ def _wait_for(url: str, server: subprocess.Popen[str], timeout_s: float = 180.0)
     raise QAError(f"The server at {url} did not come up within {timeout_s:.0f} s.")
 
 
-def _render(r: dict[str, Any]) -> str:
-    idle, burst, most, flood, v1 = r["idle_ms"], r["in_flight_ms"], r["maximal_ms"], r["flood_ms"], r["v1_ms"]
-    lines = [
-        "# Fairness: a normal question while hostile requests hit the server",
-        "",
-        f"Server: qa serve, {r['concurrency']} questions answered at once; {r['machine']}.",
-        "Threads: " + ", ".join(f"{k}={v}" for k, v in r["threads"].items()) + ".",
-        "",
-        "| normal question, /ask over HTTP | p50 ms | p95 ms | p50 / idle | p95 / idle | n |",
-        "|---|---|---|---|---|---|",
-        f"| idle server | {idle['p50']:.1f} | {idle['p95']:.1f} | 1.00x | 1.00x | {idle['n']} |",
-        f"| four hostile requests in flight | {burst['p50']:.1f} | {burst['p95']:.1f} | "
-        f"{burst['ratio_p50']:.2f}x | {burst['ratio_p95']:.2f}x | {burst['n']} |",
-        f"| four maximal valid requests in flight (2,000-character question) | {most['p50']:.1f} | "
-        f"{most['p95']:.1f} | {most['ratio_p50']:.2f}x | {most['ratio_p95']:.2f}x | {most['n']} |",
-        f"| four requests to /v1/chat/completions in flight (three over its limits, one 2,000-character "
-        f"question) | {v1['p50']:.1f} | {v1['p95']:.1f} | {v1['ratio_p50']:.2f}x | {v1['ratio_p95']:.2f}x | "
-        f"{v1['n']} |",
-        f"| sustained flood by {r['hostile_clients']} client processes on the same machine | {flood['p50']:.1f} | "
-        f"{flood['p95']:.1f} | {flood['ratio_p50']:.2f}x | {flood['ratio_p95']:.2f}x | {flood['n']} |",
-        "",
-        "What the server answered the other requests:",
-        "",
-        "| request: outcome | in flight with a question | during the flood |",
-        "|---|---|---|",
+def _render(report: Report) -> None:
+    """The figures in `report.data` as the report's tables."""
+    r = report.data
+    idle = r["idle_ms"]
+    report.text(f"Server: qa serve, {r['concurrency']} questions answered at once; {r['machine']}.")
+    report.text("Threads: " + ", ".join(f"{k}={v}" for k, v in r["threads"].items()) + ".")
+    report.text()
+    phases = [
+        ("four hostile requests in flight", r["in_flight_ms"]),
+        ("four maximal valid requests in flight (2,000-character question)", r["maximal_ms"]),
+        ("four requests to /v1/chat/completions in flight (three over its limits, one 2,000-character question)",
+         r["v1_ms"]),
+        (f"sustained flood by {r['hostile_clients']} client processes on the same machine", r["flood_ms"]),
     ]
+    report.table(["normal question, /ask over HTTP", "p50 ms", "p95 ms", "p50 / idle", "p95 / idle", "n"],
+                 [["idle server", f"{idle['p50']:.1f}", f"{idle['p95']:.1f}", "1.00x", "1.00x", str(idle["n"])]]
+                 + [[name, f"{v['p50']:.1f}", f"{v['p95']:.1f}", f"{v['ratio_p50']:.2f}x", f"{v['ratio_p95']:.2f}x",
+                     str(v["n"])] for name, v in phases])
+    report.text("What the server answered the other requests:")
+    report.text()
     names = sorted(set(r["in_flight_requests"]) | set(r["hostile_requests"]))
-    lines += [f"| {n} | {r['in_flight_requests'].get(n, 0)} | {r['hostile_requests'].get(n, 0)} |" for n in names]
-    lines += ["", f"The flood ran for {r['flood_seconds']:.0f} s while its normal questions were asked."]
-    return "\n".join(lines)
+    report.table(["request: outcome", "in flight with a question", "during the flood"],
+                 [[n, str(r["in_flight_requests"].get(n, 0)), str(r["hostile_requests"].get(n, 0))] for n in names])
+    report.text(f"The flood ran for {r['flood_seconds']:.0f} s while its normal questions were asked.")

@@ -18,7 +18,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from qa.bench.common import CACHE, Doc, progress, read_jsonl, read_qrels, write_corpus
+from qa.bench.common import CACHE, Doc, data_folder, progress, read_jsonl, read_qrels, write_corpus
+from qa.bench.registry import BenchRun
 from qa.bench.report import Report
 from qa.config import Settings
 from qa.metrics import mean, ndcg10
@@ -154,3 +155,9 @@ def _ndcg(index: Any, keys: dict[str, str], queries: dict[str, str], test: dict[
         passages = retrieve(queries[qid], k=30, index=index, settings=settings)
         scores.append(ndcg10(list(dict.fromkeys(keys[p.doc_id] for p in passages)), relevant))
     return mean(scores)
+
+
+def run(job: BenchRun) -> Report:
+    """`qa bench indexing` (qa.bench.registry)."""
+    return bench_indexing(data_folder("scifact", job.data), job.settings, job.report_dir, full=job.full,
+                          echo=job.echo)

@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from qa.bench.common import CHROMIUM, print_pdf
+from qa.bench.registry import BenchRun
 from qa.bench.report import Report
 from qa.config import Settings
 from qa.metrics import char_error_rate
@@ -299,3 +300,8 @@ def bench_ocr(settings: Settings, report_dir: Path, *, echo: Callable[[str], Non
     out.threads()
     out.data["seconds"] = round(time.perf_counter() - started, 1)
     return out
+
+
+def run(job: BenchRun) -> Report:
+    """`qa bench ocr` (qa.bench.registry)."""
+    return bench_ocr(job.settings, job.report_dir, echo=job.echo)

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from qa.bench.common import prepare_index, sample_items
+from qa.bench.registry import BenchRun
 from qa.bench.report import Report
 from qa.config import Settings
 from qa.metrics import contains_answer, roc_auc
@@ -123,3 +124,8 @@ def bench_reading(settings: Settings, report_dir: Path, *, sample: int | None = 
                         f"{f['p50_ms']:.0f} ms", f"{f['ratio']:.2f}x"]
                        for (label, *_), f in zip(SETTINGS, figures, strict=True)])
     return out
+
+
+def run(job: BenchRun) -> Report:
+    """`qa bench reading` (qa.bench.registry)."""
+    return bench_reading(job.settings, job.report_dir, sample=job.sample, data=job.data, echo=job.echo)

@@ -34,7 +34,8 @@ from typing import Any
 
 import numpy as np
 
-from qa.bench.common import CACHE, Doc, prepare_index, pyplot, read_jsonl
+from qa.bench.common import CACHE, Doc, data_folder, prepare_index, pyplot, read_jsonl
+from qa.bench.registry import BenchRun
 from qa.bench.report import Report
 from qa.config import Settings
 from qa.errors import BenchmarkDataError
@@ -353,6 +354,12 @@ def _plot(figures: dict[str, Any], path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)
     plt.close(fig)
+
+
+def run(job: BenchRun) -> Report:
+    """`qa bench scale` (qa.bench.registry)."""
+    return bench_scale(data_folder("scifact", job.data), job.settings, job.report_dir, sizes=job.sizes or SIZES,
+                       echo=job.echo)
 
 
 if __name__ == "__main__":

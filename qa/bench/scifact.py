@@ -18,6 +18,7 @@ from qa.bench.common import (
     Doc,
     QueryVectors,
     chunk_doc_codes,
+    data_folder,
     doc_ranking,
     prepare_index,
     progress,
@@ -28,6 +29,7 @@ from qa.bench.common import (
     settings_json,
 )
 from qa.bench.peer import peer_comparison
+from qa.bench.registry import BenchRun
 from qa.bench.report import Report
 from qa.config import Settings
 from qa.metrics import doc_recall, mean, ndcg10
@@ -330,3 +332,9 @@ def _scifact_plot(folder: Path, figures: dict[str, dict[str, float]]) -> None:
     fig.tight_layout()
     fig.savefig(folder / "scifact_ndcg.png", dpi=120)
     plt.close(fig)
+
+
+def run(job: BenchRun) -> Report:
+    """`qa bench scifact` (qa.bench.registry)."""
+    return bench_scifact(data_folder("scifact", job.data), job.settings, job.report_dir, sample=job.sample,
+                         echo=job.echo)

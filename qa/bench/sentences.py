@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from qa.bench.common import DATA_ROOT, FOLDERS, read_jsonl
+from qa.bench.registry import BenchRun
 from qa.bench.report import Report
 from qa.errors import BenchmarkDataError
 from qa.index.rows import sentence_runs
@@ -217,3 +218,8 @@ def bench_sentences(report_dir: Path, gold: Path = GOLD, squad: Path | None = No
     out.threads()
     out.data.update({"gold_documents": len(docs), "gold_sentences": units, "segmenters": results})
     return out
+
+
+def run(job: BenchRun) -> Report:
+    """`qa bench sentences` (qa.bench.registry): --data is the SQuAD v1.1 folder."""
+    return bench_sentences(job.report_dir, squad=job.data, echo=job.echo)

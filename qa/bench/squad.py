@@ -15,10 +15,12 @@ import numpy as np
 
 from qa.bench.common import (
     CACHE,
+    FOLDERS,
     SAMPLE_SEED,
     Doc,
     QueryVectors,
     chunk_doc_codes,
+    data_folder,
     doc_ranking,
     prepare_index,
     progress,
@@ -28,6 +30,7 @@ from qa.bench.common import (
     settings_json,
 )
 from qa.bench.overlap import BUCKETS, STOP_LIST, AnswerSentence, answer_sentence, bucket_of, by_bucket, overlap
+from qa.bench.registry import BenchRun
 from qa.bench.report import Report
 from qa.bench.wordnet import DEBIAN_WORDNET
 from qa.config import MODES, Settings
@@ -581,3 +584,11 @@ def _abstention_plot(folder: Path, curve: Sequence[tuple[float, ...]], threshold
     fig.tight_layout()
     fig.savefig(folder / f"squad2_abstention_{re.sub(r'[^A-Za-z0-9]+', '_', name).strip('_')}.png", dpi=120)
     plt.close(fig)
+
+
+def run(job: BenchRun) -> Report:
+    """`qa bench squad` (qa.bench.registry): with --data pointing at v1.1, v2.0 is looked for beside it."""
+    folder = data_folder("squad", job.data)
+    v2 = folder.parent / FOLDERS["squad2"] if job.data is not None else None
+    return bench_squad(folder, data_folder("squad2", v2), job.settings, job.report_dir, sample=job.sample,
+                       echo=job.echo, compare_reader=job.compare_reader)

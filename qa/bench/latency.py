@@ -2,12 +2,11 @@
 
 Measures, on a corpus (default: seeds/): a full index build (model load timed apart), passages
 and sentences embedded per second, and warm latency p50/p95 of `retrieve` by mode and of
-`answer`. Figures are for the report, never asserted in tests.
+`answer`. Figures are for the report, never asserted in tests. Registered in qa.bench.registry.
 """
 
 from __future__ import annotations
 
-import json
 import platform
 import tempfile
 import time
@@ -17,9 +16,17 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+from qa.answers import answer
+from qa.bench.registry import BenchRun
+from qa.bench.report import Report
 from qa.config import MODES, Settings
+from qa.embed import embedder_for
+from qa.index import build_index, load_index
 from qa.metrics import latency_summary
+from qa.reading import read_answer
+from qa.retrieval import rank, retrieve
 from qa.runtime import thread_report
+from qa.scoring import idf_weights, score_sentences
 
 QUESTIONS = [
     "Where is TikTok's US user data stored?",
@@ -42,17 +49,15 @@ READINGS: dict[str, dict[str, Any]] = {
 PARTS = ("retrieval", "sentence scoring", "reading", "rest")
 
 
-def run_latency(report_dir: Path | None = None, settings: Settings | None = None,
-                echo: Callable[[str], None] | None = None) -> dict[str, Any]:
-    """Time index build, embedding throughput, retrieval and answers; write report.md and
-    results.json into `report_dir` and return the figures (`echo` shows the table)."""
-    from qa.answers import answer
-    from qa.embed import embedder_for
-    from qa.index import build_index, load_index
-    from qa.retrieval import retrieve
+def run(job: BenchRun) -> Report:
+    """`qa bench latency`: measure on `job.settings.corpus`, then the report of the figures."""
+    return latency_report(measure_latency(job.settings), job.report_dir, job.echo)
 
-    settings = (settings or Settings()).replace(show_progress=False)
-    report_dir = report_dir or Path("eval/reports/latency")
+
+def measure_latency(settings: Settings) -> dict[str, Any]:
+    """Time index build, embedding throughput, retrieval and answers on `settings.corpus`;
+    returns the figures (the keys of results.json)."""
+    settings = settings.replace(show_progress=False)
     started = time.perf_counter()
     embedder = embedder_for(settings)
     model_load_s = time.perf_counter() - started
@@ -70,37 +75,13 @@ def run_latency(report_dir: Path | None = None, settings: Settings | None = None
         started = time.perf_counter()
         embedder.embed(sentences, batch_size=settings.embed_batch_size)
         sentences_per_s = len(sentences) / (time.perf_counter() - started)
-        timings: dict[str, list[float]] = {}
-
-        def measure(label: str, run: Callable[[str], Any]) -> None:
-            run(QUESTIONS[0])  # warm-up: models load and caches fill on first use
-            timings[label] = []
-            for _ in range(REPEATS):
-                for q in QUESTIONS:
-                    t = time.perf_counter()
-                    run(q)
-                    timings[label].append((time.perf_counter() - t) * 1000)
-
-        # The encoder the settings use, then the torch paths beside it, in the same run.
-        paths = {_path_name(settings): settings}
-        for backend in ("torch", "sentence-transformers"):
-            if backend != settings.encoder_backend:
-                paths[_path_name(settings.replace(encoder_backend=backend, encoder_precision="fp32"))] = \
-                    settings.replace(encoder_backend=backend, encoder_precision="fp32")
-        for name, s in paths.items():
-            measure(f"question embedding, {name}", partial(_embed_one, embedder_for(s)))
-        for mode in MODES:
-            measure(f"retrieve ({mode})", partial(retrieve, k=settings.top_k, index=index, mode=mode,
-                                                  settings=settings))
-        for name, s in paths.items():
-            measure(f"answer, sentence scorer (reader off), {name}",
-                    partial(answer, index=index, settings=s.replace(reader=False)))
+        timings = _timings(settings, index)
         reading = {f"answer, reader: {label}": settings.replace(reader=True, **changes)
                    for label, changes in READINGS.items()}
         timings.update(_interleaved(reading, index))
         parts = {label: _breakdown(s, index) for label, s in reading.items()}
 
-    results: dict[str, Any] = {
+    return {
         "corpus": str(settings.corpus),
         "documents": report.documents, "chunks": report.chunks, "sentences": report.sentences,
         "model_load_s": round(model_load_s, 2),
@@ -114,21 +95,42 @@ def run_latency(report_dir: Path | None = None, settings: Settings | None = None
         "threads": thread_report(),
         "machine": platform.machine(),   # the processor and CPU count are in "threads"
     }
-    text = _render(results)
-    report_dir.mkdir(parents=True, exist_ok=True)
-    (report_dir / "report.md").write_text(text + "\n", encoding="utf-8")
-    (report_dir / "results.json").write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
-    if echo is not None:
-        echo(text)
-        echo(f"\nReport written to {report_dir}/report.md")
-    return results
+
+
+def _timings(settings: Settings, index: Any) -> dict[str, list[float]]:
+    """Warm latencies (ms) of the question's embedding on each encoder path, of `retrieve` by
+    mode and of `answer` with the sentence scorer, each after one warm-up call."""
+    timings: dict[str, list[float]] = {}
+
+    def measure(label: str, run: Callable[[str], Any]) -> None:
+        run(QUESTIONS[0])  # warm-up: models load and caches fill on first use
+        timings[label] = []
+        for _ in range(REPEATS):
+            for q in QUESTIONS:
+                t = time.perf_counter()
+                run(q)
+                timings[label].append((time.perf_counter() - t) * 1000)
+
+    # The encoder the settings use, then the torch paths beside it, in the same run.
+    paths = {_path_name(settings): settings}
+    for backend in ("torch", "sentence-transformers"):
+        if backend != settings.encoder_backend:
+            paths[_path_name(settings.replace(encoder_backend=backend, encoder_precision="fp32"))] = \
+                settings.replace(encoder_backend=backend, encoder_precision="fp32")
+    for name, s in paths.items():
+        measure(f"question embedding, {name}", partial(_embed_one, embedder_for(s)))
+    for mode in MODES:
+        measure(f"retrieve ({mode})", partial(retrieve, k=settings.top_k, index=index, mode=mode,
+                                              settings=settings))
+    for name, s in paths.items():
+        measure(f"answer, sentence scorer (reader off), {name}",
+                partial(answer, index=index, settings=s.replace(reader=False)))
+    return timings
 
 
 def _interleaved(variants: dict[str, Settings], index: Any) -> dict[str, list[float]]:
     """Answer latency of each settings variant, interleaved question by question (so that they
     share whatever else the machine is doing), after one warm-up answer each."""
-    from qa.answers import answer
-
     for s in variants.values():
         answer(QUESTIONS[0], index=index, settings=s)
     out: dict[str, list[float]] = {name: [] for name in variants}
@@ -144,11 +146,6 @@ def _interleaved(variants: dict[str, Settings], index: Any) -> dict[str, list[fl
 def _breakdown(settings: Settings, index: Any) -> dict[str, float]:
     """Where an answer's time goes: the p50 over the questions of retrieval (with the question's
     embedding), sentence scoring, reading, and the rest (answerability, composing)."""
-    from qa.answers import answer
-    from qa.reading import read_answer
-    from qa.retrieval import rank
-    from qa.scoring import idf_weights, score_sentences
-
     parts: dict[str, list[float]] = {"retrieval": [], "sentence scoring": [], "reading": [], "rest": []}
     for _ in range(REPEATS):
         for q in QUESTIONS:
@@ -177,33 +174,30 @@ def _path_name(settings: Settings) -> str:
     return f"{settings.encoder_backend} {settings.encoder_precision}"
 
 
-def _render(r: dict[str, Any]) -> str:
-    lines = [
-        "# Speed on this machine",
-        "",
-        f"Corpus `{r['corpus']}`: {r['documents']} documents, {r['chunks']} chunks, {r['sentences']} sentences.",
-        f"Encoder: {r['encoder']}.",
-        f"Threads: {', '.join(f'{k}={v}' for k, v in r['threads'].items())}.",
-        "",
-        "| what | value |",
-        "|---|---|",
-        f"| model load | {r['model_load_s']:.2f} s |",
-        f"| index build (load, chunk, embed, write; model already loaded) | {r['index_build_s']:.2f} s |",
-        f"| chunks embedded per second | {r['chunks_embedded_per_s']:.1f} |",
-        f"| sentences embedded per second | {r['sentences_embedded_per_s']:.1f} |",
-        "",
-        "| warm latency | p50 ms | p95 ms | mean ms | n |",
-        "|---|---|---|---|---|",
-    ]
-    for name, v in r["latency_ms"].items():
-        lines.append(f"| {name} | {v['p50']:.2f} | {v['p95']:.2f} | {v['mean']:.2f} | {v['n']} |")
+def latency_report(r: dict[str, Any], folder: Path, echo: Callable[[str], None] | None = None) -> Report:
+    """The report of `measure_latency`'s figures `r` (results.json holds them as they are)."""
+    report = Report("Speed on this machine", folder, echo)
+    report.data.update(r)
+    report.text(f"Corpus `{r['corpus']}`: {r['documents']} documents, {r['chunks']} chunks, "
+                f"{r['sentences']} sentences.")
+    report.text(f"Encoder: {r['encoder']}.")
+    report.text(f"Threads: {', '.join(f'{k}={v}' for k, v in r['threads'].items())}.")
+    report.text()
+    report.table(["what", "value"], [
+        ["model load", f"{r['model_load_s']:.2f} s"],
+        ["index build (load, chunk, embed, write; model already loaded)", f"{r['index_build_s']:.2f} s"],
+        ["chunks embedded per second", f"{r['chunks_embedded_per_s']:.1f}"],
+        ["sentences embedded per second", f"{r['sentences_embedded_per_s']:.1f}"],
+    ])
+    report.table(["warm latency", "p50 ms", "p95 ms", "mean ms", "n"],
+                 [[name, f"{v['p50']:.2f}", f"{v['p95']:.2f}", f"{v['mean']:.2f}", str(v["n"])]
+                  for name, v in r["latency_ms"].items()])
     names = [n for n in r["latency_ms"] if n.startswith("answer, reader: ")]
     if len(names) == 2:
         first, second = (r["latency_ms"][n]["p50"] for n in names)
-        lines += ["", f"The two readings were timed interleaved, question by question: p50 ratio "
-                      f"{second / first:.2f}x ({names[1][16:]} against {names[0][16:]})."]
-    lines += ["", "| where an answer's time goes (p50 ms) | " + " | ".join(PARTS) + " |",
-              "|---|" + "---|" * len(PARTS)]
-    for name, parts in r["reader_breakdown_ms"].items():
-        lines.append(f"| {name[16:]} | " + " | ".join(f"{parts[p]:.1f}" for p in PARTS) + " |")
-    return "\n".join(lines)
+        report.text(f"The two readings were timed interleaved, question by question: p50 ratio "
+                    f"{second / first:.2f}x ({names[1][16:]} against {names[0][16:]}).")
+        report.text()
+    report.table(["where an answer's time goes (p50 ms)", *PARTS],
+                 [[name[16:], *(f"{parts[p]:.1f}" for p in PARTS)] for name, parts in r["reader_breakdown_ms"].items()])
+    return report
