@@ -197,10 +197,23 @@ DIALOGUES = [
     # (turns, what the last answer must contain, or None when it must abstain)
     (["Where is TikTok's US user data stored?", "And where is the backup kept?"], "Singapore"),
     (["Where is TikTok's US user data stored?", "And where is the backup kept?", "What about Facebook?"], None),
-    (["How many law enforcement requests did TikTok receive in the second half of 2019?", "And Facebook?"],
-     "51,121"),
     (["Which FCC commissioner wanted TikTok removed from app stores?", "Who did he write to?"], "Tim Cook"),
 ]
+
+
+def test_a_follow_up_about_another_company_is_never_answered_with_the_first_ones_figure(seeds_index: Path) -> None:
+    # "And Facebook?" after TikTok's law-enforcement requests: the article gives Facebook's 51,121
+    # beside TikTok's 100. The reader marks TikTok's "100" (its margin is negative there), so the
+    # reply may abstain; if it answers, the figure it marks is Facebook's.
+    history: list[dict[str, str]] = []
+    for question in ("How many law enforcement requests did TikTok receive in the second half of 2019?",
+                     "And Facebook?"):
+        reply = answer(question, history=history, index=seeds_index)
+        check_verbatim(reply)
+        history += [{"role": "user", "content": question}, {"role": "assistant", "content": reply.text}]
+    marked = [c.quote[c.answer_start - c.start:c.answer_end - c.start] for c in reply.citations
+              if c.answer_start is not None and c.answer_end is not None]
+    assert reply.abstained or (marked and "51,121" in marked[0]), (reply.text, marked)
 
 
 @pytest.mark.parametrize("turns, expected", DIALOGUES)
