@@ -28,7 +28,6 @@ import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields
-from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -37,11 +36,9 @@ from qa.config import Settings
 from qa.index import Index
 from qa.lexical import bm25_terms
 from qa.questions import answer_type
+from qa.reading import ReaderPick
 from qa.retrieval import Ranking, stored_vectors
 from qa.scoring import ScoredSentence, coverage, idf_weights
-
-if TYPE_CHECKING:
-    from qa.reading import ReaderPick
 
 # The text around the reader's span that `numbers_missing` looks in: this many sentences of its
 # document on each side (with the document's title).

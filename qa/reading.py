@@ -24,7 +24,7 @@ from functools import lru_cache
 from qa.config import Settings
 from qa.encoder import resolve_device
 from qa.index import Index
-from qa.reader.model import Reading
+from qa.reader.model import READ_BATCH, WEIGHTS_DIR, Reading, load_reader, tokenizer
 from qa.retrieval import Ranking
 from qa.scoring import SHORT_WORDS, ScoredSentence
 
@@ -171,8 +171,6 @@ def passage_windows(ranking: Ranking, index: Index, limit: int, with_title: bool
 @lru_cache(maxsize=1 << 16)
 def word_pieces(text: str) -> int:
     """How many of the reader's word pieces `text` is."""
-    from qa.reader.model import tokenizer
-
     return len(tokenizer().encode(text, add_special_tokens=False).ids)
 
 
@@ -182,8 +180,6 @@ def read_answer(question: str, scored: Sequence[ScoredSentence], index: Index,
     `settings.reader_passages` and a ranking) or else around the sentence scorer's best
     sentences (`reader_windows`); the sentence(s) holding its best span, or None when no
     window has one."""
-    from qa.reader.model import READ_BATCH, WEIGHTS_DIR, load_reader
-
     windows = (passage_windows(ranking, index, settings.reader_passages, budget=settings.reader_tokens)
                if settings.reader_passages and ranking is not None else reader_windows(scored, index))
     if not windows:
