@@ -172,6 +172,38 @@ def balanced_threshold(conf: np.ndarray, answerable: np.ndarray, grid: Sequence[
     return min(grid, key=lambda t: (balanced_error(t), abs(t - 0.5)))
 
 
+# The direction each piece of evidence must push the confidence, if at all: a fit may set a
+# coefficient to 0 but never turn it around (a larger margin, a closer cosine or a span of the
+# kind asked for never counts against answering; numbers the text lacks never count for it).
+# Unconstrained, SQuAD v2.0's adversarial questions taught the opposite signs for cosine and
+# type_fit (docs/reading.md).
+EVIDENCE_SIGNS = {"margin": 1, "span_margin": 1, "cosine": 1, "cosine_gap": -1, "type_fit": 1,
+                  "numbers_missing": -1, "coverage": 1, "lexical": 1}
+
+
+def signed_logistic(x: np.ndarray, y: np.ndarray, weight: np.ndarray, signs: Sequence[int],
+                    c: float) -> tuple[np.ndarray, float]:
+    """Weighted logistic regression with an L2 penalty 1/(2c) on the coefficients (as
+    scikit-learn's C), each coefficient held to the sign in `signs` (+1: >= 0, -1: <= 0, 0:
+    free); returns the coefficients and the intercept."""
+    from scipy.optimize import minimize
+
+    target = y.astype(np.float64)
+
+    def loss(theta: np.ndarray) -> tuple[float, np.ndarray]:
+        w, b = theta[:-1], theta[-1]
+        z = x @ w + b
+        p = 1.0 / (1.0 + np.exp(-np.clip(z, -50, 50)))
+        nll = float(np.sum(weight * (np.logaddexp(0.0, z) - target * z)))
+        grad_z = weight * (p - target)
+        grad = np.append(x.T @ grad_z + w / c, grad_z.sum())
+        return nll + float(w @ w) / (2 * c), grad
+
+    bounds = [(0.0, None) if s > 0 else (None, 0.0) if s < 0 else (None, None) for s in signs] + [(None, None)]
+    found = minimize(loss, np.zeros(x.shape[1] + 1), jac=True, method="L-BFGS-B", bounds=bounds)
+    return found.x[:-1], float(found.x[-1])
+
+
 def _rows(found: Sequence[Evidence | None]) -> tuple[np.ndarray, np.ndarray]:
     """Feature rows of the questions the reader found a span for, and which those are."""
     kept = np.array([e is not None for e in found], dtype=bool)
@@ -217,7 +249,6 @@ def fit_answerability(qa_set: Path, calibration: Path, settings: Settings, squad
     (their coefficients 0); returns the refit and shipped models, their ROC AUCs on each set and
     the threshold trade-off on the seed sets. `index`: an index of `settings.corpus` already
     built (default: one built in a temporary folder)."""
-    from sklearn.linear_model import LogisticRegression
 
     from qa.bench.wordnet import DEBIAN_WORDNET
 
@@ -252,10 +283,10 @@ def fit_answerability(qa_set: Path, calibration: Path, settings: Settings, squad
     y = np.concatenate(ys)
     names = [f.name for f in fields(Evidence)]
     used = [k for k, name in enumerate(names) if name not in without]
-    fitted = LogisticRegression(C=c, max_iter=10_000).fit(np.vstack(xs)[:, used], y,
-                                                           sample_weight=np.concatenate(ws) * len(y))
-    coef = dict.fromkeys(names, 0.0) | {names[k]: float(v) for k, v in zip(used, fitted.coef_[0], strict=True)}
-    draft = AnswerabilityModel(**coef, bias=float(fitted.intercept_[0]))
+    weights, bias = signed_logistic(np.vstack(xs)[:, used], y, np.concatenate(ws) * len(y),
+                                    [EVIDENCE_SIGNS[names[k]] for k in used], c)
+    coef = dict.fromkeys(names, 0.0) | {names[k]: float(v) for k, v in zip(used, weights, strict=True)}
+    draft = AnswerabilityModel(**coef, bias=bias)
 
     def confidences(model: AnswerabilityModel, found: Sequence[Evidence | None]) -> np.ndarray:
         """One confidence per question; 0 where the reader found no span (it abstains)."""

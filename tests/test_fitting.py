@@ -142,3 +142,20 @@ def test_answerability_fit_reads_every_set_and_leaves_out_what_it_is_told(
     assert 0.05 <= refit.threshold <= 0.95
     assert set(r["auc"]) >= {"squad-v2.0 training articles", "calibration.jsonl", "qa_pairs.jsonl"}
     assert all(0.0 <= a["refit"] <= 1.0 for a in r["auc"].values())
+
+
+def test_signed_logistic_matches_scikit_learn_when_free_and_holds_its_signs() -> None:
+    import numpy as np
+    from sklearn.linear_model import LogisticRegression
+
+    from qa.fitting import signed_logistic
+
+    rng = np.random.default_rng(5)
+    x = rng.normal(size=(300, 3))
+    y = (x @ np.array([1.5, -2.0, 0.7]) + rng.normal(size=300) > 0)
+    weight = rng.uniform(0.5, 2.0, size=300)
+    w, b = signed_logistic(x, y, weight, [0, 0, 0], c=30.0)
+    ref = LogisticRegression(C=30.0, max_iter=10_000).fit(x, y, sample_weight=weight)
+    assert np.allclose(w, ref.coef_[0], atol=1e-3) and abs(b - ref.intercept_[0]) < 1e-3
+    held, _ = signed_logistic(x, y, weight, [1, 1, -1], c=30.0)   # the second may not go negative
+    assert held[1] == 0.0 and held[0] > 0 and held[2] <= 0.0
