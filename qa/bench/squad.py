@@ -301,10 +301,30 @@ def question_variants(out: Report, questions: list[dict[str, Any]], questions_v2
               wordnet: Path) -> tuple[list[Variant], list[Variant]]:
     """The questions' overlap with their answer sentences and, where WordNet is installed, the
     paraphrased variant of both sets; reports both."""
-    from qa.bench.paraphrase import paragraph_vocabulary, paraphrase
     from qa.bench.wordnet import WordNet
     from qa.errors import BenchmarkDataError
 
+    sets = _overlap_section(out, questions, questions_v2, paragraphs, paragraphs_v2)
+    variants = [Variant("original", sets[0][1], sets[0][4])]
+    variants_v2 = [Variant("original", sets[1][1], sets[1][4])]
+    try:
+        wn = WordNet.load(wordnet)
+    except BenchmarkDataError as exc:
+        out.text(f"\nParaphrased variant skipped: {exc}")
+        out.data["paraphrased"] = {"skipped": str(exc)}
+        return variants, variants_v2
+
+    _paraphrased_section(out, sets, (variants, variants_v2), wn, wordnet)
+    return variants, variants_v2
+
+
+# One SQuAD version's questions: (version, questions, paragraph by pid, answer sentences, overlaps).
+_Set = tuple[str, list[dict[str, Any]], dict[str, str], list[Any], list[float]]
+
+
+def _overlap_section(out: Report, questions: list[dict[str, Any]], questions_v2: list[dict[str, Any]],
+                     paragraphs: Sequence[dict[str, Any]], paragraphs_v2: Sequence[dict[str, Any]]) -> list[_Set]:
+    """Report the questions' overlap with their answer sentences; returns each version's set."""
     out.section("Lexical overlap: the question's content words found in its answer sentence")
     sets = []
     for version, items, paras in (("1.1", questions, paragraphs), ("2.0", questions_v2, paragraphs_v2)):
@@ -339,21 +359,20 @@ def question_variants(out: Report, questions: list[dict[str, Any]], questions_v2
     out.text("By best-overlap sentence: no gold answer to locate (unanswerable), or the first gold answer not "
              "found in the paragraph. Where the first answer occurs twice or more, its first occurrence is used.")
     out.data["overlap"] = data
-    variants = [Variant("original", sets[0][1], sets[0][4])]
-    variants_v2 = [Variant("original", sets[1][1], sets[1][4])]
-    try:
-        wn = WordNet.load(wordnet)
-    except BenchmarkDataError as exc:
-        out.text(f"\nParaphrased variant skipped: {exc}")
-        out.data["paraphrased"] = {"skipped": str(exc)}
-        return variants, variants_v2
+    return sets
+
+
+def _paraphrased_section(out: Report, sets: list[_Set], targets: tuple[list[Variant], list[Variant]],
+                         wn: Any, wordnet: Path) -> None:
+    """Add each set's paraphrased variant to its target list and report them."""
+    from qa.bench.paraphrase import paragraph_vocabulary, paraphrase
 
     out.section("Paraphrased variant: words shared with the paragraph replaced by WordNet synonyms it lacks")
     vocabularies: dict[str, frozenset[str]] = {}
     rows = []
     out.data["paraphrased"] = {"wordnet": str(wordnet)}
     examples: list[tuple[str, str, str]] = []
-    for (version, items, contexts, sentences, shares), target in zip(sets, (variants, variants_v2), strict=True):
+    for (version, items, contexts, sentences, shares), target in zip(sets, targets, strict=True):
         made = []
         for q in items:
             key = f"{version}:{q['pid']}"
@@ -364,10 +383,10 @@ def question_variants(out: Report, questions: list[dict[str, Any]], questions_v2
         target.append(Variant("paraphrased", [{**q, "question": p.text} for q, p in zip(items, made, strict=True)],
                               after))
         changed = [i for i, p in enumerate(made) if p.changed]
-        entry = {"questions": len(items), "changed": len(changed),
-                 "words_replaced": sum(len(p.replacements) for p in made),
-                 "mean_overlap_before": mean(shares), "mean_overlap_after": mean(after),
-                 "buckets_before": _bucket_counts(shares), "buckets_after": _bucket_counts(after)}
+        entry: dict[str, Any] = {"questions": len(items), "changed": len(changed),
+                                 "words_replaced": sum(len(p.replacements) for p in made),
+                                 "mean_overlap_before": mean(shares), "mean_overlap_after": mean(after),
+                                 "buckets_before": _bucket_counts(shares), "buckets_after": _bucket_counts(after)}
         out.data["paraphrased"][f"v{version}"] = entry
         rows.append([f"v{version}", len(items), len(changed), entry["words_replaced"],
                      f"{entry['mean_overlap_before']:.3f} -> {entry['mean_overlap_after']:.3f}",
@@ -386,7 +405,6 @@ def question_variants(out: Report, questions: list[dict[str, Any]], questions_v2
     for qid, before, after_text in examples:
         out.text(f"- {qid}: {before.strip()}  ->  {after_text.strip()}")
     out.data["paraphrased"]["examples"] = [{"id": i, "question": b, "paraphrase": a} for i, b, a in examples]
-    return variants, variants_v2
 
 
 def _ask(questions: Sequence[dict[str, Any]], index: Any, keys: dict[str, str], settings: Settings,
