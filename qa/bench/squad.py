@@ -2,6 +2,10 @@
 and SQuAD v2.0 dev (answer or abstain, with a threshold curve).
 """
 
+# About 470 lines in one module: one benchmark's report (gold-paragraph recall, open-corpus answers,
+# abstention), its sections sharing the index, the questions and the answerers; the question
+# variants are in qa/bench/squad_variants.py.
+
 from __future__ import annotations
 
 import re
