@@ -1,5 +1,8 @@
 """The `qa` command: a thin shell over the library calls (index, search, ask, eval, bench, serve)."""
 
+# About 440 lines, kept in one module on purpose: each command's options (one small function per
+# command) sit beside its handler (`_cmd_*`), and `qa --help` is read from one place.
+
 from __future__ import annotations
 
 import argparse
@@ -64,19 +67,19 @@ class _Parser(argparse.ArgumentParser):
         super()._print_message(visible(message), file)
 
 
-def _parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="qa", description="Cited answers over a folder of documents.")
-    parser.add_argument("--config", type=Path, help="a TOML file of settings (see qa/config.py)")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+def _command(sub: argparse._SubParsersAction[_Parser], name: str, help_text: str,
+             epilog: str | None = None) -> argparse.ArgumentParser:
+    """A subcommand taking --index."""
+    # An epilog is a list, one entry a line: its line breaks are kept.
+    formatter = argparse.RawDescriptionHelpFormatter if epilog else argparse.HelpFormatter
+    p = sub.add_parser(name, help=help_text, description=help_text, epilog=epilog, formatter_class=formatter)
+    p.add_argument("--index", type=Path, help="index folder (default: index)")
+    return p
 
-    def command(name: str, help_text: str, epilog: str | None = None) -> argparse.ArgumentParser:
-        # An epilog is a list, one entry a line: its line breaks are kept.
-        formatter = argparse.RawDescriptionHelpFormatter if epilog else argparse.HelpFormatter
-        p = sub.add_parser(name, help=help_text, description=help_text, epilog=epilog, formatter_class=formatter)
-        p.add_argument("--index", type=Path, help="index folder (default: index)")
-        return p
 
-    p = command("index", "build or update the index of a corpus folder")
+def _index_command(sub: argparse._SubParsersAction[_Parser]) -> None:
+    """`qa index`."""
+    p = _command(sub, "index", "build or update the index of a corpus folder")
     p.add_argument("--corpus", type=Path, help="corpus folder (default: seeds)")
     p.add_argument("--rebuild", action="store_true", help="embed every file again")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
@@ -94,7 +97,10 @@ def _parser() -> argparse.ArgumentParser:
                         "samples files over 16 MB), and every stored vector")
     p.set_defaults(func=_cmd_index)
 
-    p = command("search", "show the passages retrieved for a query")
+
+def _query_commands(sub: argparse._SubParsersAction[_Parser]) -> None:
+    """`qa search` and `qa ask`."""
+    p = _command(sub, "search", "show the passages retrieved for a query")
     p.add_argument("query")
     p.add_argument("-k", type=int, default=5, help="number of passages (default: 5)")
     p.add_argument("--mode", choices=MODES, help="retriever (default: hybrid)")
@@ -102,13 +108,16 @@ def _parser() -> argparse.ArgumentParser:
     _filter_arguments(p)
     p.set_defaults(func=_cmd_search)
 
-    p = command("ask", "answer a question with quoted, cited sources")
+    p = _command(sub, "ask", "answer a question with quoted, cited sources")
     p.add_argument("question")
     p.add_argument("--json", action="store_true", help="print JSON")
     _filter_arguments(p)
     p.set_defaults(func=_cmd_ask)
 
-    p = command("eval", "score retrieval, answers, citations and abstention on QA sets, side by side")
+
+def _eval_command(sub: argparse._SubParsersAction[_Parser]) -> None:
+    """`qa eval`."""
+    p = _command(sub, "eval", "score retrieval, answers, citations and abstention on QA sets, side by side")
     p.add_argument("--set", type=Path, action="append", dest="sets",
                    help="a QA set (JSONL); repeat it to compare sets (default: "
                         + " and ".join(str(s) for s in EVAL_SETS) + ", the second a TEST set)")
@@ -117,7 +126,10 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--corpus", type=Path, help="corpus the set is written over (default: seeds)")
     p.set_defaults(func=_cmd_eval)
 
-    p = command("bench", "run a benchmark and write its report: " + ", ".join(b.name for b in BENCHMARKS),
+
+def _bench_command(sub: argparse._SubParsersAction[_Parser]) -> None:
+    """`qa bench`."""
+    p = _command(sub, "bench", "run a benchmark and write its report: " + ", ".join(b.name for b in BENCHMARKS),
                 epilog="benchmarks:\n" + "\n".join(f"  {b.name:<10} {b.description}" for b in BENCHMARKS))
     p.add_argument("name", choices=[b.name for b in BENCHMARKS], help="the benchmark, one of those listed below")
     p.add_argument("--data", type=Path, help="benchmark data folder (default: ../shared/benchmarks/...)")
@@ -134,6 +146,9 @@ def _parser() -> argparse.ArgumentParser:
                         "10 min and 9 GiB of disk on 2 cores)")
     p.set_defaults(func=_cmd_bench)
 
+
+def _train_reader_command(sub: argparse._SubParsersAction[_Parser]) -> None:
+    """`qa train-reader`."""
     p = sub.add_parser("train-reader", help="train the reading model on SQuAD (held-out articles fixed)",
                        description="Fine-tune all-MiniLM-L6-v2 into the extractive reader on the SQuAD dev "
                                    "sets' training articles, evaluate it on the 17 held-out articles, and write "
@@ -179,13 +194,30 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_train_reader)
 
-    p = command("serve", "start the web chat (same as: python app.py)")
+
+def _serve_command(sub: argparse._SubParsersAction[_Parser]) -> None:
+    """`qa serve`."""
+    p = _command(sub, "serve", "start the web chat (same as: python app.py)")
     p.add_argument("--host", help="address to bind (default: 127.0.0.1)")
     p.add_argument("--port", type=int, help="port (default: 7860)")
     p.add_argument("--corpus", type=Path, help="corpus to index when the index is missing")
     p.add_argument("--update", action="store_true", help="first bring the index up to date with the corpus")
     collection_arguments(p)
     p.set_defaults(func=_cmd_serve)
+
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="qa", description="Cited answers over a folder of documents.")
+    parser.add_argument("--config", type=Path, help="a TOML file of settings (see qa/config.py)")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    _index_command(sub)
+    _query_commands(sub)
+    _eval_command(sub)
+    _bench_command(sub)
+    _train_reader_command(sub)
+    _serve_command(sub)
     return parser
 
 

@@ -15,6 +15,9 @@ vector `SentenceTransformer.encode` gives it, to 1e-4 in fp32. `embed_spans` als
 tokens of character spans inside each text (a chunk's sentences) from the same pass.
 """
 
+# About 550 lines in one module: batching, both runtimes (ONNX, torch), span pooling and the
+# checked ONNX export must produce the same vectors, and the parity between them is kept here.
+
 from __future__ import annotations
 
 import contextlib

@@ -38,6 +38,8 @@ from qa.metrics import char_error_rate
 if TYPE_CHECKING:
     from PIL.Image import Image
 
+    from qa.ocr import Tesseract
+
 SEEDS = Path(__file__).resolve().parents[2] / "seeds"
 STYLES = (("serif", 11), ("sans-serif", 10), ("serif", 12), ("sans-serif", 11))
 SCAN_DPI = 200
@@ -172,8 +174,7 @@ def _rapidocr() -> Callable[[Image], str] | None:
 def bench_ocr(settings: Settings, report_dir: Path, *, echo: Callable[[str], None] | None = None) -> Report:
     """Run the comparison (see the module docstring) and return its report."""
     from qa.errors import BenchmarkDataError
-    from qa.index import build_index, load_index, source_text
-    from qa.ocr import SCAN_IMAGE_SHARE, SLIVER_CHARS, find_tesseract
+    from qa.ocr import find_tesseract
 
     engine, missing = find_tesseract()
     if engine is None:
@@ -186,120 +187,149 @@ def bench_ocr(settings: Settings, report_dir: Path, *, echo: Callable[[str], Non
     threads = settings.threads
     with tempfile.TemporaryDirectory(prefix="qa-bench-ocr-") as tmp:
         root = Path(tmp)
-        articles = seed_articles()
-        images: list[Image] = []
-        truth: list[str] = []
-        printed: list[Path] = []
-        for i, (font, size) in enumerate(STYLES):
-            pdf = print_pdf(article_html([p for a in articles for p in a], font, size), root / f"style{i}.pdf")
-            printed.append(pdf)
-            got, known = scan_pages(pdf, seed=i)
-            images += got
-            truth += known
-        out.text(f"{len(images)} pages: the {len(articles)} seed articles printed by Chromium in {len(STYLES)} type "
-                 f"styles ({', '.join(f'{f} {s} pt' for f, s in STYLES)}), rendered at {SCAN_DPI} dpi, turned by up "
-                 "to 0.8 degrees, noise sigma 10 grey levels, 1 dark speck in 2,000 pixels. CER: edit distance over "
-                 "the known text's length, whitespace runs as one space.")
+        images, truth, printed = _scanned_pages(root, out)
         out.data.update({"pages": len(images), "tesseract": engine.version, "threads": threads})
-
-        out.section("Engines")
-        rows: list[list[Any]] = []
-        results: dict[str, Any] = {}
         few = min(4, len(images))
-        runs: list[tuple[str, Callable[[Image], str], int, int]] = [
-            (f"tesseract {engine.version}, 1 thread per page, {threads} pages at a time (qa)",
-             lambda im: _tesseract(im, 1), threads, len(images)),
-            (f"tesseract {engine.version}, its own OpenMP threads, 1 page at a time",
-             lambda im: _tesseract(im, None), 1, few),
-        ]
-        rapid = _rapidocr()
-        if rapid is None:
-            out.text("rapidocr-onnxruntime is not installed: left out (pip install rapidocr-onnxruntime to compare; "
-                     "its wheel carries its models).")
-        else:
-            runs.append(("rapidocr-onnxruntime (PP-OCRv4 models from its wheel), 1 page at a time", rapid, 1, few))
-        for name, read, workers, count in runs:
-            r = _measure(read, images[:count], truth[:count], workers)
-            results[name] = r
-            rows.append([name, r["pages"], f"{100 * r['cer_mean']:.2f}%", f"{100 * r['cer_max']:.2f}%",
-                         f"{r['cpu_s_per_page']:.2f}", f"{r['wall_s_per_page']:.2f}"])
-            out.echo(f"  {name}: done")
-        out.table(["engine", "pages", "CER mean", "CER worst page", "CPU s/page", "wall s/page"], rows)
-        out.data["engines"] = results
-
-        out.section("Resolution scanned PDF pages are rendered at for OCR")
-        scan = image_pdf(images[:few], root / "scan-few.pdf")
-        rows = []
-        dpis: dict[str, Any] = {}
-        import pypdfium2 as pdfium
-
-        for dpi in (150, 200, 300):
-            doc = pdfium.PdfDocument(str(scan))
-            rendered = [doc[n].render(scale=dpi / 72, grayscale=True).to_pil() for n in range(few)]
-            doc.close()
-            r = _measure(lambda im, d=dpi: engine.read(im, d), rendered, truth[:few], 1)  # type: ignore[misc]
-            dpis[str(dpi)] = r
-            rows.append([dpi, f"{100 * r['cer_mean']:.2f}%", f"{r['cpu_s_per_page']:.2f}"])
-        out.table(["render dpi (scans made at 200)", "CER mean", "CPU s/page"], rows)
-        out.data["render_dpi"] = dpis
-
-        out.section("The sliver rule")
-        from qa.formats import image_share
-
-        doc = pdfium.PdfDocument(str(printed[0]))
-        chars = []
-        for n in range(len(doc)):
-            textpage = doc[n].get_textpage()
-            chars.append(sum(not c.isspace() for c in textpage.get_text_range()))
-            textpage.close()
-        doc.close()
-        headers = ["Bates QA-000123", "CONFIDENTIAL - Case No. 21-cv-04512 - Exhibit 14 - Page 2 of 7",
-                   "FAX FROM: +1 202 555 0143  TO: Harbour Office  12/03/2019 14:22  P.002/007  "
-                   "Received by the Records Office of the Coastal Authority"]
-        rows = [["printed text pages (serif 11 pt)", f"{min(chars):,}-{max(chars):,}", "0%"]]
-        slivers = []
-        for k, header in enumerate(headers):
-            page = typed_header_page(header, images[k], root / f"header{k}.pdf")
-            doc = pdfium.PdfDocument(str(page))
-            first = doc[0]
-            textpage = first.get_textpage()
-            layer = sum(not c.isspace() for c in textpage.get_text_range())
-            textpage.close()
-            share = image_share(first)
-            first.close()
-            doc.close()
-            slivers.append({"chars": layer, "image_share": share})
-            rows.append([f"scan with a typed line ({len(header)} characters)", layer, f"{100 * share:.0f}%"])
-        out.table(["page", "text-layer characters (not spaces)", "area under images"], rows)
-        out.text(f"Rule: OCR a page with no text layer, or with fewer than {SLIVER_CHARS} characters of one while "
-                 f"images cover at least {100 * SCAN_IMAGE_SHARE:.0f}% of it.")
-        out.data["sliver"] = {"text_pages_chars": chars, "typed_header_pages": slivers}
-
-        out.section("Building the index of a 20-page scanned PDF")
-        corpus = root / "corpus"
-        corpus.mkdir()
-        image_pdf(images[:20], corpus / "scan.pdf")
-        built = settings.replace(cache_dir=root / "cache", show_progress=False)
-        rows = []
-        builds: dict[str, Any] = {}
-        for run in ("first build", "again, file unchanged"):
-            report = build_index(corpus, root / "index", settings=built, log=lambda _line: None)
-            builds[run] = {"seconds": report.seconds, "ocr_pages": report.ocr_pages, "ocr_seconds": report.ocr_seconds}
-            rows.append([run, f"{report.seconds:.1f}", report.ocr_pages, f"{report.ocr_seconds:.1f}"])
-        out.table(["build", "seconds", "pages OCR'd", "OCR seconds"], rows)
-        index = load_index(root / "index")
-        info = index.documents["scan.pdf"]
-        text = source_text("scan.pdf", index=index)
-        bounds = [*info.page_starts, len(text) + 2]
-        indexed = [text[bounds[n]:bounds[n + 1] - 2] for n in range(len(info.page_starts))]
-        cer = float(np.mean([char_error_rate(t, k) for t, k in zip(indexed, truth[:20], strict=True)]))
-        out.text(f"Indexed text against the known text: CER {100 * cer:.2f}% over {len(indexed)} pages; "
-                 f"{len(info.ocr_pages)} pages marked OCR.")
-        builds["indexed_cer"] = cer
-        out.data["build"] = builds
+        _engines_section(out, engine, images, truth, threads, few)
+        _dpi_section(out, engine, images, truth, root, few)
+        _sliver_section(out, printed, images, root)
+        _build_section(out, settings, images, truth, root)
     out.threads()
     out.data["seconds"] = round(time.perf_counter() - started, 1)
     return out
+
+
+def _scanned_pages(root: Path, out: Report) -> tuple[list[Image], list[str], list[Path]]:
+    """The seed articles printed in each style and scanned: the page images, their known text, and
+    the printed PDFs."""
+    articles = seed_articles()
+    images: list[Image] = []
+    truth: list[str] = []
+    printed: list[Path] = []
+    for i, (font, size) in enumerate(STYLES):
+        pdf = print_pdf(article_html([p for a in articles for p in a], font, size), root / f"style{i}.pdf")
+        printed.append(pdf)
+        got, known = scan_pages(pdf, seed=i)
+        images += got
+        truth += known
+    out.text(f"{len(images)} pages: the {len(articles)} seed articles printed by Chromium in {len(STYLES)} type "
+             f"styles ({', '.join(f'{f} {s} pt' for f, s in STYLES)}), rendered at {SCAN_DPI} dpi, turned by up "
+             "to 0.8 degrees, noise sigma 10 grey levels, 1 dark speck in 2,000 pixels. CER: edit distance over "
+             "the known text's length, whitespace runs as one space.")
+    return images, truth, printed
+
+
+def _engines_section(out: Report, engine: Tesseract, images: list[Image], truth: list[str], threads: int,
+                     few: int) -> None:
+    """tesseract as qa runs it, tesseract with its own threads, and rapidocr when installed."""
+    out.section("Engines")
+    rows: list[list[Any]] = []
+    results: dict[str, Any] = {}
+    runs: list[tuple[str, Callable[[Image], str], int, int]] = [
+        (f"tesseract {engine.version}, 1 thread per page, {threads} pages at a time (qa)",
+         lambda im: _tesseract(im, 1), threads, len(images)),
+        (f"tesseract {engine.version}, its own OpenMP threads, 1 page at a time",
+         lambda im: _tesseract(im, None), 1, few),
+    ]
+    rapid = _rapidocr()
+    if rapid is None:
+        out.text("rapidocr-onnxruntime is not installed: left out (pip install rapidocr-onnxruntime to compare; "
+                 "its wheel carries its models).")
+    else:
+        runs.append(("rapidocr-onnxruntime (PP-OCRv4 models from its wheel), 1 page at a time", rapid, 1, few))
+    for name, read, workers, count in runs:
+        r = _measure(read, images[:count], truth[:count], workers)
+        results[name] = r
+        rows.append([name, r["pages"], f"{100 * r['cer_mean']:.2f}%", f"{100 * r['cer_max']:.2f}%",
+                     f"{r['cpu_s_per_page']:.2f}", f"{r['wall_s_per_page']:.2f}"])
+        out.echo(f"  {name}: done")
+    out.table(["engine", "pages", "CER mean", "CER worst page", "CPU s/page", "wall s/page"], rows)
+    out.data["engines"] = results
+
+
+def _dpi_section(out: Report, engine: Tesseract, images: list[Image], truth: list[str], root: Path, few: int) -> None:
+    """CER and CPU time of `few` scanned pages rendered at 150, 200 and 300 dpi."""
+    import pypdfium2 as pdfium
+
+    out.section("Resolution scanned PDF pages are rendered at for OCR")
+    scan = image_pdf(images[:few], root / "scan-few.pdf")
+    rows = []
+    dpis: dict[str, Any] = {}
+    for dpi in (150, 200, 300):
+        doc = pdfium.PdfDocument(str(scan))
+        rendered = [doc[n].render(scale=dpi / 72, grayscale=True).to_pil() for n in range(few)]
+        doc.close()
+        r = _measure(lambda im, d=dpi: engine.read(im, d), rendered, truth[:few], 1)  # type: ignore[misc]
+        dpis[str(dpi)] = r
+        rows.append([dpi, f"{100 * r['cer_mean']:.2f}%", f"{r['cpu_s_per_page']:.2f}"])
+    out.table(["render dpi (scans made at 200)", "CER mean", "CPU s/page"], rows)
+    out.data["render_dpi"] = dpis
+
+
+def _sliver_section(out: Report, printed: list[Path], images: list[Image], root: Path) -> None:
+    """The text layer of printed pages beside scans with a typed header line (the sliver rule)."""
+    import pypdfium2 as pdfium
+
+    from qa.formats import image_share
+    from qa.ocr import SCAN_IMAGE_SHARE, SLIVER_CHARS
+
+    out.section("The sliver rule")
+    doc = pdfium.PdfDocument(str(printed[0]))
+    chars = []
+    for n in range(len(doc)):
+        textpage = doc[n].get_textpage()
+        chars.append(sum(not c.isspace() for c in textpage.get_text_range()))
+        textpage.close()
+    doc.close()
+    headers = ["Bates QA-000123", "CONFIDENTIAL - Case No. 21-cv-04512 - Exhibit 14 - Page 2 of 7",
+               "FAX FROM: +1 202 555 0143  TO: Harbour Office  12/03/2019 14:22  P.002/007  "
+               "Received by the Records Office of the Coastal Authority"]
+    rows: list[list[Any]] = [["printed text pages (serif 11 pt)", f"{min(chars):,}-{max(chars):,}", "0%"]]
+    slivers = []
+    for k, header in enumerate(headers):
+        page = typed_header_page(header, images[k], root / f"header{k}.pdf")
+        doc = pdfium.PdfDocument(str(page))
+        first = doc[0]
+        textpage = first.get_textpage()
+        layer = sum(not c.isspace() for c in textpage.get_text_range())
+        textpage.close()
+        share = image_share(first)
+        first.close()
+        doc.close()
+        slivers.append({"chars": layer, "image_share": share})
+        rows.append([f"scan with a typed line ({len(header)} characters)", layer, f"{100 * share:.0f}%"])
+    out.table(["page", "text-layer characters (not spaces)", "area under images"], rows)
+    out.text(f"Rule: OCR a page with no text layer, or with fewer than {SLIVER_CHARS} characters of one while "
+             f"images cover at least {100 * SCAN_IMAGE_SHARE:.0f}% of it.")
+    out.data["sliver"] = {"text_pages_chars": chars, "typed_header_pages": slivers}
+
+
+def _build_section(out: Report, settings: Settings, images: list[Image], truth: list[str], root: Path) -> None:
+    """Index a 20-page scanned PDF twice (the second build reads nothing again) and score its text."""
+    from qa.index import build_index, load_index, source_text
+
+    out.section("Building the index of a 20-page scanned PDF")
+    corpus = root / "corpus"
+    corpus.mkdir()
+    image_pdf(images[:20], corpus / "scan.pdf")
+    built = settings.replace(cache_dir=root / "cache", show_progress=False)
+    rows = []
+    builds: dict[str, Any] = {}
+    for run in ("first build", "again, file unchanged"):
+        report = build_index(corpus, root / "index", settings=built, log=lambda _line: None)
+        builds[run] = {"seconds": report.seconds, "ocr_pages": report.ocr_pages, "ocr_seconds": report.ocr_seconds}
+        rows.append([run, f"{report.seconds:.1f}", report.ocr_pages, f"{report.ocr_seconds:.1f}"])
+    out.table(["build", "seconds", "pages OCR'd", "OCR seconds"], rows)
+    index = load_index(root / "index")
+    info = index.documents["scan.pdf"]
+    text = source_text("scan.pdf", index=index)
+    bounds = [*info.page_starts, len(text) + 2]
+    indexed = [text[bounds[n]:bounds[n + 1] - 2] for n in range(len(info.page_starts))]
+    cer = float(np.mean([char_error_rate(t, k) for t, k in zip(indexed, truth[:20], strict=True)]))
+    out.text(f"Indexed text against the known text: CER {100 * cer:.2f}% over {len(indexed)} pages; "
+             f"{len(info.ocr_pages)} pages marked OCR.")
+    builds["indexed_cer"] = cer
+    out.data["build"] = builds
 
 
 def run(job: BenchRun) -> Report:

@@ -26,8 +26,8 @@ import shutil
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Sequence
-from dataclasses import replace
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -148,6 +148,22 @@ class Generator:
         return (x / np.linalg.norm(x, axis=1, keepdims=True)).astype(np.float32)
 
 
+@dataclass(frozen=True)
+class _Tables:
+    """A synthetic index's rows: the real ones, then copies in synthetic documents of CHUNKS_PER_DOC."""
+
+    source: np.ndarray           # the real chunk each row copies
+    real_rows: int               # rows that are the real index's own
+    docs_real: list[Any]         # the real index's documents
+    n_docs: int
+    n_sent: int
+    table: np.ndarray            # per chunk: document row, start, end, first and end sentence row
+    doc_chars: np.ndarray        # each document's length in characters
+    sent_counts: np.ndarray      # sentences of each real chunk
+    sentence_table: np.ndarray   # per sentence: document row, start, end
+    sentence_source: np.ndarray  # the real sentence each sentence row copies
+
+
 def build_synthetic(real: Any, generator: Generator, n: int, folder: Path, settings: Settings,
                     log: Callable[[str], None]) -> dict[str, Any]:
     """Write an index of `n` chunks into `folder`: the real SciFact rows first, synthetic after."""
@@ -164,14 +180,51 @@ def build_synthetic(real: Any, generator: Generator, n: int, folder: Path, setti
     folder.mkdir(parents=True)
     log(f"Writing {n:,} chunks into {folder} ...")
     r = len(real.chunks)
+    chunk_texts = [c.text for c in real.chunks]
+    started = time.perf_counter()
+    t = _tables(real, n)
+    titles = {d.doc_id: d.title for d in t.docs_real}
+    infos = [*t.docs_real, *(DocumentInfo(f"synthetic/{k:07d}.txt", f"Synthetic document {k}", None, (), "",
+                                          int(t.doc_chars[len(t.docs_real) + k]))
+                             for k in range(t.n_docs - len(t.docs_real)))]
+    sentence_texts = _sentence_texts(real, t)
+    cvec, svec = _vectors(real, generator, t, n, folder, rng)
+    log(f"  tables and vectors ready in {time.perf_counter() - started:.0f} s; BM25 over {n:,} chunks ...")
+    timer = time.perf_counter()
+    titled = [chunk_model_text(real.chunks[int(j)], titles.get(real.chunks[int(j)].doc_id, "")) for j in t.source[:r]]
+    bm25 = build_bm25([titled[int(j)] for j in t.source])
+    bm25_s = time.perf_counter() - timer
+    spec = wanted_spec(replace(settings, dense_index="auto"), n)
+    timer = time.perf_counter()
+    dense, spec = build_dense(cvec, spec, probes=probe_vectors(svec, cvec), log=log)
+    dense_s = time.perf_counter() - timer
+    manifest = Manifest(
+        model=real.manifest.model, dimension=generator.dim, chunk_tokens=real.manifest.chunk_tokens,
+        chunk_overlap_tokens=real.manifest.chunk_overlap_tokens, corpus=f"synthetic ({n} chunks)",
+        created=datetime.now(UTC).isoformat(timespec="seconds"), files={}, encoder=real.manifest.encoder,
+        counts={"documents": t.n_docs, "chunks": n, "sentences": t.n_sent},
+        encoder_precision=real.manifest.encoder_precision, sentence_vectors=real.manifest.sentence_vectors,
+        dense=spec.to_json())
+    timer = time.perf_counter()
+    mark_index_folder(folder)
+    write_columns(folder, manifest, infos, t.table, (chunk_texts[int(j)] for j in t.source), t.sentence_table,
+                  sentence_texts, cvec, svec, bm25, dense)
+    write_s = time.perf_counter() - timer
+    del dense, bm25
+    return {"dense": spec.describe(), "build_s": bm25_s + dense_s + write_s, "bm25_s": bm25_s,
+            "dense_s": dense_s, "write_s": write_s, "documents": t.n_docs, "sentences": t.n_sent,
+            "synthetic_chunks": n - t.real_rows, "probe_recall_at_10": spec.recall_at_10}
+
+
+def _tables(real: Any, n: int) -> _Tables:
+    """The chunk and sentence tables of `n` rows copied from `real`'s (see `_Tables`)."""
+    r = len(real.chunks)
     real_ranges = np.asarray(real.chunk_sentences)
     # Which real chunk each row copies, and its synthetic document (4 chunks each).
     source = np.arange(n) % r
     real_rows = min(n, r)
     docs_real = list(real.documents.values())
     doc_row_of_real = {d.doc_id: i for i, d in enumerate(docs_real)}
-    chunk_texts = [c.text for c in real.chunks]
-    titles = {d.doc_id: d.title for d in docs_real}
     # Rows < r: the real index's own chunks and documents. Rows >= r: synthetic documents.
     synthetic = n - real_rows
     n_docs = len(docs_real) + (synthetic + CHUNKS_PER_DOC - 1) // CHUNKS_PER_DOC
@@ -182,7 +235,6 @@ def build_synthetic(real: Any, generator: Generator, n: int, folder: Path, setti
     sentence_table = np.zeros((n_sent, 3), dtype=np.int64)
     sentence_source = np.zeros(n_sent, dtype=np.int64)
     at = 0
-    started = time.perf_counter()
     for i in range(n):
         j = int(source[i])
         c = real.chunks[j]
@@ -203,61 +255,48 @@ def build_synthetic(real: Any, generator: Generator, n: int, folder: Path, setti
             at += 1
     for i, d in enumerate(docs_real):
         doc_chars[i] = d.chars
-    infos = [*docs_real, *(DocumentInfo(f"synthetic/{k:07d}.txt", f"Synthetic document {k}", None, (), "",
-                                        int(doc_chars[len(docs_real) + k]))
-                           for k in range(n_docs - len(docs_real)))]
-    real_sentences = list(real.sentences)
-    owner = np.repeat(np.arange(n), sent_counts[source])
+    return _Tables(source=source, real_rows=real_rows, docs_real=docs_real, n_docs=n_docs, n_sent=n_sent,
+                   table=table, doc_chars=doc_chars, sent_counts=sent_counts, sentence_table=sentence_table,
+                   sentence_source=sentence_source)
 
-    def sentence_texts() -> Any:
+
+def _sentence_texts(real: Any, t: _Tables) -> Iterator[str]:
+    """The sentence rows' texts, made as they are written."""
+    real_sentences = list(real.sentences)
+    owner = np.repeat(np.arange(len(t.source)), t.sent_counts[t.source])
+
+    def texts() -> Iterator[str]:
         # Every chunk has its own copies of the sentences it overlaps, clipped to the chunk.
-        for k in range(n_sent):
-            s = real_sentences[int(sentence_source[k])]
-            if sentence_table[k, 2] - sentence_table[k, 1] == s.end - s.start:
+        for k in range(t.n_sent):
+            s = real_sentences[int(t.sentence_source[k])]
+            if t.sentence_table[k, 2] - t.sentence_table[k, 1] == s.end - s.start:
                 yield s.text
             else:
-                c = real.chunks[int(source[owner[k]])]
+                c = real.chunks[int(t.source[owner[k]])]
                 yield c.text[int(max(s.start, c.start) - c.start):int(min(s.end, c.end) - c.start)]
 
+    return texts()
+
+
+def _vectors(real: Any, generator: Generator, t: _Tables, n: int, folder: Path,
+             rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Chunk and sentence vectors, memory-mapped in `folder`: the real rows' own, then generated."""
+    real_rows, table = t.real_rows, t.table
     cvec = np.lib.format.open_memmap(folder / "chunk_vectors.npy", mode="w+", dtype=np.float32,
                                      shape=(n, generator.dim))
     cvec[:real_rows] = np.asarray(real.chunk_vectors)[:real_rows]
     for lo in range(real_rows, n, 100_000):
         cvec[lo:min(n, lo + 100_000)] = generator.chunks(min(n, lo + 100_000) - lo, rng)
     svec = np.lib.format.open_memmap(folder / "sentence_vectors.npy", mode="w+", dtype=np.float32,
-                                     shape=(n_sent, generator.dim))
+                                     shape=(t.n_sent, generator.dim))
     real_sent_rows = int(table[real_rows - 1, 4]) if real_rows else 0
-    svec[:real_sent_rows] = np.asarray(real.sentence_vectors)[sentence_source[:real_sent_rows]]
+    svec[:real_sent_rows] = np.asarray(real.sentence_vectors)[t.sentence_source[:real_sent_rows]]
     for lo in range(real_rows, n, 100_000):
         hi = min(n, lo + 100_000)
         s_lo, s_hi = int(table[lo, 3]), int(table[hi - 1, 4])
         hosts = np.repeat(np.arange(lo, hi), table[lo:hi, 4] - table[lo:hi, 3])
         svec[s_lo:s_hi] = generator.sentences(np.asarray(cvec[hosts]), rng)
-    log(f"  tables and vectors ready in {time.perf_counter() - started:.0f} s; BM25 over {n:,} chunks ...")
-    timer = time.perf_counter()
-    titled = [chunk_model_text(real.chunks[int(j)], titles.get(real.chunks[int(j)].doc_id, "")) for j in source[:r]]
-    bm25 = build_bm25([titled[int(j)] for j in source])
-    bm25_s = time.perf_counter() - timer
-    spec = wanted_spec(replace(settings, dense_index="auto"), n)
-    timer = time.perf_counter()
-    dense, spec = build_dense(cvec, spec, probes=probe_vectors(svec, cvec), log=log)
-    dense_s = time.perf_counter() - timer
-    manifest = Manifest(
-        model=real.manifest.model, dimension=generator.dim, chunk_tokens=real.manifest.chunk_tokens,
-        chunk_overlap_tokens=real.manifest.chunk_overlap_tokens, corpus=f"synthetic ({n} chunks)",
-        created=datetime.now(UTC).isoformat(timespec="seconds"), files={}, encoder=real.manifest.encoder,
-        counts={"documents": n_docs, "chunks": n, "sentences": n_sent},
-        encoder_precision=real.manifest.encoder_precision, sentence_vectors=real.manifest.sentence_vectors,
-        dense=spec.to_json())
-    timer = time.perf_counter()
-    mark_index_folder(folder)
-    write_columns(folder, manifest, infos, table, (chunk_texts[int(j)] for j in source), sentence_table,
-                  sentence_texts(), cvec, svec, bm25, dense)
-    write_s = time.perf_counter() - timer
-    del dense, bm25
-    return {"dense": spec.describe(), "build_s": bm25_s + dense_s + write_s, "bm25_s": bm25_s,
-            "dense_s": dense_s, "write_s": write_s, "documents": n_docs, "sentences": n_sent,
-            "synthetic_chunks": synthetic, "probe_recall_at_10": spec.recall_at_10}
+    return cvec, svec
 
 
 def measure_in_subprocess(folder: Path, base: Path, settings: Settings) -> dict[str, Any]:

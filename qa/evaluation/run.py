@@ -4,6 +4,10 @@ Retrieval (every mode), answers, citations, abstention and latency are computed 
 report (qa/evaluation/report.py) only reads the `EvalResult`, and only the CLI prints.
 """
 
+# About 590 lines in one module: the typed results, the metrics that fill them and the run that
+# produces them change together (a new figure is a field, its metric and its line in `_run`);
+# the report (qa/evaluation/report.py) only reads them.
+
 from __future__ import annotations
 
 import json

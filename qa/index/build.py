@@ -42,7 +42,7 @@ from qa.index.store import (
 )
 from qa.lexical import build_bm25
 from qa.load import check_corpus_folder, load_corpus
-from qa.ocr import ocr_reader
+from qa.ocr import OcrReader, ocr_reader
 from qa.types import Chunk, Document, DocumentInfo, IndexReport, Sentence
 
 _log = logging.getLogger("qa.index")
@@ -94,101 +94,30 @@ def build_index(
     started = time.perf_counter()
     check_corpus_folder(corpus_path)
     check_index_target(index_path, corpus_path)
-    if settings.engine == "ray":
-        from qa.index.distributed import require_ray
-
-        require_ray()
-    bar = BuildProgress(settings.show_progress, progress, say)
-    reader = ocr_reader(settings, progress=bar)
-    if settings.ocr == "force" and reader.engine is None:
-        raise SettingsError(f'ocr = "force" reads every PDF page by OCR, but {reader.missing}.')
+    bar, reader = _prepare(settings, progress, say)
     with build_lock(index_path), contextlib.closing(bar):
         remove_leftovers(index_path)
-        documents, skipped = load_corpus(corpus_path, on_skip=lambda d, r: say(f"skipped {d}: {r}"),
-                                         settings=settings, ocr=reader)
-        if reader.cache is not None and reader.cache.wrote:
-            reader.cache.prune()
-        if not documents:
-            kept = " The existing index was left as it was." if (index_path / MANIFEST).exists() else ""
-            raise CorpusError(
-                f"No readable documents in {corpus_path} (supported: {', '.join(upload_types())}).{kept}")
+        documents, skipped = _read_corpus(corpus_path, index_path, settings, reader, say)
         embedder = embedder or embedder_for(settings)
-        # What this build makes; its counts are filled in once the rows are merged.
-        vectors = settings.sentence_vectors if hasattr(embedder, "embed_spans") else "separate"
-        manifest = Manifest(
-            model=embedder.name, dimension=embedder.dimension, chunk_tokens=settings.chunk_tokens,
-            chunk_overlap_tokens=settings.chunk_overlap_tokens, corpus=str(corpus_path.resolve()),
-            created=datetime.now(UTC).isoformat(timespec="seconds"), files={d.doc_id: d.sha256 for d in documents},
-            versions=_versions(), encoder_precision=getattr(embedder, "precision", "fp32"),
-            sentence_vectors=vectors,
-            pooled_context=POOLED_CONTEXT if vectors == "pooled" else 0.0,
-            encoder=getattr(embedder, "description", embedder.name),
-        )
+        manifest = _new_manifest(embedder, settings, corpus_path, documents)
         old, reason = _previous(index_path, manifest, rebuild)
-        old_docs = old.documents if old else {}
         current = {d.doc_id: d for d in documents}
-        added = tuple(d for d in current if d not in old_docs)
-        changed = tuple(d for d in current if old is not None and d in old_docs and (
-            old_docs[d].sha256 != current[d].sha256 or _text_changed(old, current[d])))
-        removed = tuple(d for d in old_docs if d not in current)
-        unchanged = tuple(d for d in current if d in old_docs and d not in changed)
+        added, changed, removed, unchanged = _compare(current, old)
         fresh = [current[d] for d in (*added, *changed)]
         if old is not None and not fresh and not removed:
-            have, want = old.dense_spec, wanted_spec(settings, len(old.chunks))
-            if old.manifest.format_version == FORMAT_VERSION and have.same_layer(want):
-                moved = ""
-                if old.manifest.corpus != manifest.corpus:
-                    # The same files elsewhere: only the manifest learns where (qa.source_text reads there).
-                    replace_manifest(index_path, replace(old.manifest, corpus=manifest.corpus))
-                    forget_loaded()
-                    moved = f"; its corpus is now {manifest.corpus}"
-                say(f"Index {index_path} is up to date ({len(current)} documents){moved}.")
-                return IndexReport(len(current), len(old.chunks), len(old.sentences), (), (), (), unchanged,
-                                   tuple(skipped), 0, 0, None, time.perf_counter() - started,
-                                   reader.stats.pages, reader.stats.seconds)
-            say(f"Rewriting {index_path} from its stored vectors (nothing is embedded again): "
-                + (f"format {old.manifest.format_version} -> {FORMAT_VERSION}"
-                   if old.manifest.format_version != FORMAT_VERSION
-                   else f"dense layer {have.describe()} -> {want.describe()}") + ".")
+            if _same_layer(old, settings):
+                return _up_to_date(old, manifest, index_path, len(current), unchanged, tuple(skipped), started,
+                                   reader, say)
+            _say_rewriting(old, settings, index_path, say)
         if reason:
             say(f"Full rebuild: {reason}.")
         for doc in fresh:
             for note in doc.notes:
                 say(f"{doc.doc_id}: {note}")
-        pooled = manifest.sentence_vectors == "pooled"
-        if settings.engine == "ray" and fresh:
-            from qa.index.distributed import ray_split_and_embed
-
-            say(f"Chunking and embedding {len(fresh)} file(s) on Ray...")
-            new_chunks, new_sentences, chunk_vecs, sent_vecs = ray_split_and_embed(
-                fresh, settings, dimension=embedder.dimension, pooled=pooled, log=say)
-        else:
-            new_chunks, new_sentences = split_documents(fresh, settings)
-            if new_chunks:
-                say(f"Embedding {len(new_chunks)} chunks and {len(new_sentences)} sentences from "
-                    f"{len(fresh)} file(s)...")
-            titles = {d.doc_id: d.title for d in fresh}
-            chunk_vecs, sent_vecs = embed_rows(embedder, new_chunks, new_sentences, titles, settings, pooled=pooled,
-                                               bar=bar.embedding(len(new_chunks) + len(new_sentences)))
-        infos, chunks, cvec, sentences, svec = _merge(documents, old, fresh, new_chunks, chunk_vecs,
-                                                      new_sentences, sent_vecs, manifest.created)
-        manifest = replace(manifest, counts={"documents": len(documents), "chunks": len(chunks),
-                                             "sentences": len(sentences)})
-        all_titles = {d.doc_id: d.title for d in infos}
-        bm25 = build_bm25([chunk_model_text(c, all_titles[c.doc_id]) for c in chunks])
-        spec = wanted_spec(settings, len(chunks))
-        dense, spec = build_dense(cvec, spec, probes=probe_vectors(svec, cvec), log=say,
-                                  progress=settings.show_progress)
-        manifest = replace(manifest, dense=spec.to_json())
-        tmp = new_build_folder(index_path)
-        try:
-            # The extracted texts first: write_index_files writes the manifest last and fsyncs all.
-            write_sources(tmp, documents)
-            write_index_files(tmp, manifest, infos, chunks, chunk_sentence_ranges(chunks, sentences), cvec,
-                              sentences, svec, bm25, dense)
-            swap_in(tmp, index_path, corpus_path)
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
+        new_chunks, new_sentences, chunk_vecs, sent_vecs = _split_and_embed(
+            fresh, settings, embedder, manifest.sentence_vectors == "pooled", bar, say)
+        chunks, sentences = _write_index(index_path, corpus_path, settings, manifest, documents, old, fresh,
+                                         new_chunks, chunk_vecs, new_sentences, sent_vecs, say)
     forget_loaded()
     report = IndexReport(
         documents=len(documents), chunks=len(chunks), sentences=len(sentences), added=added,
@@ -197,12 +126,155 @@ def build_index(
         rebuilt_reason=reason, seconds=time.perf_counter() - started, ocr_pages=reader.stats.pages,
         ocr_seconds=reader.stats.seconds,
     )
+    _say_indexed(report, index_path, say)
+    return report
+
+
+def _say_indexed(report: IndexReport, index_path: Path, say: Callable[[str], None]) -> None:
     read = (f" (OCR read {report.ocr_pages} pages in {report.ocr_seconds:.1f} s, "
             f"{report.ocr_pages / max(report.ocr_seconds, 1e-9):.2f} pages/s)" if report.ocr_pages else "")
     say(f"Indexed {report.documents} documents ({report.chunks} chunks, {report.sentences} sentences) "
-        f"into {index_path}: {len(added)} added, {len(changed)} changed, {len(removed)} removed, "
-        f"{len(unchanged)} unchanged, {len(skipped)} skipped, in {report.seconds:.1f} s{read}.")
-    return report
+        f"into {index_path}: {len(report.added)} added, {len(report.changed)} changed, {len(report.removed)} removed, "
+        f"{len(report.unchanged)} unchanged, {len(report.skipped)} skipped, in {report.seconds:.1f} s{read}.")
+
+
+def _prepare(settings: Settings, progress: Callable[[int, int], None] | None,
+             say: Callable[[str], None]) -> tuple[BuildProgress, OcrReader]:
+    """The build's progress bar and OCR reader, once Ray (if asked for) and OCR (if forced) are
+    known to be there.
+
+    Raises:
+        SettingsError: `ocr = "force"` and no OCR engine is installed.
+    """
+    if settings.engine == "ray":
+        from qa.index.distributed import require_ray
+
+        require_ray()
+    bar = BuildProgress(settings.show_progress, progress, say)
+    reader = ocr_reader(settings, progress=bar)
+    if settings.ocr == "force" and reader.engine is None:
+        raise SettingsError(f'ocr = "force" reads every PDF page by OCR, but {reader.missing}.')
+    return bar, reader
+
+
+def _read_corpus(corpus_path: Path, index_path: Path, settings: Settings, reader: OcrReader,
+                 say: Callable[[str], None]) -> tuple[list[Document], list[tuple[str, str]]]:
+    """The corpus's readable documents and the files skipped, OCR's cache pruned after.
+
+    Raises:
+        CorpusError: no document is readable (the old index is kept).
+    """
+    documents, skipped = load_corpus(corpus_path, on_skip=lambda d, r: say(f"skipped {d}: {r}"),
+                                     settings=settings, ocr=reader)
+    if reader.cache is not None and reader.cache.wrote:
+        reader.cache.prune()
+    if not documents:
+        kept = " The existing index was left as it was." if (index_path / MANIFEST).exists() else ""
+        raise CorpusError(
+            f"No readable documents in {corpus_path} (supported: {', '.join(upload_types())}).{kept}")
+    return documents, skipped
+
+
+def _new_manifest(embedder: Embedder, settings: Settings, corpus_path: Path, documents: Sequence[Document]) -> Manifest:
+    """What this build makes; its counts are filled in once the rows are merged."""
+    vectors = settings.sentence_vectors if hasattr(embedder, "embed_spans") else "separate"
+    return Manifest(
+        model=embedder.name, dimension=embedder.dimension, chunk_tokens=settings.chunk_tokens,
+        chunk_overlap_tokens=settings.chunk_overlap_tokens, corpus=str(corpus_path.resolve()),
+        created=datetime.now(UTC).isoformat(timespec="seconds"), files={d.doc_id: d.sha256 for d in documents},
+        versions=_versions(), encoder_precision=getattr(embedder, "precision", "fp32"),
+        sentence_vectors=vectors,
+        pooled_context=POOLED_CONTEXT if vectors == "pooled" else 0.0,
+        encoder=getattr(embedder, "description", embedder.name),
+    )
+
+
+def _compare(current: dict[str, Document], old: Index | None) -> tuple[tuple[str, ...], ...]:
+    """The documents added, changed, removed and unchanged since the `old` index."""
+    old_docs = old.documents if old else {}
+    added = tuple(d for d in current if d not in old_docs)
+    changed = tuple(d for d in current if old is not None and d in old_docs and (
+        old_docs[d].sha256 != current[d].sha256 or _text_changed(old, current[d])))
+    removed = tuple(d for d in old_docs if d not in current)
+    unchanged = tuple(d for d in current if d in old_docs and d not in changed)
+    return added, changed, removed, unchanged
+
+
+def _same_layer(old: Index, settings: Settings) -> bool:
+    """Whether the `old` index is in this format with the dense layer the settings want."""
+    have, want = old.dense_spec, wanted_spec(settings, len(old.chunks))
+    return old.manifest.format_version == FORMAT_VERSION and have.same_layer(want)
+
+
+def _up_to_date(old: Index, manifest: Manifest, index_path: Path, documents: int, unchanged: tuple[str, ...],
+                skipped: tuple[tuple[str, str], ...], started: float, reader: OcrReader,
+                say: Callable[[str], None]) -> IndexReport:
+    """Nothing to build: the report of an index left as it is (its corpus folder noted if moved)."""
+    moved = ""
+    if old.manifest.corpus != manifest.corpus:
+        # The same files elsewhere: only the manifest learns where (qa.source_text reads there).
+        replace_manifest(index_path, replace(old.manifest, corpus=manifest.corpus))
+        forget_loaded()
+        moved = f"; its corpus is now {manifest.corpus}"
+    say(f"Index {index_path} is up to date ({documents} documents){moved}.")
+    return IndexReport(documents, len(old.chunks), len(old.sentences), (), (), (), unchanged,
+                       skipped, 0, 0, None, time.perf_counter() - started,
+                       reader.stats.pages, reader.stats.seconds)
+
+
+def _say_rewriting(old: Index, settings: Settings, index_path: Path, say: Callable[[str], None]) -> None:
+    have, want = old.dense_spec, wanted_spec(settings, len(old.chunks))
+    say(f"Rewriting {index_path} from its stored vectors (nothing is embedded again): "
+        + (f"format {old.manifest.format_version} -> {FORMAT_VERSION}"
+           if old.manifest.format_version != FORMAT_VERSION
+           else f"dense layer {have.describe()} -> {want.describe()}") + ".")
+
+
+def _split_and_embed(fresh: list[Document], settings: Settings, embedder: Embedder, pooled: bool,
+                     bar: BuildProgress, say: Callable[[str], None],
+                     ) -> tuple[list[Chunk], list[Sentence], np.ndarray, np.ndarray]:
+    """The new and changed documents' chunks and sentences with their vectors (locally or on Ray)."""
+    if settings.engine == "ray" and fresh:
+        from qa.index.distributed import ray_split_and_embed
+
+        say(f"Chunking and embedding {len(fresh)} file(s) on Ray...")
+        return ray_split_and_embed(fresh, settings, dimension=embedder.dimension, pooled=pooled, log=say)
+    new_chunks, new_sentences = split_documents(fresh, settings)
+    if new_chunks:
+        say(f"Embedding {len(new_chunks)} chunks and {len(new_sentences)} sentences from "
+            f"{len(fresh)} file(s)...")
+    titles = {d.doc_id: d.title for d in fresh}
+    chunk_vecs, sent_vecs = embed_rows(embedder, new_chunks, new_sentences, titles, settings, pooled=pooled,
+                                       bar=bar.embedding(len(new_chunks) + len(new_sentences)))
+    return new_chunks, new_sentences, chunk_vecs, sent_vecs
+
+
+def _write_index(index_path: Path, corpus_path: Path, settings: Settings, manifest: Manifest,
+                 documents: list[Document], old: Index | None, fresh: list[Document],
+                 new_chunks: list[Chunk], chunk_vecs: np.ndarray, new_sentences: list[Sentence],
+                 sent_vecs: np.ndarray, say: Callable[[str], None]) -> tuple[list[Chunk], list[Sentence]]:
+    """Merge the new rows with the kept ones, build the lexical and dense layers, and swap the
+    new index in. Returns all its chunks and sentences."""
+    infos, chunks, cvec, sentences, svec = _merge(documents, old, fresh, new_chunks, chunk_vecs,
+                                                  new_sentences, sent_vecs, manifest.created)
+    manifest = replace(manifest, counts={"documents": len(documents), "chunks": len(chunks),
+                                         "sentences": len(sentences)})
+    all_titles = {d.doc_id: d.title for d in infos}
+    bm25 = build_bm25([chunk_model_text(c, all_titles[c.doc_id]) for c in chunks])
+    spec = wanted_spec(settings, len(chunks))
+    dense, spec = build_dense(cvec, spec, probes=probe_vectors(svec, cvec), log=say,
+                              progress=settings.show_progress)
+    manifest = replace(manifest, dense=spec.to_json())
+    tmp = new_build_folder(index_path)
+    try:
+        # The extracted texts first: write_index_files writes the manifest last and fsyncs all.
+        write_sources(tmp, documents)
+        write_index_files(tmp, manifest, infos, chunks, chunk_sentence_ranges(chunks, sentences), cvec,
+                          sentences, svec, bm25, dense)
+        swap_in(tmp, index_path, corpus_path)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return chunks, sentences
 
 
 def _text_changed(old: Index, doc: Document) -> bool:

@@ -27,6 +27,10 @@ every size, hashes files up to `CHECK_WHOLE_BYTES` whole and samples larger ones
 it finds damage, not forgery, and a forger who can rewrite files can rewrite the manifest too.
 """
 
+# About 470 lines in one module: checksums, read leases on memory maps and the watcher that
+# drops an index whose files change are one mechanism (a lease broken by a writer is what the
+# watcher reacts to); split, each half would be wrong without the other.
+
 from __future__ import annotations
 
 import contextlib

@@ -24,6 +24,10 @@ Format 1 (qa 0.3: chunks.jsonl and sentences.jsonl read whole into Python object
 (their vectors are reused, nothing is embedded again).
 """
 
+# About 760 lines in one module on purpose: it is the index format (format 3). The writers, the
+# lazy row readers and `verify_index` must agree on every file's name, dtype and checksum, so the
+# layout is defined, written and read in one place.
+
 from __future__ import annotations
 
 import hashlib
