@@ -238,9 +238,9 @@ def test_train_reader_runs_end_to_end_on_a_tiny_slice(tmp_path: Path) -> None:
     # --init continues from that run: its fp32 export loads back into the torch network (load_onnx_weights
     # checks that both compute the same logits); a missing or damaged one is one clear error.
     from qa.embed import model_path
-    from qa.reader.train import FP32_FILE, _torch_model, load_onnx_weights
+    from qa.reader.train import FP32_FILE, load_onnx_weights, torch_model
 
-    network = _torch_model(model_path("all-MiniLM-L6-v2"))
+    network = torch_model(model_path("all-MiniLM-L6-v2"))
     before = {k: v.clone() for k, v in network.state_dict().items()}
     load_onnx_weights(network, out / FP32_FILE)
     assert any(not (before[k] == v).all() for k, v in network.state_dict().items())
@@ -297,7 +297,7 @@ def test_the_shipped_int8_reader_can_be_trained_on(monkeypatch: pytest.MonkeyPat
     from qa.embed import model_path
 
     assert train.init_file(WEIGHTS_DIR) == WEIGHTS_DIR / WEIGHTS_FILE
-    network = train._torch_model(model_path("all-MiniLM-L6-v2"))
+    network = train.torch_model(model_path("all-MiniLM-L6-v2"))
     base = {k: v.clone() for k, v in network.state_dict().items()}
     train.load_onnx_weights(network, WEIGHTS_DIR / WEIGHTS_FILE)
     state = network.state_dict()
@@ -359,10 +359,10 @@ def test_entity_swapped_questions_ask_about_what_the_paragraph_lacks() -> None:
     import random
 
     from qa.reader.data import QAItem
-    from qa.reader.train import FeatureMaker, TrainConfig, _mentions, swapped_question
+    from qa.reader.train import FeatureMaker, TrainConfig, mentions, swapped_question
 
     # "Thus" opens a sentence; the text also writes it in lower case, so it is no name.
-    assert _mentions("In what year did Mary Stone's mill open in Avalon? Thus 1,820 men came, thus 3.") == \
+    assert mentions("In what year did Mary Stone's mill open in Avalon? Thus 1,820 men came, thus 3.") == \
         ["Mary Stone", "Avalon", "1,820", "3"]
     context = "Avalon was founded in 1820 by Mary Stone. Thus it grew, and thus it stayed."
     item = QAItem("q1", "Avalon", "When did Mary Stone found Avalon?", context, ("1820",))

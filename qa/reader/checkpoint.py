@@ -16,7 +16,7 @@ from qa.reader.recipe import TrainConfig, TrainReport
 Best = tuple[float, dict[str, Any]]
 
 
-def _resume(checkpoint: Path, config: TrainConfig, model: Any, optimizer: Any, scheduler: Any,
+def resume_checkpoint(checkpoint: Path, config: TrainConfig, model: Any, optimizer: Any, scheduler: Any,
             rng: random.Random, report: TrainReport, log: Callable[[str], None]) -> tuple[Best | None, int]:
     """Load the run saved in `checkpoint`, which must have been made with the same settings.
 
@@ -46,7 +46,7 @@ def _resume(checkpoint: Path, config: TrainConfig, model: Any, optimizer: Any, s
     return best, first_epoch
 
 
-def _save_checkpoint(checkpoint: Path, config: TrainConfig, model: Any, optimizer: Any, scheduler: Any,
+def save_checkpoint(checkpoint: Path, config: TrainConfig, model: Any, optimizer: Any, scheduler: Any,
                      rng: random.Random, best: Best, report: TrainReport) -> None:
     import torch
 
@@ -69,6 +69,6 @@ def _differences(a: dict[str, Any], b: dict[str, Any]) -> str:
                      if a.get(k) != b.get(k))
 
 
-def _snapshot(model: Any) -> dict[str, Any]:
+def snapshot(model: Any) -> dict[str, Any]:
     """A copy of `model`'s weights (the best so far, to load back after the last epoch)."""
     return {k: v.detach().clone() for k, v in model.state_dict().items()}

@@ -55,7 +55,7 @@ _NOT_NAMES = frozenset({
 })
 
 
-def _mentions(text: str) -> list[str]:
+def mentions(text: str) -> list[str]:
     """The names and numbers in `text`: leading function words and a trailing "'s" stripped
     ("In Paris" -> "Paris"); a one-word name must be 3 letters or more and never written in lower
     case in `text` (so "Thus" or "All" opening a sentence is not a name)."""
@@ -85,7 +85,7 @@ def swapped_question(item: QAItem, pool: Sequence[str], rng: random.Random) -> s
     v2.0's unanswerable questions are built much like this (entity swaps are a fifth of them);
     these add more of that kind. None when the question has nothing to swap."""
     context = item.context.lower()
-    shared = [m for m in _mentions(item.question) if re.search(rf"\b{re.escape(m)}\b", item.context)]
+    shared = [m for m in mentions(item.question) if re.search(rf"\b{re.escape(m)}\b", item.context)]
     rng.shuffle(shared)
     for mention in shared:
         options = [x for x in pool if _is_number(x) == _is_number(mention) and x.lower() not in context
@@ -193,7 +193,7 @@ class FeatureMaker:
         pools: dict[str, set[str]] = {}
         lower: dict[str, set[str]] = {}
         for title, context in {(item.title, item.context) for item in items}:  # each paragraph once
-            pools.setdefault(title, set()).update(_mentions(context))
+            pools.setdefault(title, set()).update(mentions(context))
             lower.setdefault(title, set()).update(_LOWER_WORD.findall(context))
         # A one-word name the article also writes in lower case is a word, not a name.
         ordered = {title: sorted(x for x in pool if " " in x or _is_number(x) or x.lower() not in lower[title])

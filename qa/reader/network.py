@@ -13,7 +13,7 @@ from qa.reader.examples import Feature
 from qa.reader.model import Logits
 
 
-def _torch_model(base: Path) -> Any:
+def torch_model(base: Path) -> Any:
     import torch
     from transformers import BertModel
 
@@ -32,7 +32,7 @@ def _torch_model(base: Path) -> Any:
     return ReaderNet()
 
 
-def _tensors(batch: Sequence[Feature], device: str = "cpu") -> tuple[Any, ...]:
+def batch_tensors(batch: Sequence[Feature], device: str = "cpu") -> tuple[Any, ...]:
     import torch
 
     width = max(len(f.ids) for f in batch)

@@ -44,13 +44,13 @@ import numpy as np
 
 from qa.load import sha256_file
 from qa.reader.card import model_card
-from qa.reader.checkpoint import Best, _resume, _save_checkpoint, _snapshot
+from qa.reader.checkpoint import Best, resume_checkpoint, save_checkpoint, snapshot
 from qa.reader.data import QAItem, SquadData, load_squad
 from qa.reader.examples import (
     Feature,
     FeatureMaker,
-    _mentions,
     batches,
+    mentions,
     other_paragraph,
     reworded_question,
     swapped_question,
@@ -66,7 +66,7 @@ from qa.reader.export import (
     quantize_int8,
 )
 from qa.reader.model import CONFIG_FILE, WEIGHTS_DIR, WEIGHTS_FILE
-from qa.reader.network import _tensors, _torch_model, onnx_logits, torch_logits
+from qa.reader.network import batch_tensors, onnx_logits, torch_logits, torch_model
 from qa.reader.recipe import (
     BASE_LICENCE,
     BASE_MODEL,
@@ -76,15 +76,15 @@ from qa.reader.recipe import (
     TrainConfig,
     TrainReport,
 )
-from qa.reader.validation import Scores, _reworded_score, best_threshold, read_gold, score, validate
+from qa.reader.validation import Scores, best_threshold, read_gold, reworded_score, score, validate
 from qa.runtime import cpu_summary
 
 # The training pieces live in modules of their own (recipe, examples, network, validation,
 # export, card); they stay importable from here, where the CLI and the tests have found them.
 __all__ = [
     "BASE_LICENCE", "BASE_MODEL", "CARD_FILE", "CHECKPOINT_FILE", "FP32_FILE", "INIT_LOGIT_GAP",
-    "QUANTIZATIONS", "Feature", "FeatureMaker", "Scores", "TrainConfig", "TrainReport", "_mentions",
-    "_torch_model", "batches", "best_threshold", "export_fp32", "init_file", "load_onnx_weights",
+    "QUANTIZATIONS", "Feature", "FeatureMaker", "Scores", "TrainConfig", "TrainReport", "mentions",
+    "torch_model", "batches", "best_threshold", "export_fp32", "init_file", "load_onnx_weights",
     "missing_init", "model_card", "onnx_logits", "other_paragraph", "quantize_int8", "read_gold",
     "reworded_question", "score", "swapped_question", "torch_logits", "train_reader", "validate",
     "wordnet_rewording",
@@ -158,10 +158,10 @@ def train_reader(data: Path | None = None, out: Path = WEIGHTS_DIR,
         model.eval()
         key = _validate_epoch(model, epoch, losses, parts, valid_reworded, config, report, started, log)
         if best is None or key > best[0]:
-            best = (key, _snapshot(model))
+            best = (key, snapshot(model))
             report.best_epoch = epoch + 1
         # Every epoch ends in a checkpoint, so a run cut short (a session's end) resumes here.
-        _save_checkpoint(checkpoint, config, model, optimizer, scheduler, rng, best, report)
+        save_checkpoint(checkpoint, config, model, optimizer, scheduler, rng, best, report)
     bar.close()
     assert best is not None
     _restore_best(model, best, report)
@@ -207,7 +207,7 @@ def _base_model(config: TrainConfig, report: TrainReport, log: Callable[[str], N
     weights `--init` continues; its embeddings frozen."""
     from qa.embed import model_path
 
-    model = _torch_model(model_path("all-MiniLM-L6-v2"))
+    model = torch_model(model_path("all-MiniLM-L6-v2"))
     if config.init:
         start_file = init_file(Path(config.init))
         load_onnx_weights(model, start_file)
@@ -256,14 +256,14 @@ def _starting_point(checkpoint: Path, config: TrainConfig, model: Any, optimizer
     """The best weights so far and the first epoch to train: from the checkpoint with --resume,
     the weights continued with --init (a candidate too), else none and epoch 0."""
     if config.resume and checkpoint.is_file():
-        return _resume(checkpoint, config, model, optimizer, scheduler, rng, report, log)
+        return resume_checkpoint(checkpoint, config, model, optimizer, scheduler, rng, report, log)
     if config.init:
         # The weights continued are a candidate too: no epoch that scores worse on validation ships.
         v1, v2, _ = validate(parts.valid_v1, parts.valid_v2, torch_logits(model), config.max_len)
-        reworded = _reworded_score(valid_reworded, torch_logits(model), config.max_len)
+        reworded = reworded_score(valid_reworded, torch_logits(model), config.max_len)
         report.start_valid = {"v1": asdict(v1), "v2": asdict(v2),
                               **({"v1_reworded": asdict(reworded)} if reworded else {})}
-        best = (v1.f1 + v2.f1 + (reworded.f1 if reworded else 0.0), _snapshot(model))
+        best = (v1.f1 + v2.f1 + (reworded.f1 if reworded else 0.0), snapshot(model))
         log(f"start: validation v1.1 EM/F1 {v1.em}/{v1.f1}; v2.0 F1 {v2.f1}, AUC {v2.auc}")
         return best, 0
     return None, 0
@@ -288,7 +288,7 @@ def _train_epoch(model: Any, features: list[Feature], params: list[Any], optimiz
 
     losses: list[float] = []
     for batch in batches(features, config.batch, rng):
-        ids, mask, types, allowed, starts, ends = _tensors(batch, config.device)
+        ids, mask, types, allowed, starts, ends = batch_tensors(batch, config.device)
         s, e = model(ids, mask, types)
         s = s.masked_fill(~allowed, -1e4)
         e = e.masked_fill(~allowed, -1e4)
@@ -310,7 +310,7 @@ def _validate_epoch(model: Any, epoch: int, losses: list[float], parts: _Parts, 
     """Score the epoch's weights on validation, add its row to `report`; returns the key the
     best epoch is chosen by (v1.1 F1 + v2.0 F1, + reworded v1.1 F1 when there are such questions)."""
     v1, v2, t2 = validate(parts.valid_v1, parts.valid_v2, torch_logits(model), config.max_len)
-    reworded = _reworded_score(valid_reworded, torch_logits(model), config.max_len)
+    reworded = reworded_score(valid_reworded, torch_logits(model), config.max_len)
     row = {"epoch": epoch + 1, "loss": round(float(np.mean(losses)), 4),
            "valid_v1": asdict(v1), "valid_v2": asdict(v2),
            **({"valid_v1_reworded": asdict(reworded)} if reworded else {}),

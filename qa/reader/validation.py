@@ -86,6 +86,6 @@ def validate(v1_items: Sequence[QAItem], v2_items: Sequence[QAItem], logits: Log
 # Training
 
 
-def _reworded_score(items: Sequence[QAItem], logits: Logits, max_len: int) -> Scores | None:
+def reworded_score(items: Sequence[QAItem], logits: Logits, max_len: int) -> Scores | None:
     """v1.1 scores on the reworded validation questions, or None without any."""
     return score(items, read_gold(items, logits, max_len)) if items else None
