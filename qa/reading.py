@@ -65,7 +65,6 @@ class ReaderPick:
 
     spans: tuple[ReaderSpan, ...]
     margin: float
-    windows: int = 0  # how many windows were read
 
 
 @dataclass(frozen=True)
@@ -203,7 +202,7 @@ def read_answer(question: str, scored: Sequence[ScoredSentence], index: Index,
     runner = next((x for x in others if x.score >= best.score - READER_SECOND_GAP and x.margin > 0
                    and len(best.rows) + len(x.rows) <= settings.max_answer_sentences), None)
     spans = (best,) if runner is None or set(runner.rows) & set(best.rows) else (best, runner)
-    return ReaderPick(spans=spans, margin=max(r.margin for r, _ in found), windows=len(windows))
+    return ReaderPick(spans=spans, margin=max(r.margin for r, _ in found))
 
 
 def _located(reading: Reading, window: Window, index: Index) -> ReaderSpan:

@@ -28,13 +28,18 @@ from qa.metrics import contains_answer, roc_auc
 
 ROOT = Path(__file__).resolve().parents[2]
 QA_SET = ROOT / "eval" / "qa_pairs.jsonl"
-# The settings compared: (label, reader_passages, reader_tokens, reader_stop_margin).
+_SHIPPED = Settings()
+# The settings compared: (label, reader_passages, reader_tokens, reader_stop_margin); the last is
+# whatever Settings() ships.
 SETTINGS = (("3 windows around the scorer's sentences", 0, 0, 0.0),
             ("whole passages, top 5", 5, 0, 0.0),
             ("whole passages, top 5, at most 700 word pieces", 5, 700, 0.0),
             ("whole passages, top 5, stop at margin 6", 5, 0, 6.0),
             ("whole passages, top 5, stop at margin 4", 5, 0, 4.0),
-            ("whole passages, top 5, stop at margin 2", 5, 0, 2.0))
+            ("whole passages, top 5, stop at margin 2", 5, 0, 2.0),
+            (f"as shipped: top {_SHIPPED.reader_passages}, at most {_SHIPPED.reader_tokens} word pieces, stop at "
+             f"margin {_SHIPPED.reader_stop_margin:g}", _SHIPPED.reader_passages, _SHIPPED.reader_tokens,
+             _SHIPPED.reader_stop_margin))
 
 
 @dataclass(frozen=True)
