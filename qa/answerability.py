@@ -17,7 +17,7 @@ constraint; paraphrases share few):
 - `coverage` and `lexical`: the share of the question's IDF weight in the span's passage and the
   best passage's BM25 (log1p), as before; the fit, not a rule, says how much they count.
 
-The coefficients are fitted by `python -m qa.fitting answerability` (qa/fitting.py) on SQuAD v2.0
+The coefficients are fitted by `python -m qa.fitting answerability` (qa/fitting/) on SQuAD v2.0
 training articles as an open corpus, their WordNet paraphrase and eval/calibration.jsonl; the
 threshold by the balanced rule on the seed development sets. Nothing is fitted on a test set.
 """

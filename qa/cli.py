@@ -2,6 +2,11 @@
 
 # About 440 lines, kept in one module on purpose: each command's options (one small function per
 # command) sit beside its handler (`_cmd_*`), and `qa --help` is read from one place.
+#
+# Each handler imports what its command needs inside it, on purpose: `qa --help`, `qa ask` or
+# `qa serve` never load torch (training), the evaluation harness or a benchmark, and the heavy
+# runtime parts (FAISS, the encoder, Gradio) load only for the commands that use them. The one
+# research import at the top, `qa.bench`, is its registry of names only.
 
 from __future__ import annotations
 
@@ -393,7 +398,7 @@ def _sizes(text: str) -> tuple[int, ...]:
 
 def _cmd_train_reader(args: argparse.Namespace, settings: Settings) -> int:
     from qa.encoder import resolve_device
-    from qa.reader.train import TrainConfig, init_file, missing_init, train_reader
+    from qa.training.train import TrainConfig, init_file, missing_init, train_reader
 
     _at_least_1("--batch", args.batch)
     if args.epochs < 0 or (args.epochs == 0 and not args.init):

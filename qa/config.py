@@ -159,7 +159,7 @@ class Settings:
     # Adding and removing documents in the chat. Whatever this says, they are off when the chat
     # is served on an address other than this machine's loopback without a login (auth_*).
     uploads: bool = True
-    # The OpenAI-compatible API (/v1/models, /v1/chat/completions; qa/openai_api.py): a client
+    # The OpenAI-compatible API (/v1/models, /v1/chat/completions; qa/web/openai_api.py): a client
     # sends `Authorization: Bearer <api_key>`. Left out, the API answers only on a loopback
     # address without a login; beyond it, or behind a login, it is off until a key is set.
     api_key: str | None = field(default=None, repr=False)

@@ -58,7 +58,7 @@ PARALLEL_MIN_BATCHES = 4
 # A pooled sentence vector is its tokens' mean minus this share of the whole text's mean: a
 # sentence's tokens in the chunk pass also carry the chunk's topic, and taking some of it back
 # makes the sentence stand out from its neighbours again. Chosen on SQuAD v1.1/v2.0 training
-# articles (qa/reader/data.py's split; never the held-out ones or the seed sets): gold-paragraph
+# articles (qa/training/data.py's split; never the held-out ones or the seed sets): gold-paragraph
 # MRR@10 over 1,200 questions was 0.914 / 0.915 / 0.916 / 0.915 / 0.916 / 0.915 at 0 / 0.2 /
 # 0.3 / 0.4 / 0.5 / 0.6 (sentence_weight 0.3), 0.917 at 0.5 with 0.45; separately embedded
 # sentences 0.916. docs/speed.md has what it does on the seeds and SciFact.

@@ -17,7 +17,7 @@ tracebacks), and `--json` output is escaped by `json_text()`:
 
 Escaping rather than removing keeps an attack visible to the person reading it, and keeps two
 different names different on screen. The chat does the same job with HTML escaping
-(qa/web_html.py `escape`).
+(qa/web/html.py `escape`).
 """
 
 from __future__ import annotations

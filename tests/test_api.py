@@ -100,3 +100,27 @@ def test_no_import_cycles() -> None:
     for module in graph:
         visit(module, [module])
     assert cycles == []
+
+
+RESEARCH = ("qa.training", "qa.fitting", "qa.evaluation", "qa.bench")
+
+
+def test_runtime_never_imports_research_code() -> None:
+    """Training, fitting, evaluation and benchmarks live in their own subpackages; no runtime
+    module imports them, at its top or inside a function. The `qa` command is the one edge that
+    dispatches to them (`qa eval`, `qa bench`, `qa train-reader`)."""
+    import ast
+
+    offenders = []
+    for path in (ROOT / "qa").rglob("*.py"):
+        module = ".".join(path.relative_to(ROOT).with_suffix("").parts).removesuffix(".__init__")
+        if module.startswith(RESEARCH) or module == "qa.cli":
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            names = [node.module or ""] if isinstance(node, ast.ImportFrom) else \
+                [a.name for a in node.names] if isinstance(node, ast.Import) else []
+            offenders += [f"{module} imports {n}" for n in names if n.startswith(RESEARCH)]
+    assert offenders == []
+    # The check itself sees research imports: the command line does import them.
+    cli = (ROOT / "qa" / "cli.py").read_text(encoding="utf-8")
+    assert "from qa.training.train import" in cli and "from qa.evaluation import" in cli

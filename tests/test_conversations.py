@@ -1,4 +1,4 @@
-"""Saved conversations (qa/conversations.py, qa/web_conversations.py): the SQLite store with real
+"""Saved conversations (qa/conversations.py, qa/web/saved.py): the SQLite store with real
 answers, and the chat in Chromium keeping conversations over a restart, per login."""
 
 from __future__ import annotations

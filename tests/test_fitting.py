@@ -1,4 +1,4 @@
-"""qa/fitting.py: the refits run on the real pipeline's features and report beside the shipped values."""
+"""qa/fitting/: the refits run on the real pipeline's features and report beside the shipped values."""
 
 from __future__ import annotations
 
@@ -55,7 +55,7 @@ def test_config_file_sets_what_a_refit_runs_under(tmp_path: Path, monkeypatch: p
         seen.append(settings)
         raise SystemExit(0)
 
-    monkeypatch.setattr(fitting, "fit_confidence", fake_fit)
+    monkeypatch.setattr(fitting.command, "fit_confidence", fake_fit)   # the name `main` calls
     config = tmp_path / "pooled.toml"
     config.write_text('sentence_vectors = "pooled"\ncorpus = "elsewhere"\n', encoding="utf-8")
     with pytest.raises(SystemExit):

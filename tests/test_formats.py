@@ -134,7 +134,7 @@ def test_script_in_a_pdf_is_text(mixed) -> None:
     _, index, _ = mixed
     passages = qa.retrieve("notice board alert", k=3, index=index, docs="*.pdf")
     assert any("<script>alert(1)</script>" in p.text for p in passages)
-    from qa.web_html import marked_passage
+    from qa.web.html import marked_passage
 
     html = marked_passage(passages[0].text, passages[0].start, passages[0].start, passages[0].start + 5)
     assert "<script>" not in html and "&lt;script&gt;" in html
@@ -263,7 +263,7 @@ def test_docx_offsets_and_pages_hold_for_generated_files(tmp_path: Path, pages: 
 
 @needs_chromium
 def test_the_sources_panel_keeps_a_quote_on_its_page(mixed) -> None:
-    from qa.web_html import SourceText
+    from qa.web.html import SourceText
 
     _, index, _ = mixed
     loaded = load_index(index)

@@ -1,4 +1,4 @@
-"""qa/metrics.py: every metric on tiny inputs worked out by hand, and the SQuAD scores against the
+"""qa/evaluation/metrics.py: every metric on tiny inputs worked out by hand, and the SQuAD scores against the
 official leaderboard predictions (shared benchmark data)."""
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from qa.evaluation import Span
-from qa.metrics import (
+from qa.evaluation.metrics import (
     average_precision,
     char_error_rate,
     contains_answer,

@@ -17,11 +17,11 @@ from qa.answers import answer_to_json
 from qa.bench.ocr import image_pdf, print_pdf, scan_pages, typed_header_page
 from qa.config import Settings
 from qa.errors import SettingsError
+from qa.evaluation.metrics import char_error_rate
 from qa.index import build_index, load_index
 from qa.load import load_corpus, load_document
-from qa.metrics import char_error_rate
 from qa.ocr import find_tesseract, ocr_reader
-from qa.web_html import SourceText, Turn, sources_html
+from qa.web.html import SourceText, Turn, sources_html
 
 CHROMIUM = Path("/usr/bin/chromium")
 ENGINE, MISSING = find_tesseract()

@@ -1,4 +1,4 @@
-"""The OpenAI-compatible API (qa/openai_api.py), driven by the official `openai` package and by
+"""The OpenAI-compatible API (qa/web/openai_api.py), driven by the official `openai` package and by
 raw HTTP against a real server (conftest's `qa_server`: two collections, a key, logins)."""
 
 from __future__ import annotations
@@ -143,9 +143,9 @@ def test_bad_requests_get_openai_errors_that_say_what_to_do(qa_server: QaServer,
 
 
 def test_past_the_waiting_limit_requests_get_429(qa_server: QaServer, monkeypatch: pytest.MonkeyPatch) -> None:
-    import qa.openai_api
+    import qa.web.openai_api
 
-    monkeypatch.setattr(qa.openai_api, "MAX_WAITING", 0)   # as if 256 requests were in line
+    monkeypatch.setattr(qa.web.openai_api, "MAX_WAITING", 0)   # as if 256 requests were in line
     status, error = _call(qa_server.url + "v1/chat/completions", _chat([{"role": "user", "content": QUESTION}]))
     assert status == 429 and error["type"] == "rate_limit_error" and "try again" in error["message"]
     monkeypatch.undo()
@@ -163,7 +163,7 @@ def test_past_the_waiting_limit_requests_get_429(qa_server: QaServer, monkeypatc
 ])
 def test_the_api_is_off_beyond_loopback_or_behind_a_login_without_a_key(settings: Settings, changes: dict[str, Any],
                                                                          open_: bool) -> None:
-    from qa.openai_api import api_access
+    from qa.web.openai_api import api_access
 
     allowed, why = api_access(settings.replace(**changes))
     assert allowed is open_ and (why == "" if open_ else "Set api_key" in why)

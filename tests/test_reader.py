@@ -199,7 +199,7 @@ def test_train_reader_runs_end_to_end_on_a_tiny_slice(tmp_path: Path) -> None:
     # The 7-bit form's linear weights lie in -64..64 (no 16-bit saturation on CPUs without VNNI).
     import numpy as np
 
-    from qa.reader.train import quantize_int8
+    from qa.training.train import quantize_int8
 
     quantize_int8(out / "reader-fp32.onnx", tmp_path / "seven.onnx", per_channel=True, reduce_range=True)
     linear = _int8_matrices(tmp_path / "seven.onnx")
@@ -215,7 +215,7 @@ def test_train_reader_runs_end_to_end_on_a_tiny_slice(tmp_path: Path) -> None:
 
     # Every epoch ends in a checkpoint: --resume with the same settings continues after the last
     # epoch done (here: none left, so it exports again); other settings are one clear error.
-    from qa.reader.train import CHECKPOINT_FILE
+    from qa.training.train import CHECKPOINT_FILE
 
     assert (out / CHECKPOINT_FILE).is_file()
     base = [sys.executable, "-m", "qa.cli", "train-reader", "--data", str(data), "--out", str(out), "--quiet",
@@ -238,7 +238,7 @@ def test_train_reader_runs_end_to_end_on_a_tiny_slice(tmp_path: Path) -> None:
     # --init continues from that run: its fp32 export loads back into the torch network (load_onnx_weights
     # checks that both compute the same logits); a missing or damaged one is one clear error.
     from qa.embed import model_path
-    from qa.reader.train import FP32_FILE, load_onnx_weights, torch_model
+    from qa.training.train import FP32_FILE, load_onnx_weights, torch_model
 
     network = torch_model(model_path("all-MiniLM-L6-v2"))
     before = {k: v.clone() for k, v in network.state_dict().items()}
@@ -293,7 +293,7 @@ def test_the_shipped_int8_reader_can_be_trained_on(monkeypatch: pytest.MonkeyPat
     torch network, which then computes nearly the file's logits; the check is live on this path."""
     import numpy as np
 
-    import qa.reader.train as train
+    import qa.training.train as train
     from qa.embed import model_path
 
     assert train.init_file(WEIGHTS_DIR) == WEIGHTS_DIR / WEIGHTS_FILE
@@ -339,7 +339,7 @@ def test_train_reader_says_what_is_missing(tmp_path: Path) -> None:
 def test_the_split_holds_out_the_named_articles() -> None:
     if not (BENCHMARKS / "squad-v2.0-dev").is_dir():
         pytest.skip(f"SQuAD data not found at {BENCHMARKS} (it lies beside the repository in CI)")
-    from qa.reader.data import load_squad
+    from qa.training.data import load_squad
 
     squad = load_squad()
     split = squad.split
@@ -358,8 +358,8 @@ def test_the_split_holds_out_the_named_articles() -> None:
 def test_entity_swapped_questions_ask_about_what_the_paragraph_lacks() -> None:
     import random
 
-    from qa.reader.data import QAItem
-    from qa.reader.train import FeatureMaker, TrainConfig, mentions, swapped_question
+    from qa.training.data import QAItem
+    from qa.training.train import FeatureMaker, TrainConfig, mentions, swapped_question
 
     # "Thus" opens a sentence; the text also writes it in lower case, so it is no name.
     assert mentions("In what year did Mary Stone's mill open in Avalon? Thus 1,820 men came, thus 3.") == \
@@ -396,8 +396,8 @@ def test_entity_swapped_questions_ask_about_what_the_paragraph_lacks() -> None:
 def test_training_questions_in_other_words_and_other_paragraphs() -> None:
     import random
 
-    from qa.reader.data import QAItem
-    from qa.reader.train import FeatureMaker, TrainConfig, other_paragraph, reworded_question
+    from qa.training.data import QAItem
+    from qa.training.train import FeatureMaker, TrainConfig, other_paragraph, reworded_question
 
     first = "Avalon was founded in 1820 by Mary Stone. The town grew around the mill."
     second = "The mill at Brill was owned by Tom Lee, who sold it in 1901."

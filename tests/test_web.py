@@ -27,7 +27,7 @@ from qa.config import Settings
 from qa.index import load_index
 from qa.types import Answer, Citation, Passage
 from qa.web import serve
-from qa.web_html import SourceText, Turn, answer_html, sources_html
+from qa.web.html import SourceText, Turn, answer_html, sources_html
 
 from .conftest import free_port
 

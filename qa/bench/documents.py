@@ -38,7 +38,7 @@ from qa.bench.common import (
 from qa.bench.registry import BenchRun
 from qa.bench.report import Report
 from qa.config import Settings
-from qa.metrics import contains_answer, roc_auc, squad_scores
+from qa.evaluation.metrics import contains_answer, roc_auc, squad_scores
 from qa.types import Answer
 
 FORMS = ("plain", "wrapped", "pdf")
@@ -114,7 +114,7 @@ def bench_documents(folder: Path, folder_v2: Path, settings: Settings, report_di
     """
     from qa.answers import answer
     from qa.evaluation.run import short_answer
-    from qa.reader.data import make_split
+    from qa.training.data import make_split
 
     started = time.perf_counter()
     out = Report("Real layouts: held-out SQuAD articles as plain text, hard-wrapped text and PDF", report_dir, echo)

@@ -52,7 +52,7 @@ from qa.bench.registry import BenchRun
 from qa.bench.report import Report
 from qa.config import Settings
 from qa.errors import QAError
-from qa.metrics import percentile
+from qa.evaluation.metrics import percentile
 from qa.runtime import thread_report
 
 TITLE = "Fairness: a normal question while hostile requests hit the server"

@@ -22,7 +22,7 @@ from qa.bench.common import CACHE, Doc, data_folder, progress, read_jsonl, read_
 from qa.bench.registry import BenchRun
 from qa.bench.report import Report
 from qa.config import Settings
-from qa.metrics import mean, ndcg10
+from qa.evaluation.metrics import mean, ndcg10
 
 COMPARE_DOCS = 300
 ROUNDS = 2

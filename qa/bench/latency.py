@@ -21,8 +21,8 @@ from qa.bench.registry import BenchRun
 from qa.bench.report import Report
 from qa.config import MODES, Settings
 from qa.embed import embedder_for
+from qa.evaluation.metrics import latency_summary
 from qa.index import build_index, load_index
-from qa.metrics import latency_summary
 from qa.reading import read_answer
 from qa.retrieval import rank, retrieve
 from qa.runtime import thread_report

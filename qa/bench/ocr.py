@@ -5,7 +5,7 @@ The pages: the seed articles as HTML in three type styles (serif 11 pt, sans-ser
 turned by up to 0.8 degrees, with Gaussian noise and dark specks, and saved as a PDF of page
 images (`scan_pages`, `image_pdf`); the known text of each page is the printed PDF's text layer.
 
-Reported: character error rate (qa.metrics.char_error_rate) and seconds per page, CPU and wall,
+Reported: character error rate (qa.evaluation.metrics.char_error_rate) and seconds per page, CPU and wall,
 for tesseract as qa runs it (one process per page on one thread, `threads` pages at a time), for
 tesseract with its own OpenMP threads, and for rapidocr-onnxruntime when it is installed; the
 resolution scanned pages are rendered at for OCR; the text-layer sizes behind the "sliver" rule;
@@ -33,7 +33,7 @@ from qa.bench.common import CHROMIUM, print_pdf
 from qa.bench.registry import BenchRun
 from qa.bench.report import Report
 from qa.config import Settings
-from qa.metrics import char_error_rate
+from qa.evaluation.metrics import char_error_rate
 
 if TYPE_CHECKING:
     from PIL.Image import Image

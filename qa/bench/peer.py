@@ -16,7 +16,7 @@ from qa.bench.common import CACHE, Doc, progress
 from qa.bench.report import Report
 from qa.config import Settings
 from qa.encoder import Progress
-from qa.metrics import mean, ndcg10, percentile
+from qa.evaluation.metrics import mean, ndcg10, percentile
 
 PEER_K = 30       # chunks asked of each system per query in the peer comparison
 

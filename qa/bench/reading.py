@@ -24,7 +24,7 @@ from qa.bench.common import prepare_index, sample_items
 from qa.bench.registry import BenchRun
 from qa.bench.report import Report
 from qa.config import Settings
-from qa.metrics import contains_answer, roc_auc
+from qa.evaluation.metrics import contains_answer, roc_auc
 
 ROOT = Path(__file__).resolve().parents[2]
 QA_SET = ROOT / "eval" / "qa_pairs.jsonl"
@@ -59,7 +59,7 @@ def _squad_questions(sample: int, data: Path | None, settings: Settings) -> tupl
     from qa.bench.paraphrase import paraphrase
     from qa.bench.squad import squad_docs
     from qa.bench.wordnet import DEBIAN_WORDNET, WordNet
-    from qa.reader.data import load_squad
+    from qa.training.data import load_squad
 
     squad = load_squad(data)
     titles = squad.split.train | squad.split.valid

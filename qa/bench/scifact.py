@@ -32,7 +32,7 @@ from qa.bench.peer import peer_comparison
 from qa.bench.registry import BenchRun
 from qa.bench.report import Report
 from qa.config import Settings
-from qa.metrics import doc_recall, mean, ndcg10
+from qa.evaluation.metrics import doc_recall, mean, ndcg10
 from qa.retrieval import zscore
 
 # Published test figures (nDCG@10, Recall@100), from shared/benchmarks/beir-scifact/SOURCE.md.

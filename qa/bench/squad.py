@@ -40,8 +40,16 @@ from qa.bench.squad_variants import Variant, question_variants
 from qa.bench.wordnet import DEBIAN_WORDNET
 from qa.config import MODES, Settings
 from qa.encoder import resolve_device
+from qa.evaluation.metrics import (
+    average_precision,
+    contains_answer,
+    mean,
+    percentile,
+    roc_auc,
+    squad_scores,
+    strip_markers,
+)
 from qa.evaluation.run import short_answer
-from qa.metrics import average_precision, contains_answer, mean, percentile, roc_auc, squad_scores, strip_markers
 
 SQUAD_RECALL_AT = (1, 5, 20)
 SQUAD_ANSWER_SENTENCES = 2
@@ -50,7 +58,7 @@ SQUAD_ANSWER_SENTENCES = 2
 def bench_squad(folder: Path, folder_v2: Path, settings: Settings, report_dir: Path, *,
                 sample: int | None = None, echo: Callable[[str], None] | None = None,
                 wordnet: Path = DEBIAN_WORDNET, compare_reader: Path | None = None) -> Report:
-    """SQuAD on the 17 held-out articles the reader never saw (qa/reader/data.py): the reader
+    """SQuAD on the 17 held-out articles the reader never saw (qa/training/data.py): the reader
     with the gold paragraph given, beside the reference predictions on the same questions; the
     articles' v1.1 paragraphs as an open corpus (retrieval, then reader vs sentence scorer); and
     v2.0 (answer or abstain) in both settings. Every open-corpus figure is also given by the
@@ -71,7 +79,7 @@ def bench_squad(folder: Path, folder_v2: Path, settings: Settings, report_dir: P
     Returns:
         The report, with every table already printed.
     """
-    from qa.reader.data import make_split
+    from qa.training.data import make_split
 
     started = time.perf_counter()
     out = Report("SQuAD dev, held-out articles (reader never trained on them)", report_dir, echo)

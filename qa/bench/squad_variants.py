@@ -10,7 +10,7 @@ from typing import Any
 
 from qa.bench.overlap import BUCKETS, STOP_LIST, AnswerSentence, answer_sentence, bucket_of, overlap
 from qa.bench.report import Report
-from qa.metrics import mean
+from qa.evaluation.metrics import mean
 
 PARAPHRASE_EXAMPLES = 5
 

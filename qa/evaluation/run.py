@@ -23,7 +23,7 @@ from tqdm import tqdm
 
 from qa.config import MODES, Settings
 from qa.evaluation.dataset import KINDS, QAPair, QASetError, load_qa_set, set_role
-from qa.metrics import (
+from qa.evaluation.metrics import (
     LatencySummary,
     Located,
     contains_answer,

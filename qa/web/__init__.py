@@ -3,8 +3,8 @@
 Each collection (qa/collections.py: a corpus and its index) is loaded at start-up and shared by
 every session, as is the encoder inside `qa.answer`; the queue runs `settings.concurrency`
 questions at once. Each session keeps its open conversation (`Turn`s) in `gr.State`, and the
-conversation is saved as it goes (qa/conversations.py, qa/web_conversations.py: on loopback or
-behind a login, each login's apart); the chat shows HTML rendered by `qa.web_html`, where all
+conversation is saved as it goes (qa/conversations.py, qa/web/saved.py: on loopback or
+behind a login, each login's apart); the chat shows HTML rendered by `qa.web.html`, where all
 document and user text is escaped, so the Chatbot runs with Markdown off and its sanitizer on.
 
 Documents can be added (uploaded) and removed in the page (`qa.manage`), in the collection the
@@ -16,7 +16,7 @@ route is refused outright.
 
 Besides the page, these HTTP endpoints are public: `/ask` (question, history) -> the JSON of
 `qa ask --json` (from the first collection); the OpenAI-compatible `/v1/models` and
-`/v1/chat/completions` (qa/openai_api.py, behind its own key); and, behind the same login as
+`/v1/chat/completions` (qa/web/openai_api.py, behind its own key); and, behind the same login as
 the page, `/qa/file?doc=DOC_ID[&collection=NAME]`, a document's original file, looked up by the
 doc_id the index has (never by a path), and `/qa/export?conversation=ID`, a saved conversation
 as Markdown, for its owner only. The page's own events are private to the page.

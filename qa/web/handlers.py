@@ -1,6 +1,6 @@
 """The chat page's event handlers: asking (in the page and through `/ask`), the documents list,
 and adding and removing documents. Saved conversations and the collection selector have theirs
-in qa/web_conversations.py (`Conversations`, reached as `Chat.talk`).
+in qa/web/saved.py (`Conversations`, reached as `Chat.talk`).
 
 Every handler that writes to the page returns (or yields) a dict keyed by the components of
 `Page`: what it leaves out stays as it is, and a component missing from the event's outputs is an
@@ -22,10 +22,10 @@ from qa.answers import answer_to_json
 from qa.collections import Collection
 from qa.errors import QAError
 from qa.manage import Change, add_files, document_rows, documents_table, remove_document
+from qa.web.html import Turn, corpus_html, error_html, escape, header_html, question_html
 from qa.web.layout import REMOVE_LABEL, Page, docs_label, example_messages
 from qa.web.replies import FILTER_CHARS, answer_or_problem, chat_filters, next_reply, panel
-from qa.web_conversations import Conversations, Parts, Saving, chat_messages, owner_of
-from qa.web_html import Turn, corpus_html, error_html, escape, header_html, question_html
+from qa.web.saved import Conversations, Parts, Saving, chat_messages, owner_of
 
 log = logging.getLogger(__name__)
 

@@ -22,9 +22,9 @@ from qa.config import Settings
 from qa.formats import upload_label, upload_types
 from qa.index import Index
 from qa.manage import MAX_FILES_PER_ADD
+from qa.web.html import corpus_html, escape, header_html
 from qa.web.replies import FILTER_CHARS
-from qa.web_conversations import Saving, conversations_panel
-from qa.web_html import corpus_html, escape, header_html
+from qa.web.saved import Saving, conversations_panel
 
 WELCOME = (
     "<div class='qa-welcome'><h2>Ask the documents</h2>"

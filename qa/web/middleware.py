@@ -14,7 +14,7 @@ from typing import Any
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from qa.openai_api import error_body
+from qa.web.openai_api import error_body
 
 # A request body larger than this is refused: a question of 2,000 characters and a long
 # conversation are a few KiB; a 10,000-turn history is megabytes of JSON to parse for nothing.

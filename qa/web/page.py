@@ -18,7 +18,7 @@ from qa.manage import document_rows
 from qa.web.handlers import Chat
 from qa.web.layout import Page, build_layout
 from qa.web.replies import uploads_allowed, working_examples
-from qa.web_conversations import Saving, saving_allowed
+from qa.web.saved import Saving, saving_allowed
 
 
 def build_app(settings: Settings, index: Index | None = None, *, collections: Sequence[Collection] | None = None,

@@ -17,7 +17,7 @@ from qa.conversations import MAX_TURNS
 from qa.errors import IndexChangedError, QAError
 from qa.index import Index
 from qa.types import Answer
-from qa.web_html import SourceText, Turn, sources_html
+from qa.web.html import SourceText, Turn, sources_html
 
 log = logging.getLogger(__name__)
 

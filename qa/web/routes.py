@@ -1,7 +1,7 @@
 """The chat server's own HTTP routes beside the page, and the checks made before serving:
 `/qa/file` (a document's original file, found by doc_id, with its security headers) behind
 Gradio's login check, and the port probe that fails early in one line. The export route of saved
-conversations is in qa/web_conversations.py, the OpenAI-compatible API in qa/openai_api.py.
+conversations is in qa/web/saved.py, the OpenAI-compatible API in qa/web/openai_api.py.
 """
 
 from __future__ import annotations

@@ -18,13 +18,13 @@ from qa.conversations import ConversationStore
 from qa.errors import QAError
 from qa.index import Index
 from qa.manage import MAX_FILES_PER_ADD
-from qa.openai_api import add_openai_routes, api_access
 from qa.web.layout import static_text, theme
 from qa.web.middleware import RequestGuard, check_event_body
+from qa.web.openai_api import add_openai_routes, api_access
 from qa.web.page import build_app
 from qa.web.replies import uploads_allowed
 from qa.web.routes import add_file_route, check_port, gradio_login
-from qa.web_conversations import Saving, add_export_route, saving_allowed
+from qa.web.saved import Saving, add_export_route, saving_allowed
 
 
 def serve(settings: Settings, *, block: bool = True, index: Index | None = None, update: bool = False,
@@ -32,7 +32,7 @@ def serve(settings: Settings, *, block: bool = True, index: Index | None = None,
     """Start the chat on `settings.host:settings.port` (127.0.0.1:7860 by default).
 
     Builds missing indexes first. Serves the page, its API, the OpenAI-compatible API
-    (`/v1/...`, qa.openai_api), the original files of indexed documents by doc_id (`/qa/file`)
+    (`/v1/...`, qa.web.openai_api), the original files of indexed documents by doc_id (`/qa/file`)
     and the Markdown export of saved conversations (`/qa/export`): no file folder is allowed,
     and the corpora, indexes and database are blocked outright from Gradio's file route.
     Gradio's upload route takes files only when `uploads_allowed(settings)`; otherwise it is

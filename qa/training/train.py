@@ -43,10 +43,12 @@ from typing import Any
 import numpy as np
 
 from qa.load import sha256_file
-from qa.reader.card import model_card
-from qa.reader.checkpoint import Best, resume_checkpoint, save_checkpoint, snapshot
-from qa.reader.data import QAItem, SquadData, load_squad
-from qa.reader.examples import (
+from qa.reader.model import CONFIG_FILE, WEIGHTS_DIR, WEIGHTS_FILE
+from qa.runtime import cpu_summary
+from qa.training.card import model_card
+from qa.training.checkpoint import Best, resume_checkpoint, save_checkpoint, snapshot
+from qa.training.data import QAItem, SquadData, load_squad
+from qa.training.examples import (
     Feature,
     FeatureMaker,
     batches,
@@ -56,7 +58,7 @@ from qa.reader.examples import (
     swapped_question,
     wordnet_rewording,
 )
-from qa.reader.export import (
+from qa.training.export import (
     INIT_LOGIT_GAP,
     QUANTIZATIONS,
     export_fp32,
@@ -65,9 +67,8 @@ from qa.reader.export import (
     missing_init,
     quantize_int8,
 )
-from qa.reader.model import CONFIG_FILE, WEIGHTS_DIR, WEIGHTS_FILE
-from qa.reader.network import batch_tensors, onnx_logits, torch_logits, torch_model
-from qa.reader.recipe import (
+from qa.training.network import batch_tensors, onnx_logits, torch_logits, torch_model
+from qa.training.recipe import (
     BASE_LICENCE,
     BASE_MODEL,
     CARD_FILE,
@@ -76,8 +77,7 @@ from qa.reader.recipe import (
     TrainConfig,
     TrainReport,
 )
-from qa.reader.validation import Scores, best_threshold, read_gold, reworded_score, score, validate
-from qa.runtime import cpu_summary
+from qa.training.validation import Scores, best_threshold, read_gold, reworded_score, score, validate
 
 # The training pieces live in modules of their own (recipe, examples, network, validation,
 # export, card); they stay importable from here, where the CLI and the tests have found them.

@@ -9,10 +9,10 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from qa.reader.data import QAItem
 from qa.reader.model import Encoded, ReaderError, question_ids, text_tokens, windows
-from qa.reader.recipe import TrainConfig
 from qa.sentences import split_sentences
+from qa.training.data import QAItem
+from qa.training.recipe import TrainConfig
 
 
 @dataclass

@@ -8,9 +8,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from qa.metrics import roc_auc, squad_scores
-from qa.reader.data import QAItem
+from qa.evaluation.metrics import roc_auc, squad_scores
 from qa.reader.model import Logits, Reading, read_pairs
+from qa.training.data import QAItem
 
 
 @dataclass
@@ -39,7 +39,7 @@ def prediction(item: QAItem, reading: Reading) -> str:
 
 def score(items: Sequence[QAItem], readings: Sequence[Reading],
           threshold: float | None = None) -> Scores:
-    """EM/F1 (x100) by the official SQuAD rules (`qa.metrics.squad_scores`, as `qa bench
+    """EM/F1 (x100) by the official SQuAD rules (`qa.evaluation.metrics.squad_scores`, as `qa bench
     squad` scores). With `threshold`, the reader abstains when margin < threshold: an abstention
     is right exactly when the question is unanswerable."""
     if not items:

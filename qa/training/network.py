@@ -9,8 +9,8 @@ from typing import Any
 
 import numpy as np
 
-from qa.reader.examples import Feature
 from qa.reader.model import Logits
+from qa.training.examples import Feature
 
 
 def torch_model(base: Path) -> Any:

@@ -32,7 +32,7 @@ from qa.conversations import (
 )
 from qa.errors import QAError, QueryError
 from qa.types import Answer
-from qa.web_html import Turn, answer_html, corpus_html, escape, question_html, sources_html
+from qa.web.html import Turn, answer_html, corpus_html, escape, question_html, sources_html
 
 
 def saving_allowed(settings: Settings) -> tuple[bool, str]:

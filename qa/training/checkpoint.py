@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from qa.reader.model import ReaderError
-from qa.reader.recipe import TrainConfig, TrainReport
+from qa.training.recipe import TrainConfig, TrainReport
 
 # The best weights so far: (validation key, a copy of the weights).
 Best = tuple[float, dict[str, Any]]

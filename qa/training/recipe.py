@@ -1,4 +1,4 @@
-"""The settings and the record of a `qa train-reader` run (see `qa.reader.train` for the recipe)."""
+"""The settings and the record of a `qa train-reader` run (see `qa.training.train` for the recipe)."""
 
 from __future__ import annotations
 

@@ -51,7 +51,7 @@ from qa.config import Settings, is_loopback
 from qa.errors import QAError, QueryError
 from qa.tokens import count_tokens
 from qa.types import Answer
-from qa.web_html import file_href
+from qa.web.html import file_href
 
 log = logging.getLogger(__name__)
 

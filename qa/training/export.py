@@ -9,8 +9,8 @@ from typing import Any
 import numpy as np
 
 from qa.reader.model import WEIGHTS_FILE, ReaderError
-from qa.reader.network import onnx_logits, torch_logits
-from qa.reader.recipe import FP32_FILE
+from qa.training.network import onnx_logits, torch_logits
+from qa.training.recipe import FP32_FILE
 
 
 def missing_init(path: Path) -> str:

@@ -1,0 +1,93 @@
+"""`python -m qa.fitting`: run one fit and print it beside the shipped values."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from dataclasses import fields
+from pathlib import Path
+
+from qa.answerability import (
+    Evidence,
+)
+from qa.config import Settings
+from qa.errors import SettingsError
+from qa.fitting.answerability import fit_answerability
+from qa.fitting.common import ROOT
+from qa.fitting.confidence import fit_confidence
+from qa.fitting.sentences import fit_sentences
+from qa.runtime import configure_process
+from qa.scoring import SENTENCE_WEIGHTS
+
+USAGE = "Refit the answer composer's fitted constants and compare them with the shipped ones."
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m qa.fitting", description=USAGE)
+    parser.add_argument("what", choices=("confidence", "sentences", "answerability"))
+    parser.add_argument("--set", type=Path, default=ROOT / "eval" / "qa_pairs.jsonl")
+    parser.add_argument("--calibration", type=Path, default=ROOT / "eval" / "calibration.jsonl")
+    parser.add_argument("--corpus", type=Path, default=ROOT / "seeds")
+    parser.add_argument("--squad", type=int, help="SQuAD questions in the fit: v1.1 dev for sentences (default "
+                        "400, 0: none), v2.0 training articles for answerability (default and at 0: 1000)")
+    parser.add_argument("--data", type=Path, help="the SQuAD v1.1 dev folder, or for answerability the folder "
+                        "holding squad-v1.1-dev and squad-v2.0-dev (default: ../shared/benchmarks)")
+    parser.add_argument("--C", type=float, default=30.0, dest="c",
+                        help="inverse L2 strength of the confidence fit (default 30)")
+    parser.add_argument("--without", type=lambda v: [x.strip() for x in v.split(",") if x.strip()], default=[],
+                        help="answerability: features to leave out, comma-separated (e.g. coverage,lexical)")
+    parser.add_argument("--config", type=Path, help="a TOML file of settings to fit under (e.g. other sentence "
+                        "vectors); --corpus wins over its corpus")
+    args = parser.parse_args(argv)
+    configure_process()
+    try:
+        settings = Settings.from_file(args.config, corpus=args.corpus) if args.config else Settings(corpus=args.corpus)
+    except SettingsError as exc:
+        print(f"python -m qa.fitting: {exc}", file=sys.stderr)
+        return 2
+    if args.what == "confidence":
+        r = fit_confidence(args.set, args.calibration, settings, args.c)
+        print(f"{r['questions']} questions ({r['answerable']} answerable), class-balanced logistic regression:")
+        for label, key in (("refit", "refit"), ("shipped", "shipped")):
+            m = r[key]
+            print(f"  {label:8} cosine {m.cosine:6.2f}  coverage {m.coverage:6.2f}  lexical {m.lexical:6.2f}  "
+                  f"bias {m.bias:6.2f}  ROC AUC {r[key + '_auc']:.3f}")
+        print(f"  leave-one-out ROC AUC of the refit: {r['refit_leave_one_out_auc']:.3f}")
+    elif args.what == "answerability":
+        unknown = set(args.without) - {f.name for f in fields(Evidence)}
+        if unknown:
+            print(f"python -m qa.fitting: unknown feature(s) {', '.join(sorted(unknown))}; the features are "
+                  f"{', '.join(f.name for f in fields(Evidence))}.", file=sys.stderr)
+            return 2
+        r = fit_answerability(args.set, args.calibration, settings, args.squad or 1000, args.data, args.c,
+                              without=args.without)
+        for name, info in r["fit_sets"].items():
+            print(f"fitted on {name}: {info['questions']} questions ({info['answerable']} answerable; the reader "
+                  f"found no span for {info['no_span']})")
+        print(f"threshold on {r['seed_questions']} seed questions, {r['seed_polar']} of them yes/no (sentence "
+              f"scorer: {r['seed_polar_refused']} refused answerable, {r['seed_polar_wrong']} answered "
+              "unanswerable, counted at every threshold):")
+        for label in ("refit", "shipped"):
+            m = r[label]
+            print(f"  {label:8} " + "  ".join(f"{f.name} {getattr(m, f.name):.3f}" for f in fields(m)))
+        for name, aucs in r["auc"].items():
+            print(f"  ROC AUC on {name}: refit {aucs['refit']:.3f}, shipped {aucs['shipped']:.3f}")
+        print(f"  the shipped coefficients' threshold by the same rule: {r['shipped_threshold_by_rule']:.3f} "
+              f"(shipped: {r['shipped'].threshold:.3f})")
+        print("  threshold  refit, seeds: refused answerable / answered unanswerable   shipped, seeds: the same")
+        for row in r["trade_off"]:
+            shipped_refused, shipped_wrong = row["shipped_seed_errors"]
+            print(f"  {row['threshold']:9.3f}  {row['seed_refused_answerable']:>21} / "
+                  f"{row['seed_answered_unanswerable']:<24}  {shipped_refused:>14} / {shipped_wrong}")
+    else:
+        r = fit_sentences(args.set, settings, 400 if args.squad is None else args.squad, args.data)
+        print(f"{r['questions']} questions with an answer among their candidates ({r['seed_questions']} seed, "
+              f"{r['squad_questions']} SQuAD), conditional logit, scaled to cosine {SENTENCE_WEIGHTS.cosine}:")
+        for label in ("refit", "shipped"):
+            w = r[label]
+            print(f"  {label:8} " + "  ".join(f"{f.name} {getattr(w, f.name):.3f}" for f in fields(w))
+                  + f"  gold first {r[label + '_gold_first']:.3f}")
+        print(f"  cosine alone: gold first {r['cosine_only_gold_first']:.3f}")
+    return 0
+
