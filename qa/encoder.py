@@ -28,7 +28,9 @@ import tempfile
 import threading
 import time
 import warnings
+from collections import deque
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -38,6 +40,7 @@ import numpy as np
 
 from qa.errors import SettingsError
 from qa.load import sha256_file
+from qa.runtime import set_threads
 
 BACKENDS = ("onnx", "torch")
 PRECISIONS = ("fp32", "int8")
@@ -136,8 +139,6 @@ class OnnxRuntime:
     def __init__(self, path: Path, threads: int, device: str) -> None:
         import onnxruntime as ort
 
-        from qa.runtime import set_threads
-
         set_threads(threads)
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads
@@ -183,9 +184,6 @@ class OnnxRuntime:
         """`then(rows, token states)` of each `(rows, input_ids, attention_mask)` batch, in order;
         `workers` batches run at once, each on one thread of a session of its own
         (onnxruntime sessions may be run concurrently), and `then` runs beside its batch."""
-        from collections import deque
-        from concurrent.futures import ThreadPoolExecutor
-
         session = self._bulk_session()
 
         def run(rows: np.ndarray, ids: np.ndarray, mask: np.ndarray) -> T:
@@ -207,8 +205,6 @@ class TorchRuntime:
     def __init__(self, path: Path, threads: int, device: str) -> None:
         import torch
         from transformers import AutoModel
-
-        from qa.runtime import set_threads
 
         set_threads(threads)
         self.device = device

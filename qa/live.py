@@ -17,7 +17,7 @@ from qa.errors import IndexChangedError, IndexMissingError, QAError
 from qa.index import Index, build_index, load_index
 from qa.index.files import folder_state
 from qa.index.store import MEMORY_MB
-from qa.web.html import SourceText
+from qa.index.text import SourceText
 
 log = logging.getLogger(__name__)
 

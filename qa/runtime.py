@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import os
+import platform
 import sys
 import tempfile
 from pathlib import Path
@@ -91,8 +92,6 @@ def cpu_summary() -> str:
     on one without. The shipped reader has 7-bit weights for that reason; figures measured with
     the 8-bit reader before it are compared with this line beside them. Read once per process.
     """
-    import platform
-
     name, flags = "", ""
     try:
         with open("/proc/cpuinfo", encoding="utf-8") as info:

@@ -263,7 +263,7 @@ def test_docx_offsets_and_pages_hold_for_generated_files(tmp_path: Path, pages: 
 
 @needs_chromium
 def test_the_sources_panel_keeps_a_quote_on_its_page(mixed) -> None:
-    from qa.web.html import SourceText
+    from qa.index.text import SourceText
 
     _, index, _ = mixed
     loaded = load_index(index)

@@ -19,9 +19,10 @@ from qa.config import Settings
 from qa.errors import SettingsError
 from qa.evaluation.metrics import char_error_rate
 from qa.index import build_index, load_index
+from qa.index.text import SourceText
 from qa.load import load_corpus, load_document
 from qa.ocr import find_tesseract, ocr_reader
-from qa.web.html import SourceText, Turn, sources_html
+from qa.web.html import Turn, sources_html
 
 CHROMIUM = Path("/usr/bin/chromium")
 ENGINE, MISSING = find_tesseract()

@@ -25,9 +25,10 @@ import pytest
 
 from qa.config import Settings
 from qa.index import load_index
+from qa.index.text import SourceText
 from qa.types import Answer, Citation, Passage
 from qa.web import serve
-from qa.web.html import SourceText, Turn, answer_html, sources_html
+from qa.web.html import Turn, answer_html, sources_html
 
 from .conftest import free_port
 

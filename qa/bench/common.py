@@ -8,6 +8,8 @@ import gzip
 import json
 import random
 import re
+import subprocess
+import tempfile
 import time
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
@@ -18,6 +20,8 @@ import numpy as np
 from qa.config import Settings
 from qa.encoder import Progress
 from qa.errors import BenchmarkDataError
+from qa.index import build_index, load_index
+from qa.retrieval import clean_query
 from qa.types import IndexReport
 
 # qa/bench/common.py -> the folder holding the repository, beside which shared/ lies.
@@ -136,8 +140,6 @@ def prepare_folder_index(base: Path, settings: Settings,
                          log: Callable[[str], None] | None = None) -> tuple[Any, IndexReport]:
     """Build (or update) the index of the corpus folder `base/corpus` in `base/index`, keeping a
     from-scratch build's cost in `base/build.json`; returns the loaded index and the report."""
-    from qa.index import build_index, load_index
-
     report = build_index(base / "corpus", base / "index", settings=settings, log=log)
     if report.chunks_embedded and not report.unchanged:
         # A build from scratch: keep its cost, which later (cached) runs report.
@@ -169,8 +171,6 @@ class QueryVectors:
     """
 
     def __init__(self, embedder: Any, texts: Iterable[str], settings: Settings) -> None:
-        from qa.retrieval import clean_query
-
         self.name = embedder.name
         self.dimension = embedder.dimension
         self._embedder = embedder
@@ -226,9 +226,6 @@ CHROMIUM = Path("/usr/bin/chromium")
 def print_pdf(page: str, target: Path, furniture: bool = False) -> Path:
     """Print an HTML page to PDF with Chromium; with `furniture`, its default running header
     (date, title) and footer (file address, page "n/m") on every page, as users' PDFs have."""
-    import subprocess
-    import tempfile
-
     with tempfile.TemporaryDirectory() as tmp:
         source = Path(tmp) / "page.html"
         source.write_text(page, encoding="utf-8")

@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from qa.answers import answer
 from qa.bench.common import (
     CACHE,
     CHROMIUM,
@@ -39,6 +40,8 @@ from qa.bench.registry import BenchRun
 from qa.bench.report import Report
 from qa.config import Settings
 from qa.evaluation.metrics import contains_answer, roc_auc, squad_scores
+from qa.evaluation.run import short_answer
+from qa.training.data import make_split
 from qa.types import Answer
 
 FORMS = ("plain", "wrapped", "pdf")
@@ -112,10 +115,6 @@ def bench_documents(folder: Path, folder_v2: Path, settings: Settings, report_di
         folder: SQuAD v1.1 dev; folder_v2: SQuAD v2.0 dev.
         sample: questions of each version scored (seeded); default 300.
     """
-    from qa.answers import answer
-    from qa.evaluation.run import short_answer
-    from qa.training.data import make_split
-
     started = time.perf_counter()
     out = Report("Real layouts: held-out SQuAD articles as plain text, hard-wrapped text and PDF", report_dir, echo)
     paragraphs = read_jsonl(folder / "paragraphs.jsonl")

@@ -53,6 +53,7 @@ from qa.bench.report import Report
 from qa.config import Settings
 from qa.errors import QAError
 from qa.evaluation.metrics import percentile
+from qa.index import build_index
 from qa.runtime import thread_report
 
 TITLE = "Fairness: a normal question while hostile requests hit the server"
@@ -214,8 +215,6 @@ def measure_fairness(settings: Settings, rounds: int = ROUNDS,
     the other requests (the keys of results.json). `say` tells each phase as it ends."""
     # Imported here, not at the top: the flood's client processes import this module (spawned)
     # and need nothing of the index stack, whose import is seconds of CPU on 2 cores.
-    from qa.index import build_index
-
     with tempfile.TemporaryDirectory() as tmp:
         index = Path(tmp) / "index"
         build_index(settings.corpus, index, settings=settings.replace(show_progress=False))

@@ -22,7 +22,11 @@ from qa.bench.common import CACHE, Doc, data_folder, progress, read_jsonl, read_
 from qa.bench.registry import BenchRun
 from qa.bench.report import Report
 from qa.config import Settings
+from qa.embed import embedder_for, model_path
+from qa.encoder import quiet_loading
 from qa.evaluation.metrics import mean, ndcg10
+from qa.index import build_index, load_index
+from qa.retrieval import retrieve
 
 COMPARE_DOCS = 300
 ROUNDS = 2
@@ -45,18 +49,12 @@ def bench_indexing(folder: Path, settings: Settings, report_dir: Path, *, full: 
 
 
 def _encoder(settings: Settings) -> Any:
-    from qa.embed import embedder_for
-
     return embedder_for(settings)
 
 
 def _against_langchain(out: Report, docs: list[Doc], settings: Settings) -> None:
     from langchain_text_splitters import RecursiveCharacterTextSplitter
     from sentence_transformers import SentenceTransformer
-
-    from qa.embed import model_path
-    from qa.encoder import quiet_loading
-    from qa.index import build_index
 
     out.section(f"qa.build_index against LangChain split + SentenceTransformer.encode, {len(docs)} abstracts")
     corpus = CACHE / "indexing" / "corpus"
@@ -110,8 +108,6 @@ def _against_langchain(out: Report, docs: list[Doc], settings: Settings) -> None
 
 
 def _full_corpus(out: Report, folder: Path, docs: list[Doc], settings: Settings) -> None:
-    from qa.index import build_index, load_index
-
     out.section(f"The whole corpus ({len(docs)} abstracts): before and now, built from scratch")
     corpus = CACHE / "indexing-full" / "corpus"
     keys = write_corpus(docs, corpus)
@@ -148,8 +144,6 @@ def _full_corpus(out: Report, folder: Path, docs: list[Doc], settings: Settings)
 
 def _ndcg(index: Any, keys: dict[str, str], queries: dict[str, str], test: dict[str, set[str]],
           settings: Settings) -> float:
-    from qa.retrieval import retrieve
-
     scores = []
     for qid, relevant in progress(test.items(), settings, "test claims", total=len(test)):
         passages = retrieve(queries[qid], k=30, index=index, settings=settings)

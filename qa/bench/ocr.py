@@ -33,7 +33,11 @@ from qa.bench.common import CHROMIUM, print_pdf
 from qa.bench.registry import BenchRun
 from qa.bench.report import Report
 from qa.config import Settings
+from qa.errors import BenchmarkDataError
 from qa.evaluation.metrics import char_error_rate
+from qa.formats import image_share
+from qa.index import build_index, load_index, source_text
+from qa.ocr import SCAN_IMAGE_SHARE, SLIVER_CHARS, find_tesseract
 
 if TYPE_CHECKING:
     from PIL.Image import Image
@@ -128,8 +132,6 @@ def seed_articles() -> list[list[str]]:
 
 
 def _tesseract(image: Image, threads: int | None) -> str:
-    from qa.ocr import find_tesseract
-
     engine = find_tesseract()[0]
     assert engine is not None
     if threads == 1:
@@ -173,9 +175,6 @@ def _rapidocr() -> Callable[[Image], str] | None:
 
 def bench_ocr(settings: Settings, report_dir: Path, *, echo: Callable[[str], None] | None = None) -> Report:
     """Run the comparison (see the module docstring) and return its report."""
-    from qa.errors import BenchmarkDataError
-    from qa.ocr import find_tesseract
-
     engine, missing = find_tesseract()
     if engine is None:
         raise BenchmarkDataError(f"qa bench ocr needs tesseract: {missing}.")
@@ -270,9 +269,6 @@ def _sliver_section(out: Report, printed: list[Path], images: list[Image], root:
     """The text layer of printed pages beside scans with a typed header line (the sliver rule)."""
     import pypdfium2 as pdfium
 
-    from qa.formats import image_share
-    from qa.ocr import SCAN_IMAGE_SHARE, SLIVER_CHARS
-
     out.section("The sliver rule")
     doc = pdfium.PdfDocument(str(printed[0]))
     chars = []
@@ -306,8 +302,6 @@ def _sliver_section(out: Report, printed: list[Path], images: list[Image], root:
 
 def _build_section(out: Report, settings: Settings, images: list[Image], truth: list[str], root: Path) -> None:
     """Index a 20-page scanned PDF twice (the second build reads nothing again) and score its text."""
-    from qa.index import build_index, load_index, source_text
-
     out.section("Building the index of a 20-page scanned PDF")
     corpus = root / "corpus"
     corpus.mkdir()

@@ -20,6 +20,8 @@ from typing import Any
 
 from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
 
+from qa.sentences import split_sentences
+
 STOP_LIST = "scikit-learn's ENGLISH_STOP_WORDS"
 # The buckets, low to high: below 0.3, 0.3 to 0.6 (both included), above 0.6.
 BUCKETS = ("< 0.3", "0.3-0.6", "> 0.6")
@@ -68,8 +70,6 @@ def answer_sentence(question: str, paragraph: str, answers: Sequence[str],
         answers: the gold answers, first the one that locates the sentence; empty when none.
         spans: the paragraph's sentences (`qa.sentences.split_sentences`), if already split.
     """
-    from qa.sentences import split_sentences
-
     spans = list(spans) if spans is not None else split_sentences(paragraph) or [(0, len(paragraph))]
     if answers and answers[0]:
         at = paragraph.find(answers[0])

@@ -15,8 +15,11 @@ import numpy as np
 from qa.bench.common import CACHE, Doc, progress
 from qa.bench.report import Report
 from qa.config import Settings
+from qa.embed import embedder_for
 from qa.encoder import Progress
 from qa.evaluation.metrics import mean, ndcg10, percentile
+from qa.index import chunk_model_text
+from qa.retrieval import retrieve
 
 PEER_K = 30       # chunks asked of each system per query in the peer comparison
 
@@ -46,10 +49,6 @@ class _TimedEmbedder:
 def peer_comparison(out: Report, docs: Sequence[Doc], index: Any, keys: dict[str, str], codes: np.ndarray,
           number: dict[str, int], test: list[tuple[str, set[str]]], settings: Settings) -> None:
     """LangChain's FAISS store over the same chunk texts and model, against qa's retrieve()."""
-    from qa.embed import embedder_for
-    from qa.index import chunk_model_text
-    from qa.retrieval import retrieve
-
     out.section("Peer comparison: LangChain FAISS vector store (same model, same chunk texts)")
     try:
         with warnings.catch_warnings():

@@ -20,11 +20,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from qa.answers import answer
 from qa.bench.common import prepare_index, sample_items
+from qa.bench.paraphrase import paraphrase
 from qa.bench.registry import BenchRun
 from qa.bench.report import Report
+from qa.bench.squad import squad_docs
+from qa.bench.wordnet import DEBIAN_WORDNET, WordNet
 from qa.config import Settings
+from qa.evaluation import load_qa_set
 from qa.evaluation.metrics import contains_answer, roc_auc
+from qa.index import build_index, load_index
+from qa.training.data import load_squad
 
 ROOT = Path(__file__).resolve().parents[2]
 QA_SET = ROOT / "eval" / "qa_pairs.jsonl"
@@ -50,17 +57,10 @@ class Question:
 
 
 def _seed_questions(qa_set: Path) -> list[Question]:
-    from qa.evaluation import load_qa_set
-
     return [Question(p.question, p.history, p.answers if p.answerable else ()) for p in load_qa_set(qa_set)]
 
 
 def _squad_questions(sample: int, data: Path | None, settings: Settings) -> tuple[Any, list[Question], list[Question]]:
-    from qa.bench.paraphrase import paraphrase
-    from qa.bench.squad import squad_docs
-    from qa.bench.wordnet import DEBIAN_WORDNET, WordNet
-    from qa.training.data import load_squad
-
     squad = load_squad(data)
     titles = squad.split.train | squad.split.valid
     paragraphs = [p for p in squad.v2_paragraphs if p["title"] in titles]
@@ -77,8 +77,6 @@ def _squad_questions(sample: int, data: Path | None, settings: Settings) -> tupl
 
 def _run(questions: Sequence[Question], index: Any, settings: Sequence[Settings]) -> list[dict[str, Any]]:
     """Each setting's figures over `questions`, the settings interleaved per question."""
-    from qa.answers import answer
-
     held: list[list[bool]] = [[] for _ in settings]
     conf: list[list[float]] = [[] for _ in settings]
     ms: list[list[float]] = [[] for _ in settings]
@@ -104,8 +102,6 @@ def bench_reading(settings: Settings, report_dir: Path, *, sample: int | None = 
     """Compare `SETTINGS` on the development sets (`qa_set` over `settings.corpus`, and SQuAD
     v2.0 training articles from `data`, the folder holding both SQuAD dev sets); returns the
     report (tables printed)."""
-    from qa.index import build_index, load_index
-
     out = Report("What the reader reads, on development sets", report_dir, echo)
     base = settings.replace(abstain_threshold=0.0, show_progress=False)
     variants = [base.replace(reader_passages=n, reader_tokens=t, reader_stop_margin=m) for _, n, t, m in SETTINGS]

@@ -9,6 +9,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from qa.runtime import thread_report
+
 
 class Report:
     """Tables and lines shown as they are made, and saved as report.md + results.json."""
@@ -39,8 +41,6 @@ class Report:
 
     def threads(self) -> dict[str, str]:
         """Print the thread settings that shape the timings above them."""
-        from qa.runtime import thread_report
-
         threads = thread_report()
         self.text("Threads: " + ", ".join(f"{k}={v}" for k, v in threads.items()))
         return threads

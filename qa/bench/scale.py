@@ -38,7 +38,17 @@ from qa.bench.common import CACHE, Doc, data_folder, prepare_index, pyplot, read
 from qa.bench.registry import BenchRun
 from qa.bench.report import Report
 from qa.config import Settings
+from qa.embed import embedder_for
 from qa.errors import BenchmarkDataError
+from qa.index import load_index
+from qa.index.atomic import mark_index_folder
+from qa.index.dense import build_dense, exact_top, probe_vectors, search_params, wanted_spec
+from qa.index.rows import chunk_model_text
+from qa.index.store import Manifest, write_columns
+from qa.lexical import build_bm25
+from qa.retrieval import retrieve
+from qa.runtime import set_threads
+from qa.types import DocumentInfo
 
 SIZES = (100_000, 1_000_000)
 CHUNKS_PER_DOC = 4
@@ -65,8 +75,6 @@ def bench_scale(folder: Path, settings: Settings, report_dir: Path, *, sizes: Se
             for d in read_jsonl(folder / "corpus.jsonl.gz")]
     real, _, _ = prepare_index("scifact", docs, settings, log=out.echo)
     claims = [str(q["text"]) for q in read_jsonl(folder / "queries.jsonl")][:QUERIES]
-    from qa.embed import embedder_for
-
     embedder = embedder_for(settings)
     queries = np.asarray(embedder.embed(claims, batch_size=settings.embed_batch_size), dtype=np.float32)
     base = CACHE / "scale"
@@ -167,13 +175,6 @@ class _Tables:
 def build_synthetic(real: Any, generator: Generator, n: int, folder: Path, settings: Settings,
                     log: Callable[[str], None]) -> dict[str, Any]:
     """Write an index of `n` chunks into `folder`: the real SciFact rows first, synthetic after."""
-    from qa.index.atomic import mark_index_folder
-    from qa.index.dense import build_dense, probe_vectors, wanted_spec
-    from qa.index.rows import chunk_model_text
-    from qa.index.store import Manifest, write_columns
-    from qa.lexical import build_bm25
-    from qa.types import DocumentInfo
-
     rng = np.random.default_rng(SEED)
     if folder.exists():
         shutil.rmtree(folder)
@@ -320,10 +321,6 @@ def _rss() -> int:
 def _measure(folder: Path, base: Path, threads: int) -> dict[str, Any]:
     import faiss
 
-    from qa.index import load_index
-    from qa.index.dense import exact_top, search_params
-    from qa.runtime import set_threads
-
     set_threads(threads)
     queries = np.load(base / "queries.npy")
     claims = json.loads((base / "queries.json").read_text(encoding="utf-8"))
@@ -349,10 +346,6 @@ def _measure(folder: Path, base: Path, threads: int) -> dict[str, Any]:
         exact_times.append(time.perf_counter() - timer)
     exact = exact_top(vectors, queries, 10)
     recall = float(np.mean([len(set(a.tolist()) & set(b.tolist())) / 10 for a, b in zip(found, exact, strict=True)]))
-    from qa.config import Settings
-    from qa.embed import embedder_for
-    from qa.retrieval import retrieve
-
     settings = Settings(threads=threads)
     embedder_for(settings)
     retrieve(claims[0], index=folder, settings=settings)

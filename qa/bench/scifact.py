@@ -32,8 +32,10 @@ from qa.bench.peer import peer_comparison
 from qa.bench.registry import BenchRun
 from qa.bench.report import Report
 from qa.config import Settings
+from qa.embed import embedder_for
 from qa.evaluation.metrics import doc_recall, mean, ndcg10
-from qa.retrieval import zscore
+from qa.lexical import bm25_scores
+from qa.retrieval import MAX_BM25_QUERY_CHARS, clean_query, dense_scores, rank, zscore
 
 # Published test figures (nDCG@10, Recall@100), from shared/benchmarks/beir-scifact/SOURCE.md.
 PUBLISHED_SCIFACT: tuple[tuple[str, float, float | None], ...] = (
@@ -67,8 +69,6 @@ def bench_scifact(folder: Path, settings: Settings, report_dir: Path, *, sample:
     Returns:
         The report, with every table already printed.
     """
-    from qa.embed import embedder_for
-
     started = time.perf_counter()
     out = Report("BEIR SciFact (claim -> abstract retrieval)", report_dir, echo)
     docs = [Doc(str(d["_id"]), str(d.get("title") or ""), str(d.get("text") or ""))
@@ -123,9 +123,6 @@ class _Pool:
 
 
 def _pool(index: Any, embedder: Any, text: str, size: int) -> _Pool:
-    from qa.lexical import bm25_scores
-    from qa.retrieval import MAX_BM25_QUERY_CHARS, clean_query, dense_scores
-
     text = clean_query(text)
     qvec = embedder.embed([text])[0]
     cosine = np.asarray(index.chunk_vectors @ qvec, dtype=np.float64)
@@ -146,8 +143,6 @@ def _pool(index: Any, embedder: Any, text: str, size: int) -> _Pool:
 def _tune(out: Report, index: Any, embedder: Any, codes: np.ndarray,
           train: list[tuple[str, set[int]]], settings: Settings) -> dict[str, Any]:
     """Grid-search the fusion on train queries only; returns the best setting and the grid."""
-    from qa.retrieval import rank
-
     out.section(f"Tuning on the {len(train)} train queries (never on test)")
     started = time.perf_counter()
     pools = [_pool(index, embedder, text, max(TUNE_CANDIDATES))
@@ -220,8 +215,6 @@ def _scifact_test(out: Report, index: Any, embedder: Any, codes: np.ndarray,
                   test: list[tuple[str, set[int]]], settings: Settings,
                   tuned: dict[str, Any]) -> dict[str, Any]:
     """Score each retriever on the test queries through `rank()`, beside the published figures."""
-    from qa.retrieval import rank
-
     out.section(f"Test: {len(test)} queries")
     started = time.perf_counter()
     variants: list[tuple[str, Settings]] = [

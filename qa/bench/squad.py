@@ -8,6 +8,8 @@ and SQuAD v2.0 dev (answer or abstain, with a threshold curve).
 
 from __future__ import annotations
 
+import gzip
+import json
 import re
 import time
 from collections.abc import Callable, Sequence
@@ -17,6 +19,8 @@ from typing import Any
 
 import numpy as np
 
+from qa.answerability import effective_threshold
+from qa.answers import answer
 from qa.bench.common import (
     CACHE,
     FOLDERS,
@@ -39,6 +43,7 @@ from qa.bench.report import Report
 from qa.bench.squad_variants import Variant, question_variants
 from qa.bench.wordnet import DEBIAN_WORDNET
 from qa.config import MODES, Settings
+from qa.embed import embedder_for
 from qa.encoder import resolve_device
 from qa.evaluation.metrics import (
     average_precision,
@@ -50,6 +55,10 @@ from qa.evaluation.metrics import (
     strip_markers,
 )
 from qa.evaluation.run import short_answer
+from qa.reader.model import WEIGHTS_DIR, load_reader, read_pairs
+from qa.retrieval import rank
+from qa.sentences import split_sentences
+from qa.training.data import make_split
 
 SQUAD_RECALL_AT = (1, 5, 20)
 SQUAD_ANSWER_SENTENCES = 2
@@ -79,8 +88,6 @@ def bench_squad(folder: Path, folder_v2: Path, settings: Settings, report_dir: P
     Returns:
         The report, with every table already printed.
     """
-    from qa.training.data import make_split
-
     started = time.perf_counter()
     out = Report("SQuAD dev, held-out articles (reader never trained on them)", report_dir, echo)
     paragraphs = read_jsonl(folder / "paragraphs.jsonl")
@@ -129,9 +136,6 @@ def bench_squad(folder: Path, folder_v2: Path, settings: Settings, report_dir: P
 
 def _references(folder: Path) -> dict[str, dict[str, str]]:
     """The reference systems' predictions shipped with the data: {system: {question id: text}}."""
-    import gzip
-    import json
-
     out = {}
     for path in sorted((folder / "reference_predictions").glob("*.json.gz")):
         with gzip.open(path, "rt", encoding="utf-8") as fh:
@@ -144,8 +148,6 @@ def _gold_paragraph(out: Report, folder: Path, folder_v2: Path, questions: Seque
                     paragraphs_v2: Sequence[dict[str, Any]], settings: Settings) -> dict[str, Any]:
     """The reader alone, given each question's own paragraph, beside the reference systems'
     predictions scored on exactly the same questions."""
-    from qa.reader.model import WEIGHTS_DIR, load_reader, read_pairs
-
     reader = load_reader(settings.reader_model or WEIGHTS_DIR, settings.threads,
                          resolve_device(settings.device))
     threshold = float(reader.config.details.get("threshold", 0.0))
@@ -203,9 +205,6 @@ def squad_docs(paragraphs: Sequence[dict[str, Any]]) -> list[Doc]:
 def _squad_retrieval(out: Report, index: Any, keys: dict[str, str], questions: Sequence[dict[str, Any]],
                      settings: Settings) -> dict[str, Any]:
     """Is the question's own paragraph among the first k documents, for each retriever?"""
-    from qa.embed import embedder_for
-    from qa.retrieval import rank
-
     out.section("Retrieval: is the gold paragraph in the top k?")
     codes, names = chunk_doc_codes(index, keys)
     number = {name: i for i, name in enumerate(names)}
@@ -283,9 +282,6 @@ class OpenReply:
 def _ask(questions: Sequence[dict[str, Any]], index: Any, keys: dict[str, str], settings: Settings,
          desc: str) -> list[OpenReply]:
     """qa.answer on every question, scored against its gold answers and paragraph."""
-    from qa.answers import answer
-    from qa.sentences import split_sentences
-
     replies = []
     for q in progress(questions, settings, desc):
         started = time.perf_counter()
@@ -318,8 +314,6 @@ def _squad_answers(out: Report, index: Any, keys: dict[str, str], variants: Sequ
     """Does the cited answer (at most two sentences) contain a gold answer; how good is its
     short answer (the first marked span)? Reader and sentence scorer on the same questions, in
     each wording, overall and by overlap bucket. Returns {variant: {answerer: figures}}."""
-    from qa.answers import answer
-
     out.section(f"Open corpus: qa.answer with at most {SQUAD_ANSWER_SENTENCES} sentences, reader vs sentence scorer")
     results: dict[str, dict[str, Any]] = {v.name: {} for v in variants}
     rows: list[list[Any]] = []
@@ -390,8 +384,6 @@ def _squad_abstention(out: Report, index: Any, keys: dict[str, str], variants: S
     """SQuAD v2.0 as an open corpus: answer the answerable, abstain on the rest; how well the
     confidence separates them, for the reader and the sentence scorer, in each wording, overall
     and by overlap bucket. Returns {variant: {answerer: figures}}."""
-    from qa.answerability import effective_threshold
-
     out.section("Open corpus, SQuAD v2.0 (answer or abstain), reader vs sentence scorer")
     questions = variants[0].questions
     out.text("Questions scored: " + (f"all {len(questions)}." if len(questions) == total else

@@ -9,8 +9,12 @@ from pathlib import Path
 from typing import Any
 
 from qa.bench.overlap import BUCKETS, STOP_LIST, AnswerSentence, answer_sentence, bucket_of, overlap
+from qa.bench.paraphrase import paragraph_vocabulary, paraphrase
 from qa.bench.report import Report
+from qa.bench.wordnet import WordNet
+from qa.errors import BenchmarkDataError
 from qa.evaluation.metrics import mean
+from qa.sentences import split_sentences
 
 PARAPHRASE_EXAMPLES = 5
 
@@ -27,8 +31,6 @@ class Variant:
 
 def _answer_sentences(questions: Sequence[dict[str, Any]], contexts: dict[str, str]) -> list[AnswerSentence]:
     """Each question's answer sentence; each paragraph is split into sentences once."""
-    from qa.sentences import split_sentences
-
     spans: dict[str, list[tuple[int, int]]] = {}
     found = []
     for q in questions:
@@ -48,9 +50,6 @@ def question_variants(out: Report, questions: list[dict[str, Any]], questions_v2
               wordnet: Path) -> tuple[list[Variant], list[Variant]]:
     """The questions' overlap with their answer sentences and, where WordNet is installed, the
     paraphrased variant of both sets; reports both."""
-    from qa.bench.wordnet import WordNet
-    from qa.errors import BenchmarkDataError
-
     sets = _overlap_section(out, questions, questions_v2, paragraphs, paragraphs_v2)
     variants = [Variant("original", sets[0][1], sets[0][4])]
     variants_v2 = [Variant("original", sets[1][1], sets[1][4])]
@@ -112,8 +111,6 @@ def _overlap_section(out: Report, questions: list[dict[str, Any]], questions_v2:
 def _paraphrased_section(out: Report, sets: list[_Set], targets: tuple[list[Variant], list[Variant]],
                          wn: Any, wordnet: Path) -> None:
     """Add each set's paraphrased variant to its target list and report them."""
-    from qa.bench.paraphrase import paragraph_vocabulary, paraphrase
-
     out.section("Paraphrased variant: words shared with the paragraph replaced by WordNet synonyms it lacks")
     vocabularies: dict[str, frozenset[str]] = {}
     rows = []

@@ -21,7 +21,11 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 import numpy as np
 from tqdm import tqdm
 
+from qa.answerability import effective_threshold
+from qa.answers import answer
+from qa.chat import standalone_query
 from qa.config import MODES, Settings
+from qa.errors import IndexMissingError
 from qa.evaluation.dataset import KINDS, QAPair, QASetError, load_qa_set, set_role
 from qa.evaluation.metrics import (
     LatencySummary,
@@ -39,6 +43,9 @@ from qa.evaluation.metrics import (
     strip_markers,
     token_f1,
 )
+from qa.index import build_index, load_index
+from qa.retrieval import retrieve
+from qa.runtime import thread_report
 
 if TYPE_CHECKING:
     from qa.index import Index
@@ -444,9 +451,6 @@ def run_eval(qa_set: Path, settings: Settings, log: Callable[[str], None] | None
         QASetError: the set is missing or malformed, or cites documents the index lacks.
         QAError: the index cannot be built or read.
     """
-    from qa.answerability import effective_threshold
-    from qa.runtime import thread_report
-
     pairs = load_qa_set(qa_set)
     index = _ensure_index(settings, log)
     sources = _check_against_index(pairs, index, qa_set, settings)
@@ -510,9 +514,6 @@ def _mean_scores(scores: Sequence[RetrievalScores]) -> RetrievalScores:
 
 
 def _ensure_index(settings: Settings, log: Callable[[str], None] | None) -> Index:
-    from qa.errors import IndexMissingError
-    from qa.index import build_index, load_index
-
     try:
         return load_index(settings.index)
     except IndexMissingError:
@@ -549,10 +550,6 @@ def _check_against_index(pairs: Sequence[QAPair], index: Index, qa_set: Path, se
 
 def _run(pairs: Sequence[QAPair], index: Index, sources: Mapping[str, str], settings: Settings,
          retrieval: bool = True) -> list[AnswerRecord]:
-    from qa.answers import answer
-    from qa.chat import standalone_query
-    from qa.retrieval import retrieve
-
     history_cache: dict[tuple[str, ...], list[dict[str, str]]] = {}
 
     def history_messages(turns: tuple[str, ...]) -> list[dict[str, str]]:

@@ -25,7 +25,9 @@ from typing import Any
 import numpy as np
 
 from qa.config import Settings
+from qa.embed import embedder_for
 from qa.errors import QAError
+from qa.index.rows import embed_rows, split_documents
 from qa.types import Chunk, Document, Sentence
 
 INSTALL = "pip install 'qa[ray]'"
@@ -79,15 +81,11 @@ class _ChunkAndEmbed:
     """A Ray Data actor: loads the encoder once, then chunks and embeds batches of documents."""
 
     def __init__(self, settings: Settings, pooled: bool) -> None:
-        from qa.embed import embedder_for
-
         self.settings = settings
         self.pooled = pooled
         self.embedder = embedder_for(self.settings)
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, list[Any]]:
-        from qa.index.rows import embed_rows, split_documents
-
         docs = [Document(str(d), str(t), None, str(text), tuple(tuple(s) for s in json.loads(str(seg))))
                 for d, t, text, seg in zip(batch["doc_id"], batch["title"], batch["text"], batch["segments"],
                                            strict=True)]

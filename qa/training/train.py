@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import platform
 import random
 import shutil
@@ -42,6 +43,7 @@ from typing import Any
 
 import numpy as np
 
+from qa.embed import model_path
 from qa.load import sha256_file
 from qa.reader.model import CONFIG_FILE, WEIGHTS_DIR, WEIGHTS_FILE
 from qa.runtime import cpu_summary
@@ -205,8 +207,6 @@ def _new_report(config: TrainConfig, parts: _Parts) -> TrainReport:
 def _base_model(config: TrainConfig, report: TrainReport, log: Callable[[str], None]) -> Any:
     """The torch network to train, on `config.device`: all-MiniLM-L6-v2 with a new head, or the
     weights `--init` continues; its embeddings frozen."""
-    from qa.embed import model_path
-
     model = torch_model(model_path("all-MiniLM-L6-v2"))
     if config.init:
         start_file = init_file(Path(config.init))
@@ -400,8 +400,6 @@ def _earlier_runs(folder: Path) -> list[dict[str, Any]]:
 
 
 def _hardware(threads: int, device: str = "cpu") -> str:
-    import os
-
     cpu = (f"{platform.machine()} CPU {cpu_summary()}, {os.cpu_count()} cores visible, {threads} torch threads "
            f"(OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY', 'unset')})")
     if device != "cpu":

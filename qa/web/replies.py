@@ -16,8 +16,9 @@ from qa.config import Settings, is_loopback
 from qa.conversations import MAX_TURNS
 from qa.errors import IndexChangedError, QAError
 from qa.index import Index
+from qa.index.text import SourceText
 from qa.types import Answer
-from qa.web.html import SourceText, Turn, sources_html
+from qa.web.html import Turn, sources_html
 
 log = logging.getLogger(__name__)
 
