@@ -6,6 +6,10 @@ torch, batched by word-piece length; the default) or `SentenceTransformerEmbedde
 "sentence-transformers"`).
 """
 
+# torch, sentence-transformers and the model package are imported inside the functions that use
+# them, on purpose: importing this module stays cheap (`import qa` loads neither torch nor FAISS,
+# and `qa --help` starts at once).
+
 from __future__ import annotations
 
 import logging

@@ -18,6 +18,10 @@ tokens of character spans inside each text (a chunk's sentences) from the same p
 # About 550 lines in one module: batching, both runtimes (ONNX, torch), span pooling and the
 # checked ONNX export must produce the same vectors, and the parity between them is kept here.
 
+# torch, transformers, tokenizers and onnxruntime are imported inside the functions that use them,
+# on purpose: importing this module stays cheap (`import qa` loads neither torch nor FAISS, and `qa
+# --help` starts at once).
+
 from __future__ import annotations
 
 import contextlib

@@ -7,6 +7,9 @@ question's embedding from 13 ms to 300-460 ms; OpenBLAS threads fighting torch's
 query from 10.7 ms to 98 ms).
 """
 
+# torch and FAISS are imported inside the functions that use them, on purpose: importing this module
+# stays cheap (`import qa` loads neither torch nor FAISS, and `qa --help` starts at once).
+
 from __future__ import annotations
 
 import functools

@@ -15,6 +15,10 @@ Two layers, both exact to the character:
 Nothing here knows the seed corpus: no word lists of its own, no names.
 """
 
+# pysbd (only for wrapped text) is imported inside the functions that use them, on purpose:
+# importing this module stays cheap (`import qa` loads neither torch nor FAISS, and `qa --help`
+# starts at once).
+
 from __future__ import annotations
 
 import re

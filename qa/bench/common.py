@@ -2,6 +2,9 @@
 builds, document rankings from chunk rankings, batched query vectors, and small helpers.
 """
 
+# matplotlib and tqdm are imported inside the functions that use them, on purpose: importing this
+# module stays cheap (`import qa` loads neither torch nor FAISS, and `qa --help` starts at once).
+
 from __future__ import annotations
 
 import gzip

@@ -8,6 +8,10 @@ vectors, BM25, FAISS, written and swapped in atomically. Both read the same file
 models already loaded, and the rounds alternate so that a change in machine load hits both.
 """
 
+# LangChain's splitter and sentence-transformers (the peer being compared) is imported inside the
+# functions that use them, on purpose: importing this module stays cheap (`import qa` loads neither
+# torch nor FAISS, and `qa --help` starts at once).
+
 from __future__ import annotations
 
 import shutil

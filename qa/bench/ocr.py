@@ -12,6 +12,10 @@ resolution scanned pages are rendered at for OCR; the text-layer sizes behind th
 and the build of the 20-page scanned PDF through `build_index`, then again unchanged.
 """
 
+# pypdfium2, Pillow and RapidOCR (optional) is imported inside the functions that use them, on
+# purpose: importing this module stays cheap (`import qa` loads neither torch nor FAISS, and `qa
+# --help` starts at once).
+
 from __future__ import annotations
 
 import base64

@@ -2,6 +2,10 @@
 model as qa, for query latency and nDCG@10 (build time: `qa bench indexing`).
 """
 
+# LangChain's vector store (the peer being compared) is imported inside the functions that use them,
+# on purpose: importing this module stays cheap (`import qa` loads neither torch nor FAISS, and `qa
+# --help` starts at once).
+
 from __future__ import annotations
 
 import json

@@ -18,6 +18,9 @@ time, RSS after open, dense search p50/p95 (approximate and exact), recall@10 ag
 and `qa.retrieve` p50 (hybrid: BM25 + dense + sentence re-scoring).
 """
 
+# FAISS is imported inside the functions that use them, on purpose: importing this module stays
+# cheap (`import qa` loads neither torch nor FAISS, and `qa --help` starts at once).
+
 from __future__ import annotations
 
 import json

@@ -14,6 +14,10 @@ list, heading or quote marker. Reported: precision, recall and F1 per document k
 all, and milliseconds per 1,000 characters.
 """
 
+# the other segmenters (sentencex, blingfire, spaCy), each optional are imported inside the
+# functions that use them, on purpose: importing this module stays cheap (`import qa` loads neither
+# torch nor FAISS, and `qa --help` starts at once).
+
 from __future__ import annotations
 
 import hashlib

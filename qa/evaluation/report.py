@@ -2,6 +2,9 @@
 from an `EvalResult` (qa/evaluation/run.py); `summary` is the table the CLI prints.
 """
 
+# matplotlib is imported inside the functions that use them, on purpose: importing this module stays
+# cheap (`import qa` loads neither torch nor FAISS, and `qa --help` starts at once).
+
 from __future__ import annotations
 
 import json

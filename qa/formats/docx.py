@@ -2,6 +2,9 @@
 document order, joined by blank lines; pages where the file marks them. The extracted text is
 stored with the index."""
 
+# python-docx is imported inside the functions that use them, on purpose: importing this module
+# stays cheap (`import qa` loads neither torch nor FAISS, and `qa --help` starts at once).
+
 from __future__ import annotations
 
 import datetime as dt

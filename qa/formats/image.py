@@ -1,6 +1,9 @@
 """Scanned images (.png, .jpg, .tif; Pillow): their text is read by OCR (qa/ocr.py), a
 multi-page TIFF's frames as pages. The OCR text is stored with the index, as a PDF's is."""
 
+# Pillow is imported inside the functions that use them, on purpose: importing this module stays
+# cheap (`import qa` loads neither torch nor FAISS, and `qa --help` starts at once).
+
 from __future__ import annotations
 
 import warnings

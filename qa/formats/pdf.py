@@ -12,6 +12,9 @@ Chromium both gave the same words and line breaks in reading order, pypdfium2 in
 in 301 ms (best of 3, 2 cores).
 """
 
+# pypdfium2 is imported inside the functions that use them, on purpose: importing this module stays
+# cheap (`import qa` loads neither torch nor FAISS, and `qa --help` starts at once).
+
 from __future__ import annotations
 
 import datetime as dt

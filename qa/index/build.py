@@ -6,6 +6,10 @@ swapped in, so a build killed at any moment leaves the previous index loading an
 nothing that is not a qa index is ever replaced.
 """
 
+# Ray (`qa.index.distributed`, only for engine = "ray") is imported inside the functions that use
+# them, on purpose: importing this module stays cheap (`import qa` loads neither torch nor FAISS,
+# and `qa --help` starts at once).
+
 from __future__ import annotations
 
 import contextlib

@@ -16,6 +16,9 @@ approximate layer only decides *which* chunks are candidates, never their scores
 `auto` picks `flat` below `Settings.ann_threshold` chunks, `ivf` (sq8) at and above it.
 """
 
+# tqdm is imported inside the functions that use them, on purpose: importing this module stays cheap
+# (`import qa` loads neither torch nor FAISS, and `qa --help` starts at once).
+
 from __future__ import annotations
 
 import math

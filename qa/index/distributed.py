@@ -13,6 +13,9 @@ layer, the atomic swap and the manifest are unchanged).
 Ray is an optional extra: `pip install 'qa[ray]'`.
 """
 
+# Ray is imported inside the functions that use them, on purpose: importing this module stays cheap
+# (`import qa` loads neither torch nor FAISS, and `qa --help` starts at once).
+
 from __future__ import annotations
 
 import json

@@ -7,6 +7,9 @@ calls show nothing unless asked (`show_progress`); the chat passes a callback in
 line at each tenth.
 """
 
+# tqdm is imported inside the functions that use them, on purpose: importing this module stays cheap
+# (`import qa` loads neither torch nor FAISS, and `qa --help` starts at once).
+
 from __future__ import annotations
 
 import time

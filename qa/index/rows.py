@@ -3,6 +3,9 @@ sentences (`split_documents`), the text the encoder and BM25 read (`chunk_model_
 vectors (`embed_rows`, with sentence vectors pooled from the chunk pass or embedded on their own).
 """
 
+# tqdm is imported inside the functions that use them, on purpose: importing this module stays cheap
+# (`import qa` loads neither torch nor FAISS, and `qa --help` starts at once).
+
 from __future__ import annotations
 
 from collections.abc import Sequence

@@ -8,6 +8,10 @@ end logit per token. A span's score is start + end logit; the no-answer score is
 run by onnxruntime, loaded once per process on first use.
 """
 
+# onnxruntime and tokenizers are imported inside the functions that use them, on purpose: importing
+# this module stays cheap (`import qa` loads neither torch nor FAISS, and `qa --help` starts at
+# once).
+
 from __future__ import annotations
 
 import json

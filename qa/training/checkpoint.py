@@ -9,6 +9,8 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+import torch
+
 from qa.reader.model import ReaderError
 from qa.training.recipe import TrainConfig, TrainReport
 
@@ -23,8 +25,6 @@ def resume_checkpoint(checkpoint: Path, config: TrainConfig, model: Any, optimiz
     Raises:
         ReaderError: the checkpoint was written with other settings (it names them).
     """
-    import torch
-
     state = torch.load(checkpoint, map_location=config.device, weights_only=False)
     # --finish trains nothing more, so the number of epochs asked for does not matter.
     ignored = ("epochs",) if config.finish else ()
@@ -48,8 +48,6 @@ def resume_checkpoint(checkpoint: Path, config: TrainConfig, model: Any, optimiz
 
 def save_checkpoint(checkpoint: Path, config: TrainConfig, model: Any, optimizer: Any, scheduler: Any,
                      rng: random.Random, best: Best, report: TrainReport) -> None:
-    import torch
-
     checkpoint.parent.mkdir(parents=True, exist_ok=True)
     torch.save({"config": _resumable(asdict(config)), "model": model.state_dict(),
                 "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),

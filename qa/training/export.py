@@ -7,6 +7,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import onnx
+import torch
+from onnx import numpy_helper
+from onnxruntime.quantization import QuantType, quantize_dynamic
 
 from qa.reader.model import WEIGHTS_FILE, ReaderError
 from qa.training.network import onnx_logits, torch_logits
@@ -51,10 +55,6 @@ def load_onnx_weights(model: Any, path: Path) -> None:
     Raises:
         ReaderError: the file is missing, unreadable, not this network, or disagrees with it.
     """
-    import onnx
-    import torch
-    from onnx import numpy_helper
-
     if not path.is_file():
         raise ReaderError(missing_init(path))
     try:
@@ -101,8 +101,6 @@ def load_onnx_weights(model: Any, path: Path) -> None:
 
 def export_fp32(model: Any, path: Path) -> None:
     """torch -> fp32 ONNX (TorchScript exporter, dynamic batch and length)."""
-    import torch
-
     sample = torch.tensor([[101, 2054, 102, 2023, 2003, 102]])
     torch.onnx.export(
         model, (sample, torch.ones_like(sample), torch.zeros_like(sample)), str(path),
@@ -125,7 +123,5 @@ QUANTIZATIONS = {"per-channel": (True, False), "per-channel-7bit": (True, True),
 
 def quantize_int8(fp32: Path, path: Path, per_channel: bool, reduce_range: bool = False) -> None:
     """Dynamic int8 quantization of the weights (activations are quantized at run time)."""
-    from onnxruntime.quantization import QuantType, quantize_dynamic
-
     quantize_dynamic(str(fp32), str(path), weight_type=QuantType.QInt8, per_channel=per_channel,
                      reduce_range=reduce_range)

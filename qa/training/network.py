@@ -8,15 +8,15 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import onnxruntime as ort
+import torch
+from transformers import BertModel
 
 from qa.reader.model import Logits
 from qa.training.examples import Feature
 
 
 def torch_model(base: Path) -> Any:
-    import torch
-    from transformers import BertModel
-
     class ReaderNet(torch.nn.Module):
         def __init__(self) -> None:
             super().__init__()
@@ -33,8 +33,6 @@ def torch_model(base: Path) -> Any:
 
 
 def batch_tensors(batch: Sequence[Feature], device: str = "cpu") -> tuple[Any, ...]:
-    import torch
-
     width = max(len(f.ids) for f in batch)
     ids = torch.zeros((len(batch), width), dtype=torch.long)
     mask = torch.zeros_like(ids)
@@ -53,8 +51,6 @@ def batch_tensors(batch: Sequence[Feature], device: str = "cpu") -> tuple[Any, .
 
 def torch_logits(model: Any) -> Logits:
     """`model`'s logits as numpy arrays, computed on the device its weights are on."""
-    import torch
-
     def run(ids: np.ndarray, mask: np.ndarray, types: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         device = next(model.parameters()).device
         with torch.inference_mode():
@@ -65,8 +61,6 @@ def torch_logits(model: Any) -> Logits:
 
 
 def onnx_logits(path: Path, threads: int) -> Logits:
-    import onnxruntime as ort
-
     options = ort.SessionOptions()
     options.intra_op_num_threads = threads
     options.log_severity_level = 3

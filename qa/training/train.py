@@ -42,6 +42,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
+from tqdm import tqdm
 
 from qa.embed import model_path
 from qa.load import sha256_file
@@ -115,9 +117,6 @@ def train_reader(data: Path | None = None, out: Path = WEIGHTS_DIR,
     Raises:
         BenchmarkDataError: the SQuAD folders are missing.
     """
-    import torch
-    from tqdm import tqdm
-
     if config.epochs < 0 or (config.epochs == 0 and not config.init):
         raise ValueError("epochs must be 1 or more (0 only when continuing weights: config.init)")
     started = time.perf_counter()
@@ -222,8 +221,6 @@ def _base_model(config: TrainConfig, report: TrainReport, log: Callable[[str], N
 
 def _optimizer(model: Any, config: TrainConfig) -> Any:
     """AdamW over the trained weights, with weight decay on the matrices only."""
-    import torch
-
     decay = [p for n, p in model.named_parameters() if p.requires_grad and p.ndim > 1]
     no_decay = [p for n, p in model.named_parameters() if p.requires_grad and p.ndim <= 1]
     return torch.optim.AdamW([{"params": decay, "weight_decay": config.weight_decay},
@@ -232,8 +229,6 @@ def _optimizer(model: Any, config: TrainConfig) -> Any:
 
 def _scheduler(optimizer: Any, config: TrainConfig, total: int) -> Any:
     """Linear warm-up over `config.warmup` of the `total` steps, then linear decay."""
-    import torch
-
     warm = max(1, int(config.warmup * total))
     return torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda s: min((s + 1) / warm, max(0.0, (total - s) / max(1, total - warm))))
@@ -284,8 +279,6 @@ def _stop_before(epoch: int, first_epoch: int, config: TrainConfig, report: Trai
 def _train_epoch(model: Any, features: list[Feature], params: list[Any], optimizer: Any, scheduler: Any,
                  config: TrainConfig, rng: random.Random, bar: Any) -> list[float]:
     """One pass over `features` in batches; returns each step's loss."""
-    import torch
-
     losses: list[float] = []
     for batch in batches(features, config.batch, rng):
         ids, mask, types, allowed, starts, ends = batch_tensors(batch, config.device)
