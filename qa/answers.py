@@ -157,10 +157,9 @@ class ExtractiveAnswerer:
                                       sentence.end, info.date, a_start, a_end, page=info.page_of(sentence.start),
                                       ocr=info.read_by_ocr(sentence.start, sentence.end)))
             parts.append(f"{sentence.text} [{n}]")
-        text = " ".join(parts)
-        if status == "tentative":
-            text = TENTATIVE_PREFIX + text
-        return Answer(text, tuple(citations), False, tuple(passages), ranking.query, confidence, status=status)
+        lead = TENTATIVE_PREFIX if status == "tentative" else ""
+        return Answer(lead + " ".join(parts), tuple(citations), False, tuple(passages), ranking.query, confidence,
+                      status=status, lead=lead)
 
 
 def _reading_order(sentences: Sequence[Sentence]) -> list[Sentence]:

@@ -334,10 +334,16 @@ def _build(cls: type[_D], data: dict[str, Any]) -> _D:
 
 
 def answer_from_record(data: dict[str, Any]) -> Answer:
-    """The `Answer` that `answer_record` wrote."""
+    """The `Answer` that `answer_record` wrote. A record written before answers had `lead` gets
+    it back when its text is its quotes after some words (a tentative answer's caveat)."""
+    citations = tuple(_build(Citation, c) for c in data.get("citations", ()))
+    quotes = " ".join(f"{c.quote} [{c.n}]" for c in citations)
+    text = str(data.get("text", ""))
+    lead = data["lead"] if "lead" in data else text[:-len(quotes)] if citations and text.endswith(quotes) else ""
     return _build(Answer, {
         **data,
-        "citations": tuple(_build(Citation, c) for c in data.get("citations", ())),
+        "lead": lead,
+        "citations": citations,
         "passages": tuple(_build(Passage, p) for p in data.get("passages", ())),
         "related": tuple(_build(Passage, p) for p in data.get("related", ())),
     })

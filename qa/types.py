@@ -157,6 +157,11 @@ class Answer:
     documents may not answer directly), or "abstained" (no citations; `related` holds the
     closest passages, one per document, offered as related reading). `abstained` is
     `status == "abstained"` (left out, `status` follows `abstained`).
+
+    An answer `qa.answer` composes is `lead` (the words before the first quote: the caveat of a
+    tentative answer, else empty) followed by each citation's quote and marker, so a caller can
+    render it from the fields alone (`composed_text`, `is_composed`); a custom `Answerer`'s free
+    text need not be.
     """
 
     text: str
@@ -168,6 +173,7 @@ class Answer:
     latency_ms: float = 0.0
     status: AnswerStatus = "answered"
     related: tuple[Passage, ...] = ()
+    lead: str = ""
 
     def __post_init__(self) -> None:
         if self.status not in ANSWER_STATUSES:
@@ -176,6 +182,15 @@ class Answer:
             object.__setattr__(self, "status", "abstained")  # the default follows `abstained`
         if self.abstained != (self.status == "abstained"):
             raise ValueError(f"abstained={self.abstained} contradicts status={self.status!r}.")
+
+    def composed_text(self) -> str:
+        """`lead`, then each citation's quote followed by its `[n]` marker: the text of an answer
+        composed from its citations."""
+        return self.lead + " ".join(f"{c.quote} [{c.n}]" for c in self.citations)
+
+    def is_composed(self) -> bool:
+        """Whether `text` is exactly `composed_text()`: then the fields alone render it."""
+        return not self.abstained and bool(self.citations) and self.text == self.composed_text()
 
 
 @dataclass(frozen=True)

@@ -243,6 +243,8 @@ def test_low_confidence_answers_say_so(seeds_index: Path, reader: bool) -> None:
             continue
         tentative = reply.confidence < max(TENTATIVE_BELOW, effective_threshold(chosen))
         assert reply.text.startswith(TENTATIVE_PREFIX) == tentative == (reply.status == "tentative")
+        # The text is its fields: the caveat (if any), then each quote and its marker.
+        assert reply.is_composed() and reply.lead == (TENTATIVE_PREFIX if tentative else "")
         check_verbatim(reply)
 
 

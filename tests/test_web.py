@@ -446,20 +446,27 @@ def test_basic_auth_when_configured(seeds_index: Path, settings: Settings, tmp_p
 def test_rendered_html_escapes_document_text(seeds_index: Path) -> None:
     index = load_index(seeds_index)
     evil = "<script>alert(1)</script> & \"quotes\" <img src=x onerror=alert(2)>"
-    reply = Answer(
-        text=f"{evil} [1] and [7]",
-        citations=(Citation(1, "doc<u>.txt", evil, evil, 0, len(evil), evil),),
-        abstained=False,
-        passages=(Passage("doc<u>.txt", evil, evil, evil, 0, len(evil), 1.0),),
-    )
+    cite = Citation(1, "doc<u>.txt", evil, evil, 0, len(evil), evil, answer_start=0, answer_end=8)
+    reply = Answer(text=f"{evil} [1]", citations=(cite,), abstained=False,
+                   passages=(Passage("doc<u>.txt", evil, evil, evil, 0, len(evil), 1.0),))
     chat = answer_html(1, reply)
     panel = sources_html([Turn(evil, reply)], index, SourceText(index))
     for rendered in (chat, panel):
         assert "<script>" not in rendered and "<img" not in rendered and "<u>" not in rendered
-        assert "&lt;script&gt;alert(1)&lt;/script&gt;" in rendered
-    assert 'href="#qa-src-1-1"' in chat  # a cited marker links to its card
-    assert "[7]" in chat and "#qa-src-1-7" not in chat  # a marker with no citation stays text
+        assert "&lt;script&gt;alert(1)&lt;/script&gt;" in rendered or \
+            '<strong class="qa-span">&lt;script&gt;</strong>alert(1)&lt;/script&gt;' in rendered
+    # Rendered from the citation's fields: the short answer in bold, the marker a link to its card.
+    assert '<strong class="qa-span">&lt;script&gt;</strong>' in chat and 'href="#qa-src-1-1"' in chat
     assert 'id="qa-src-1-1"' in panel and '<mark class="qa-quote">' in panel
+    # Text that is not the citations' quotes (a custom answerer's own words) is shown as written:
+    # nothing in it is parsed, so a "[7]" or "[1]" there links nowhere.
+    free = Answer(text=f"{evil} [1] and [7]", citations=(cite,), abstained=False, passages=())
+    shown = answer_html(1, free)
+    body = shown.split('<div class="qa-text">', 1)[1].split("</div>", 1)[0]
+    assert not free.is_composed() and "<a " not in body
+    assert body == ("&lt;script&gt;alert(1)&lt;/script&gt; &amp; &quot;quotes&quot; "
+                    "&lt;img src=x onerror=alert(2)&gt; [1] and [7]")
+    assert 'href="#qa-src-1-1"' in shown   # its source is still one click away, on the chip
 
 
 # ---- the surface: what a client may send, and what it gets back --------------------------------

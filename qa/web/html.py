@@ -28,7 +28,6 @@ from qa.types import Answer, Citation, Passage
 
 # Related reading (abstentions): passages longer than this are cut at a word boundary.
 RELATED_CHARS = 900
-_MARKER = re.compile(r"\[(\d+)\]")
 
 
 @dataclass(frozen=True)
@@ -73,39 +72,31 @@ def answer_html(turn: int, reply: Answer) -> str:
     short answer of each quote, where the answer marks one, in bold."""
     if reply.abstained:
         return _abstention_html(turn, reply)
-    cited = {c.n: c for c in reply.citations}
-    # (start, end, html) replacements in reply.text: the markers, and the short answers found by
-    # locating each verbatim quote in the text.
-    spans: list[tuple[int, int, str]] = []
-    for m in _MARKER.finditer(reply.text):
-        n = int(m.group(1))
-        if n in cited:
-            spans.append((m.start(), m.end(),
-                          f'<a class="qa-cite" href="#{source_id(turn, n)}" '
-                          f'title="Source {n}: {escape(cited[n].title)}">[{n}]</a>'))
-    for c in reply.citations:
-        at = reply.text.find(c.quote) if c.quote else -1
-        if at >= 0 and c.answer_start is not None and c.answer_end is not None \
-                and c.start <= c.answer_start < c.answer_end <= c.end:
-            a, b = at + c.answer_start - c.start, at + c.answer_end - c.start
-            spans.append((a, b, f'<strong class="qa-span">{escape(reply.text[a:b])}</strong>'))
-    parts: list[str] = []
-    pos = 0
-    for start, end, markup in sorted(spans):
-        if start < pos:
-            continue  # overlaps an earlier replacement; keep the first
-        parts += [escape(reply.text[pos:start]), markup]
-        pos = end
-    parts.append(escape(reply.text[pos:]))
+    if reply.is_composed():
+        body = escape(reply.lead) + " ".join(_quote_html(turn, c) for c in reply.citations)
+    else:   # a custom answerer's own text: shown as written; its sources are on the cards
+        body = escape(reply.text)
     count = len(reply.citations)
     tentative = reply.status == "tentative"
     label = f"{'Tentative answer' if tentative else 'Answer'} · {count} source{'s' if count != 1 else ''} quoted"
     css = "qa-answered qa-tentative" if tentative else "qa-answered"
     return (
         f'<div class="qa-reply {css}"><div class="qa-label">{label}</div>'
-        f'<div class="qa-text">{"".join(parts)}</div>'
+        f'<div class="qa-text">{body}</div>'
         f'<div class="qa-chips">{_source_chips(turn, reply.citations)}</div></div>'
     )
+
+
+def _quote_html(turn: int, c: Citation) -> str:
+    """One quote of an answer, its short answer (where the answer marks one) in bold, and its
+    `[n]` link to the source card; from the citation's fields alone."""
+    quote = escape(c.quote)
+    if c.answer_start is not None and c.answer_end is not None and c.start <= c.answer_start < c.answer_end <= c.end:
+        a, b = c.answer_start - c.start, c.answer_end - c.start
+        quote = (f'{escape(c.quote[:a])}<strong class="qa-span">{escape(c.quote[a:b])}</strong>'
+                 f'{escape(c.quote[b:])}')
+    return (f'{quote} <a class="qa-cite" href="#{source_id(turn, c.n)}" '
+            f'title="Source {c.n}: {escape(c.title)}">[{c.n}]</a>')
 
 
 def _source_chips(turn: int, citations: Sequence[Citation]) -> str:
