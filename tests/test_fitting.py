@@ -142,6 +142,26 @@ def test_answerability_fit_reads_every_set_and_leaves_out_what_it_is_told(
     assert 0.05 <= refit.threshold <= 0.95
     assert set(r["auc"]) >= {"squad-v2.0 training articles", "calibration.jsonl", "qa_pairs.jsonl"}
     assert all(0.0 <= a["refit"] <= 1.0 for a in r["auc"].values())
+    # Checked, not fitted: answerable questions paraphrased against unanswerable ones as asked.
+    mixed = "squad-v2.0 training articles, answerable paraphrased / unanswerable as asked"
+    if "squad-v2.0 training articles, paraphrased" in sets:
+        assert mixed in r["auc"] and mixed not in sets
+
+
+def test_users_wording_pairs_paraphrased_answerable_with_unanswerable_as_asked() -> None:
+    import numpy as np
+
+    from qa.answerability import Evidence
+    from qa.fitting.answerability import users_wording
+
+    def e(margin: float) -> Evidence:
+        return Evidence(margin, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0)
+
+    labels = np.array([True, False, True])
+    asked, reworded = [e(1), e(2), e(3)], [e(-1), e(-2), None]
+    (name, found, kept), = users_wording([("asked", asked, labels), ("reworded", reworded, labels)])
+    assert [x.margin if x else None for x in found] == [-1, 2, None] and kept is labels
+    assert users_wording([("asked", asked, labels)]) == []
 
 
 def test_signed_logistic_matches_scikit_learn_when_free_and_holds_its_signs() -> None:
