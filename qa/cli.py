@@ -398,7 +398,8 @@ def _sizes(text: str) -> tuple[int, ...]:
 
 def _cmd_train_reader(args: argparse.Namespace, settings: Settings) -> int:
     from qa.encoder import resolve_device
-    from qa.training.train import TrainConfig, init_file, missing_init, train_reader
+    from qa.training.data import squad_folders
+    from qa.training.recipe import TrainConfig, init_file, missing_init
 
     _at_least_1("--batch", args.batch)
     if args.epochs < 0 or (args.epochs == 0 and not args.init):
@@ -430,6 +431,10 @@ def _cmd_train_reader(args: argparse.Namespace, settings: Settings) -> int:
                          paraphrase_prob=args.paraphrase_prob, patience=args.patience, resume=args.resume,
                          finish=args.finish, threads=settings.threads, device=device, limit=args.limit,
                          init=str(args.init) if args.init else "")
+    squad_folders(args.data)   # missing data: one clear error before torch loads
+    # torch and the training modules load only once the settings and the data are known to be good.
+    from qa.training.train import train_reader
+
     report = train_reader(args.data, args.out, config, log=print, progress=not args.quiet)
     print(f"wrote {args.out}/reader.onnx, reader.json and MODEL_CARD.md in {report.seconds / 60:.1f} min; "
           f"use it with reader_model = \"{args.out}\" in qa.toml")

@@ -90,6 +90,17 @@ class SquadData:
         return self.part(1, titles) + [q for q in self.part(2, titles) if not q.answerable]
 
 
+def squad_folders(data: Path | None = None) -> tuple[Path, Path]:
+    """The SQuAD v1.1 and v2.0 dev folders in `data` (a folder holding both) or in
+    ../shared/benchmarks.
+
+    Raises:
+        BenchmarkDataError: one is missing, with what to get and where.
+    """
+    return (data_folder("squad", None if data is None else Path(data) / "squad-v1.1-dev"),
+            data_folder("squad2", None if data is None else Path(data) / "squad-v2.0-dev"))
+
+
 def load_squad(data: Path | None = None) -> SquadData:
     """Read `squad-v1.1-dev` and `squad-v2.0-dev` from `data` (a folder holding both) or from
     ../shared/benchmarks.
@@ -97,8 +108,7 @@ def load_squad(data: Path | None = None) -> SquadData:
     Raises:
         BenchmarkDataError: a folder or file is missing, with what to get and where.
     """
-    v1_dir = data_folder("squad", None if data is None else Path(data) / "squad-v1.1-dev")
-    v2_dir = data_folder("squad2", None if data is None else Path(data) / "squad-v2.0-dev")
+    v1_dir, v2_dir = squad_folders(data)
     out: dict[int, tuple[QAItem, ...]] = {}
     paragraphs: dict[int, list[dict[str, object]]] = {}
     for version, folder in ((1, v1_dir), (2, v2_dir)):

@@ -12,25 +12,9 @@ import torch
 from onnx import numpy_helper
 from onnxruntime.quantization import QuantType, quantize_dynamic
 
-from qa.reader.model import WEIGHTS_FILE, ReaderError
+from qa.reader.model import ReaderError
 from qa.training.network import onnx_logits, torch_logits
-from qa.training.recipe import FP32_FILE
-
-
-def missing_init(path: Path) -> str:
-    """What to say when `--init` names a folder without weights to continue."""
-    return (f"Cannot continue training from {path}: the file is missing. Pass --init the --out folder of an "
-            f"earlier qa train-reader run (it keeps {FP32_FILE} there) or a folder holding {WEIGHTS_FILE}, "
-            f"such as qa/reader/weights.")
-
-
-def init_file(folder: Path) -> Path:
-    """The file `--init folder` continues: the fp32 export when the folder keeps one, else the
-    int8 `WEIGHTS_FILE` (the shipped weights folder has only that); the fp32 name when neither
-    is there (so that `load_onnx_weights` names what is missing)."""
-    fp32 = folder / FP32_FILE
-    return fp32 if fp32.is_file() or not (folder / WEIGHTS_FILE).is_file() else folder / WEIGHTS_FILE
-
+from qa.training.recipe import missing_init
 
 # How far the loaded network's logits may lie from the file's, as a share of the file's largest
 # logit: an fp32 export computes the same function; an int8 file quantizes the activations at run

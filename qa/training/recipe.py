@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
+
+from qa.reader.model import WEIGHTS_FILE
 
 BASE_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 BASE_LICENCE = "Apache-2.0"
@@ -81,3 +84,18 @@ class TrainReport:
     def from_int8(self) -> bool:
         """Whether the weights continued were an int8 file, dequantized (no fp32 export was kept)."""
         return bool(self.init_file) and self.init_file != FP32_FILE
+
+
+def missing_init(path: Path) -> str:
+    """What to say when `--init` names a folder without weights to continue."""
+    return (f"Cannot continue training from {path}: the file is missing. Pass --init the --out folder of an "
+            f"earlier qa train-reader run (it keeps {FP32_FILE} there) or a folder holding {WEIGHTS_FILE}, "
+            f"such as qa/reader/weights.")
+
+
+def init_file(folder: Path) -> Path:
+    """The file `--init folder` continues: the fp32 export when the folder keeps one, else the
+    int8 `WEIGHTS_FILE` (the shipped weights folder has only that); the fp32 name when neither
+    is there (so that `load_onnx_weights` names what is missing)."""
+    fp32 = folder / FP32_FILE
+    return fp32 if fp32.is_file() or not (folder / WEIGHTS_FILE).is_file() else folder / WEIGHTS_FILE

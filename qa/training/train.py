@@ -66,9 +66,7 @@ from qa.training.export import (
     INIT_LOGIT_GAP,
     QUANTIZATIONS,
     export_fp32,
-    init_file,
     load_onnx_weights,
-    missing_init,
     quantize_int8,
 )
 from qa.training.network import batch_tensors, onnx_logits, torch_logits, torch_model
@@ -80,6 +78,8 @@ from qa.training.recipe import (
     FP32_FILE,
     TrainConfig,
     TrainReport,
+    init_file,
+    missing_init,
 )
 from qa.training.validation import Scores, best_threshold, read_gold, reworded_score, score, validate
 
