@@ -17,8 +17,9 @@ export OPENBLAS_NUM_THREADS := 1
 run: install
 	$(BIN)/python app.py --corpus seeds --index index --update
 
+# Two pytest-xdist workers: each builds the session fixtures (model, seeds index, browser) once.
 test: lint docs browser
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n 2
 
 install: $(STAMP) ocr wordnet
 
