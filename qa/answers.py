@@ -31,7 +31,7 @@ from qa.questions import is_polar, short_answer_span
 from qa.reading import ReaderSpan, read_answer
 from qa.retrieval import Ranking, check_selects, clean_query, passages_for, rank
 from qa.scoring import ANSWER_PASSAGES, idf_weights, score_sentences, select_sentences
-from qa.types import Answer, AnswerStatus, Citation, Passage, Sentence
+from qa.types import Answer, AnswerStatus, Citation, Passage, Sentence, composed_text
 
 TENTATIVE_PREFIX = "The documents may not answer this directly; the closest passages say: "
 # An abstention offers the best passage of at most this many documents as related reading.
@@ -144,7 +144,6 @@ class ExtractiveAnswerer:
             rows = [s.row for s in select_sentences(scored, index, settings.max_answer_sentences)]
         quoted = _reading_order([index.sentences[r] for r in rows])
         citations: list[Citation] = []
-        parts: list[str] = []
         for sentence in quoted:
             info = index.documents[sentence.doc_id]
             n = len(citations) + 1
@@ -156,10 +155,9 @@ class ExtractiveAnswerer:
             citations.append(Citation(n, sentence.doc_id, info.title, sentence.text, sentence.start,
                                       sentence.end, info.date, a_start, a_end, page=info.page_of(sentence.start),
                                       ocr=info.read_by_ocr(sentence.start, sentence.end)))
-            parts.append(f"{sentence.text} [{n}]")
         lead = TENTATIVE_PREFIX if status == "tentative" else ""
-        return Answer(lead + " ".join(parts), tuple(citations), False, tuple(passages), ranking.query, confidence,
-                      status=status, lead=lead)
+        return Answer(composed_text(lead, citations), tuple(citations), False, tuple(passages), ranking.query,
+                      confidence, status=status, lead=lead)
 
 
 def _reading_order(sentences: Sequence[Sentence]) -> list[Sentence]:

@@ -37,7 +37,7 @@ from typing import Any, TypeVar
 from urllib.parse import quote
 
 from qa.errors import DatabaseError, QueryError
-from qa.types import Answer, Citation, Passage
+from qa.types import Answer, Citation, Passage, composed_text
 
 MAX_CONVERSATIONS = 200     # saved conversations per owner; the chat lists them all, newest first
 MAX_TURNS = 50              # questions per conversation (the chat's limit too)
@@ -337,7 +337,7 @@ def answer_from_record(data: dict[str, Any]) -> Answer:
     """The `Answer` that `answer_record` wrote. A record written before answers had `lead` gets
     it back when its text is its quotes after some words (a tentative answer's caveat)."""
     citations = tuple(_build(Citation, c) for c in data.get("citations", ()))
-    quotes = " ".join(f"{c.quote} [{c.n}]" for c in citations)
+    quotes = composed_text("", citations)
     text = str(data.get("text", ""))
     lead = data["lead"] if "lead" in data else text[:-len(quotes)] if citations and text.endswith(quotes) else ""
     return _build(Answer, {

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import bisect
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal, get_args
 
@@ -147,6 +148,12 @@ class Citation:
     ocr: bool = False            # the quote was read by OCR from a scan: check it against the page image
 
 
+def composed_text(lead: str, citations: Sequence[Citation]) -> str:
+    """The text of an answer composed from its citations: `lead`, then each quote followed by its
+    `[n]` marker, joined by spaces."""
+    return lead + " ".join(f"{c.quote} [{c.n}]" for c in citations)
+
+
 @dataclass(frozen=True)
 class Answer:
     """What `qa.answer` returns: text with `[n]` markers, the citations behind them, and the
@@ -184,9 +191,8 @@ class Answer:
             raise ValueError(f"abstained={self.abstained} contradicts status={self.status!r}.")
 
     def composed_text(self) -> str:
-        """`lead`, then each citation's quote followed by its `[n]` marker: the text of an answer
-        composed from its citations."""
-        return self.lead + " ".join(f"{c.quote} [{c.n}]" for c in self.citations)
+        """`lead`, then each citation's quote followed by its `[n]` marker (`composed_text`)."""
+        return composed_text(self.lead, self.citations)
 
     def is_composed(self) -> bool:
         """Whether `text` is exactly `composed_text()`: then the fields alone render it."""
