@@ -48,10 +48,19 @@ def test_ray_build_equals_the_local_build(local_ray, seeds_index: Path, corpus_c
     np.testing.assert_allclose(remote.chunk_vectors, local.chunk_vectors, atol=1e-4)
     np.testing.assert_allclose(remote.sentence_vectors, local.sentence_vectors, atol=1e-4)
     assert remote.manifest.signature() == local.manifest.signature()
+    # The vectors may differ in the last bits: every question of eval/qa_pairs.jsonl retrieves the
+    # same passages in the same order from both, and one in four is answered word for word alike
+    # (the reader reads the same text; answering all 123 twice took 16 s of a 2-core test run).
     questions = [json.loads(line)["question"] for line in QA_PAIRS.read_text(encoding="utf-8").splitlines() if line]
+    ray_index = load_index(tmp_path / "ray-index")
     for question in questions:
-        a = qa.answer(question, index=tmp_path / "ray-index", settings=settings)
-        b = qa.answer(question, index=seeds_index, settings=settings)
+        a_hits = qa.retrieve(question, k=10, index=ray_index, settings=settings)
+        b_hits = qa.retrieve(question, k=10, index=local, settings=settings)
+        assert [p.chunk_id for p in a_hits] == [p.chunk_id for p in b_hits], question
+        np.testing.assert_allclose([p.score for p in a_hits], [p.score for p in b_hits], atol=1e-4)
+    for question in questions[::4]:
+        a = qa.answer(question, index=ray_index, settings=settings)
+        b = qa.answer(question, index=local, settings=settings)
         assert (a.status, a.text, [c.quote for c in a.citations]) == (b.status, b.text, [c.quote for c in b.citations])
     # An update on Ray embeds only the new file.
     (corpus_copy / "new.txt").write_text("Ocelots\n\nOcelots were counted in the Texas borderlands in 2024.\n",

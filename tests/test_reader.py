@@ -177,7 +177,17 @@ def _tiny_squad(root: Path) -> Path:
 
 
 @pytest.mark.slow
-def test_train_reader_runs_end_to_end_on_a_tiny_slice(tmp_path: Path) -> None:
+def test_train_reader_runs_end_to_end_on_a_tiny_slice(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The first run is the command a user types, in its own process; the runs that follow it go
+    through the same `qa.cli.main` in this process, which spares each the start-up of torch."""
+    from qa.cli import main
+
+    def qa_cli(*args: str) -> tuple[int, str, str]:
+        capsys.readouterr()
+        code = main(["train-reader", "--data", str(data), "--quiet", *args])
+        captured = capsys.readouterr()
+        return code, captured.out, captured.err
+
     data = _tiny_squad(tmp_path / "data")
     out = tmp_path / "model"
     run = subprocess.run([sys.executable, "-m", "qa.cli", "train-reader", "--data", str(data), "--out", str(out),
@@ -218,22 +228,19 @@ def test_train_reader_runs_end_to_end_on_a_tiny_slice(tmp_path: Path) -> None:
     from qa.training.train import CHECKPOINT_FILE
 
     assert (out / CHECKPOINT_FILE).is_file()
-    base = [sys.executable, "-m", "qa.cli", "train-reader", "--data", str(data), "--out", str(out), "--quiet",
-            "--resume"]
-    again_run = subprocess.run([*base, "--epochs", "1"], capture_output=True, text=True, cwd=ROOT, timeout=600)
-    assert again_run.returncode == 0, again_run.stderr[-2000:]
-    assert f"resuming from {out / CHECKPOINT_FILE} after epoch 1" in again_run.stdout
+    base = ["--out", str(out), "--resume"]
+    code, stdout, stderr = qa_cli(*base, "--epochs", "1")
+    assert code == 0, stderr[-2000:]
+    assert f"resuming from {out / CHECKPOINT_FILE} after epoch 1" in stdout
     assert json.loads((out / "training.json").read_text(encoding="utf-8"))["epochs"] == report["epochs"]
     # --finish exports what a run cut short has done (the epochs asked for no longer matter).
-    finished = subprocess.run([*base, "--epochs", "3", "--finish"], capture_output=True, text=True, cwd=ROOT,
-                              timeout=600)
-    assert finished.returncode == 0, finished.stderr[-2000:]
-    assert "--finish: exporting the best of the 1 epochs trained; 2 not run" in finished.stdout
+    code, stdout, stderr = qa_cli(*base, "--epochs", "3", "--finish")
+    assert code == 0, stderr[-2000:]
+    assert "--finish: exporting the best of the 1 epochs trained; 2 not run" in stdout
     assert json.loads((out / "training.json").read_text(encoding="utf-8"))["epochs"] == report["epochs"]
-    other = subprocess.run([*base, "--epochs", "1", "--lr", "0.0002"], capture_output=True, text=True, cwd=ROOT,
-                           timeout=600)
-    assert other.returncode != 0 and "lr: 0.0001 then, 0.0002 now" in other.stderr
-    assert "Traceback" not in other.stderr
+    code, stdout, stderr = qa_cli(*base, "--epochs", "1", "--lr", "0.0002")
+    assert code == 2 and "lr: 0.0001 then, 0.0002 now" in stderr
+    assert "Traceback" not in stderr
 
     # --init continues from that run: its fp32 export loads back into the torch network (load_onnx_weights
     # checks that both compute the same logits); a missing or damaged one is one clear error.
@@ -250,27 +257,23 @@ def test_train_reader_runs_end_to_end_on_a_tiny_slice(tmp_path: Path) -> None:
     with pytest.raises(ReaderError, match="onnx cannot read it"):
         load_onnx_weights(network, damaged / FP32_FILE)
     again = tmp_path / "again"
-    run = subprocess.run([sys.executable, "-m", "qa.cli", "train-reader", "--data", str(data), "--out", str(again),
-                          "--init", str(out), "--epochs", "1", "--seed", "14", "--quiet"],
-                         capture_output=True, text=True, cwd=ROOT, timeout=600)
-    assert run.returncode == 0, run.stderr[-2000:]
-    assert f"continuing from {out / FP32_FILE}" in run.stdout
+    code, stdout, stderr = qa_cli("--out", str(again), "--init", str(out), "--epochs", "1", "--seed", "14")
+    assert code == 0, stderr[-2000:]
+    assert f"continuing from {out / FP32_FILE}" in stdout
     continued = json.loads((again / "training.json").read_text(encoding="utf-8"))
     assert continued["config"]["init"] == str(out) and len(continued["earlier"]) == 1
     assert continued["earlier"][0]["config"]["seed"] == 13
     # The weights continued compete with the new epochs on validation (epoch 0 if none beats them).
-    assert "start: validation v1.1" in run.stdout and set(continued["start_valid"]) == {"v1", "v2"}
+    assert "start: validation v1.1" in stdout and set(continued["start_valid"]) == {"v1", "v2"}
     assert continued["best_epoch"] in (0, 1)
     assert "These weights continue earlier `qa train-reader` runs" in (again / "MODEL_CARD.md").read_text(
         encoding="utf-8")
     # --epochs 0 with --init trains nothing: the weights are exported again, every int8 form scored anew,
     # and the card describes the run that trained them.
     exported = tmp_path / "exported"
-    run = subprocess.run([sys.executable, "-m", "qa.cli", "train-reader", "--data", str(data), "--out", str(exported),
-                          "--init", str(again), "--epochs", "0", "--quiet"],
-                         capture_output=True, text=True, cwd=ROOT, timeout=600)
-    assert run.returncode == 0, run.stderr[-2000:]
-    assert "no training (--epochs 0)" in run.stdout and "int8 per-channel-7bit: validation" in run.stdout
+    code, stdout, stderr = qa_cli("--out", str(exported), "--init", str(again), "--epochs", "0")
+    assert code == 0, stderr[-2000:]
+    assert "no training (--epochs 0)" in stdout and "int8 per-channel-7bit: validation" in stdout
     report = json.loads((exported / "training.json").read_text(encoding="utf-8"))
     assert report["best_epoch"] == 0 and report["epochs"] == [] and len(report["earlier"]) == 2
     assert report["earlier"][1]["examples"]["train_questions"] == 12
@@ -280,12 +283,10 @@ def test_train_reader_runs_end_to_end_on_a_tiny_slice(tmp_path: Path) -> None:
     assert "\nepochs 1, learning rate" in card and "per window (question at most 64), seed 14;" in card
     assert "\n| 1 | " in card
     assert load_reader(exported).config.sha256 == sha256_file(exported / WEIGHTS_FILE)
-    run = subprocess.run([sys.executable, "-m", "qa.cli", "train-reader", "--data", str(data), "--out",
-                          str(tmp_path / "third"), "--init", str(tmp_path / "nowhere"), "--quiet"],
-                         capture_output=True, text=True, cwd=ROOT, timeout=300)
-    assert run.returncode == 2
-    assert run.stderr.startswith(f"qa: error: Cannot continue training from {tmp_path / 'nowhere' / FP32_FILE}: "
-                                 "the file is missing.")
+    code, stdout, stderr = qa_cli("--out", str(tmp_path / "third"), "--init", str(tmp_path / "nowhere"))
+    assert code == 2
+    assert stderr.startswith(f"qa: error: Cannot continue training from {tmp_path / 'nowhere' / FP32_FILE}: "
+                             "the file is missing.")
 
 
 def test_the_shipped_int8_reader_can_be_trained_on(monkeypatch: pytest.MonkeyPatch) -> None:
