@@ -317,10 +317,14 @@ def test_reading_bench_compares_every_reading_on_the_same_questions(
     kept = [next(r for r in rows if r["answerable"]), next(r for r in rows if not r["answerable"])]
     qa_set = tmp_path / "two.jsonl"
     qa_set.write_text("".join(json.dumps(r) + "\n" for r in kept), encoding="utf-8")
+    own_words = tmp_path / "own_words_dev.jsonl"
+    own_words.write_text(json.dumps({"pid": "Super_Bowl_50#0", "question": "Which arena hosted the big game?",
+                                     "answerable": True, "answer": "Levi's Stadium", "kind": "paraphrase",
+                                     "note": ""}) + "\n", encoding="utf-8")
     monkeypatch.chdir(tmp_path)
     lines: list[str] = []
     report = bench_reading(settings.replace(corpus=ROOT / "seeds"), tmp_path / "report", data=data.parent,
-                           echo=lines.append, qa_set=qa_set)
+                           echo=lines.append, qa_set=qa_set, own_words=own_words)
     report.save()
     seeds = report.data["two.jsonl"]
     assert list(seeds) == [label for label, *_ in SETTINGS]
@@ -329,4 +333,6 @@ def test_reading_bench_compares_every_reading_on_the_same_questions(
     assert seeds[SETTINGS[0][0]]["ratio"] == 1.0
     # The training article (Super_Bowl_50) only: its one question, as asked and paraphrased.
     assert "SQuAD v2.0 training articles" in report.data
+    dev = report.data["SQuAD v2.0 training articles, users' own words (development)"]
+    assert all(f["auc"] is None and 0.0 <= f["holds_answer"] <= 1.0 for f in dev.values())
     assert "Threads: " in "\n".join(lines) and (tmp_path / "report" / "report.md").is_file()

@@ -128,13 +128,42 @@ def test_answerability_fit_reads_every_set_and_leaves_out_what_it_is_told(
 
     data = _squad_fixture(tmp_path / "benchmarks")
     monkeypatch.chdir(tmp_path)   # the fixture's open corpus is indexed under .qa_cache here
+    # Development questions in users' own words name training paragraphs; one that names a
+    # paragraph outside them, or whose answer its paragraph lacks, stops the fit.
+    own_words = tmp_path / "own_words_dev.jsonl"
+    rows = [{"pid": "Avalon#0", "question": "Whose idea was the harbour at Avalon?", "answerable": True,
+             "answer": "Mara Quill"},
+            {"pid": "Corvid#0", "question": "How many staff did the crow institute have in 1960?",
+             "answerable": False, "answer": ""}]
+    own_words.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    from qa.evaluation.own_words_dev import DevSetError, load_own_words_dev
+    from qa.training.data import load_squad
+
+    squad = load_squad(data)
+    trained = [p for p in squad.v2_paragraphs if p["title"] in squad.split.train | squad.split.valid]
+    assert [(q.question, q.answer) for q in load_own_words_dev(own_words, trained)] == [
+        ("Whose idea was the harbour at Avalon?", "Mara Quill"),
+        ("How many staff did the crow institute have in 1960?", None)]
+    for bad in ({"pid": "Bryn#0", "answerable": True, "answer": "Ollie Brandt"},     # held out
+                {"pid": "Avalon#0", "answerable": True, "answer": "Ollie Brandt"}):  # not in that paragraph
+        drifted = tmp_path / "drifted.jsonl"
+        drifted.write_text(json.dumps({"question": "Who runs the town?", **bad}) + "\n", encoding="utf-8")
+        with pytest.raises(DevSetError, match="Who runs the town"):
+            load_own_words_dev(drifted, trained)
+    dev = "squad-v2.0 training articles, users' own words (development)"
+    checked_only = fit_answerability(ROOT / "eval" / "qa_pairs.jsonl", ROOT / "eval" / "calibration.jsonl",
+                                     settings, squad_sample=50, data=data, index=load_index(seeds_index),
+                                     own_words=own_words)
+    assert dev in checked_only["auc"] and dev not in checked_only["fit_sets"]
     r = fit_answerability(ROOT / "eval" / "qa_pairs.jsonl", ROOT / "eval" / "calibration.jsonl", settings,
                           squad_sample=50, data=data, without=("coverage", "lexical"),
-                          index=load_index(seeds_index))
-    # The trained articles only (Bryn is held out), as asked and paraphrased, and the calibration set.
+                          index=load_index(seeds_index), own_words=own_words, fit_own_words=True)
+    # The trained articles only (Bryn is held out), as asked and paraphrased, the development
+    # questions in users' own words (fitted on when asked) and the calibration set.
     sets = r["fit_sets"]
     assert sets["squad-v2.0 training articles"] == {"questions": 8, "answerable": 4,
                                                     "no_span": sets["squad-v2.0 training articles"]["no_span"]}
+    assert sets[dev]["questions"] == 2 and dev in r["auc"]
     assert "calibration.jsonl" in sets
     refit = r["refit"]
     assert refit.coverage == 0.0 and refit.lexical == 0.0
@@ -159,9 +188,11 @@ def test_users_wording_pairs_paraphrased_answerable_with_unanswerable_as_asked()
 
     labels = np.array([True, False, True])
     asked, reworded = [e(1), e(2), e(3)], [e(-1), e(-2), None]
-    (name, found, kept), = users_wording([("asked", asked, labels), ("reworded", reworded, labels)])
+    (name, found, kept), = users_wording([("asked", asked, labels), ("asked, paraphrased", reworded, labels),
+                                          ("own words", asked, labels)])
     assert [x.margin if x else None for x in found] == [-1, 2, None] and kept is labels
     assert users_wording([("asked", asked, labels)]) == []
+    assert users_wording([("asked", asked, labels), ("own words", reworded, labels)]) == []
 
 
 def test_signed_logistic_matches_scikit_learn_when_free_and_holds_its_signs() -> None:
@@ -179,3 +210,26 @@ def test_signed_logistic_matches_scikit_learn_when_free_and_holds_its_signs() ->
     assert np.allclose(w, ref.coef_[0], atol=1e-3) and abs(b - ref.intercept_[0]) < 1e-3
     held, _ = signed_logistic(x, y, weight, [1, 1, -1], c=30.0)   # the second may not go negative
     assert held[1] == 0.0 and held[0] > 0 and held[2] <= 0.0
+
+
+def test_the_development_questions_in_users_words_fit_the_training_articles() -> None:
+    """eval/squad_own_words_dev.jsonl: every question names a paragraph of the SQuAD v2.0 training
+    articles (never a held-out one) and every answerable one's answer lies in it verbatim; the
+    mix is what it says (paraphrases, distractors, near misses)."""
+    from qa.evaluation.own_words_dev import OWN_WORDS_DEV, load_own_words_dev
+    from qa.training.data import load_squad
+
+    from .conftest import BENCHMARKS
+
+    rows = [json.loads(line) for line in OWN_WORDS_DEV.read_text(encoding="utf-8").splitlines() if line.strip()]
+    assert len(rows) == len({r["question"] for r in rows}) >= 200
+    assert all(set(r) == {"pid", "question", "answerable", "answer", "kind", "note"} for r in rows)
+    assert all(r["answerable"] == (r["kind"] != "near_miss") and bool(r["answer"]) == r["answerable"] for r in rows)
+    assert {r["kind"] for r in rows} == {"paraphrase", "distractor", "near_miss"}
+    if not (BENCHMARKS / "squad-v2.0-dev").is_dir():
+        pytest.skip(f"SQuAD data not found at {BENCHMARKS} (it lies beside the repository in CI)")
+    squad = load_squad(BENCHMARKS)
+    trained = squad.split.train | squad.split.valid
+    assert not {r["pid"].rsplit("#", 1)[0] for r in rows} & set(squad.split.held_out)
+    written = load_own_words_dev(OWN_WORDS_DEV, [p for p in squad.v2_paragraphs if p["title"] in trained])
+    assert len(written) == len(rows)

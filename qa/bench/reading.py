@@ -2,8 +2,9 @@
 
 Each reading setting answers the same questions, interleaved question by question so that the
 settings share the machine's load: the seed development set eval/qa_pairs.jsonl over seeds/,
-and a seeded sample of SQuAD v2.0 questions of the reader's *training* articles (their
-paragraphs an open corpus), as asked and in the WordNet paraphrase `qa bench squad` uses.
+a seeded sample of SQuAD v2.0 questions of the reader's *training* articles (their
+paragraphs an open corpus), as asked and in the WordNet paraphrase `qa bench squad` uses, and the
+development questions in users' own words about those articles (eval/squad_own_words_dev.jsonl).
 Reported per setting: how often the quotes hold a gold answer with abstention off, the
 confidence's ROC AUC (answerable vs not), the answer latency p50 and its ratio to the first
 setting's, and the windows and word pieces read. No test set is read here: the choice of
@@ -30,6 +31,7 @@ from qa.bench.wordnet import DEBIAN_WORDNET, WordNet
 from qa.config import Settings
 from qa.evaluation import load_qa_set
 from qa.evaluation.metrics import contains_answer, roc_auc
+from qa.evaluation.own_words_dev import OWN_WORDS_DEV, OWN_WORDS_DEV_SET, load_own_words_dev
 from qa.index import build_index, load_index
 from qa.training.data import load_squad
 
@@ -60,19 +62,24 @@ def _seed_questions(qa_set: Path) -> list[Question]:
     return [Question(p.question, p.history, p.answers if p.answerable else ()) for p in load_qa_set(qa_set)]
 
 
-def _squad_questions(sample: int, data: Path | None, settings: Settings) -> tuple[Any, list[Question], list[Question]]:
+def _squad_questions(sample: int, data: Path | None, settings: Settings,
+                     own_words_file: Path) -> tuple[Any, list[Question], list[Question], list[Question]]:
+    """The training articles' open corpus; the sample as asked, paraphrased (empty without
+    WordNet), and the development questions in users' own words."""
     squad = load_squad(data)
     titles = squad.split.train | squad.split.valid
     paragraphs = [p for p in squad.v2_paragraphs if p["title"] in titles]
     index, _, _ = prepare_index("squad-v2.0-train-articles", squad_docs(paragraphs), settings)
     items = sample_items(list(squad.part(2, titles)), sample)
     asked = [Question(q.question, (), tuple(q.answers)) for q in items]
+    own_words = [Question(q.question, (), (q.answer,) if q.answer is not None else ())
+                 for q in load_own_words_dev(own_words_file, paragraphs)]
     try:
         net = WordNet.load(DEBIAN_WORDNET)
     except (OSError, ValueError):
-        return index, asked, []
+        return index, asked, [], own_words
     return index, asked, [Question(paraphrase(q.question, q.context, net).text, (), tuple(q.answers))
-                          for q in items]
+                          for q in items], own_words
 
 
 def _run(questions: Sequence[Question], index: Any, settings: Sequence[Settings]) -> list[dict[str, Any]]:
@@ -98,10 +105,11 @@ def _run(questions: Sequence[Question], index: Any, settings: Sequence[Settings]
 
 
 def bench_reading(settings: Settings, report_dir: Path, *, sample: int | None = None, data: Path | None = None,
-                  echo: Callable[[str], None] | None = None, qa_set: Path = QA_SET) -> Report:
+                  echo: Callable[[str], None] | None = None, qa_set: Path = QA_SET,
+                  own_words: Path = OWN_WORDS_DEV) -> Report:
     """Compare `SETTINGS` on the development sets (`qa_set` over `settings.corpus`, and SQuAD
-    v2.0 training articles from `data`, the folder holding both SQuAD dev sets); returns the
-    report (tables printed)."""
+    v2.0 training articles from `data`, the folder holding both SQuAD dev sets, with the
+    development questions `own_words` about them); returns the report (tables printed)."""
     out = Report("What the reader reads, on development sets", report_dir, echo)
     base = settings.replace(abstain_threshold=0.0, show_progress=False)
     variants = [base.replace(reader_passages=n, reader_tokens=t, reader_stop_margin=m) for _, n, t, m in SETTINGS]
@@ -112,10 +120,11 @@ def bench_reading(settings: Settings, report_dir: Path, *, sample: int | None = 
         build_index(settings.corpus, Path(tmp) / "index", settings=base, log=lambda _: None)
         seeds = load_index(Path(tmp) / "index")
         sets = [(qa_set.name, seeds, _seed_questions(qa_set))]
-        index, asked, reworded = _squad_questions(sample or 300, data, base)
+        index, asked, reworded, dev_questions = _squad_questions(sample or 300, data, base, own_words)
         sets.append(("SQuAD v2.0 training articles", index, asked))
         if reworded:
             sets.append(("SQuAD v2.0 training articles, paraphrased", index, reworded))
+        sets.append((OWN_WORDS_DEV_SET.replace("squad-v2.0", "SQuAD v2.0"), index, dev_questions))
         for name, idx, questions in sets:
             figures = _run(questions, idx, variants)
             out.data[name] = {label: f for (label, *_), f in zip(SETTINGS, figures, strict=True)}

@@ -27,6 +27,7 @@ from qa.bench.wordnet import DEBIAN_WORDNET, WordNet
 from qa.config import Settings
 from qa.evaluation import load_qa_set
 from qa.evaluation.metrics import roc_auc
+from qa.evaluation.own_words_dev import OWN_WORDS_DEV, OWN_WORDS_DEV_SET, load_own_words_dev
 from qa.fitting.common import THRESHOLD_GRID, answer_evidence, balanced_threshold, index_for, scorer_answers
 from qa.questions import is_polar
 from qa.training.data import load_squad
@@ -69,21 +70,29 @@ def users_wording(fit_sets: Sequence[tuple[str, list[Evidence | None], np.ndarra
     SQuAD questions paraphrased against the unanswerable ones as asked. Near misses share the
     text's words and paraphrases do not, so evidence that follows shared words ranks them the
     wrong way round here (ROC AUC below 0.5) even where it separates each set on its own."""
-    if len(fit_sets) < 2:
+    paraphrased = [found for name, found, _ in fit_sets if name.endswith(", paraphrased")]
+    if not paraphrased:
         return []
-    (_, asked, labels), (_, reworded, _) = fit_sets[0], fit_sets[1]
+    (_, asked, labels), reworded = fit_sets[0], paraphrased[0]
     mixed = [r if answerable else a for a, r, answerable in zip(asked, reworded, labels, strict=True)]
     return [("squad-v2.0 training articles, answerable paraphrased / unanswerable as asked", mixed, labels)]
 
 
-def _squad_training_sets(settings: Settings, sample: int, data: Path | None,
-                         wordnet: Path) -> list[tuple[str, list[Evidence | None], np.ndarray]]:
+def _squad_training_sets(settings: Settings, sample: int, data: Path | None, wordnet: Path,
+                         own_words: Path | None = OWN_WORDS_DEV) -> list[tuple[str, list[Evidence | None], np.ndarray]]:
     """Evidence for a seeded sample of SQuAD v2.0 questions of the *training* articles (their
-    paragraphs an open corpus), as asked and (with WordNet installed) paraphrased."""
+    paragraphs an open corpus), as asked and (with WordNet installed) paraphrased, and for the
+    development questions in users' own words about the same articles (`own_words`; None: left out),
+    each set named."""
     squad = load_squad(data)
     titles = squad.split.train | squad.split.valid
     paragraphs = [p for p in squad.v2_paragraphs if p["title"] in titles]
     index, _, _ = prepare_index("squad-v2.0-train-articles", squad_docs(paragraphs), settings)
+    dev: list[tuple[str, list[Evidence | None], np.ndarray]] = []
+    if own_words is not None:
+        written = load_own_words_dev(own_words, paragraphs)
+        dev.append((OWN_WORDS_DEV_SET, [answer_evidence(q.question, (), index, settings) for q in written],
+                    np.array([q.answerable for q in written])))
     # Yes/no questions never reach the reader (`qa.questions.is_polar`): they are left out.
     items = [q for q in sample_items(list(squad.part(2, titles)), sample) if not is_polar(q.question)]
     labels = np.array([q.answerable for q in items])
@@ -94,22 +103,27 @@ def _squad_training_sets(settings: Settings, sample: int, data: Path | None,
     except (OSError, ValueError):
         print(f"WordNet is not installed at {wordnet}: the paraphrased variant is left out of the fit.",
               file=sys.stderr)
-        return sets
+        return [*sets, *dev]
     reworded = [paraphrase(q.question, q.context, net).text for q in items]
     sets.append(("squad-v2.0 training articles, paraphrased",
                  [answer_evidence(q, (), index, settings) for q in reworded], labels))
-    return sets
+    return [*sets, *dev]
 
 
 def fit_answerability(qa_set: Path, calibration: Path, settings: Settings, squad_sample: int = 1000,
                       data: Path | None = None, c: float = 30.0,
-                      wordnet: Path | None = None, without: Sequence[str] = (), index: Any = None) -> dict[str, Any]:
+                      wordnet: Path | None = None, without: Sequence[str] = (), index: Any = None,
+                      own_words: Path | None = OWN_WORDS_DEV, fit_own_words: bool = False) -> dict[str, Any]:
     """Fit `AnswerabilityModel` (see the module docstring), leaving the features `without` out
     (their coefficients 0); returns the refit and shipped models, their ROC AUCs on each set and
     the threshold trade-off on the seed sets. `index`: an index of `settings.corpus` already
-    built (default: one built in a temporary folder)."""
+    built (default: one built in a temporary folder). `own_words`: the development questions in
+    users' own words about the training articles (None: left out), checked, and fitted on too
+    with `fit_own_words`."""
 
-    fit_sets = _squad_training_sets(settings, squad_sample, data, wordnet or DEBIAN_WORDNET)
+    training_sets = _squad_training_sets(settings, squad_sample, data, wordnet or DEBIAN_WORDNET, own_words)
+    dev_sets = [s for s in training_sets if s[0] == OWN_WORDS_DEV_SET]
+    fit_sets = training_sets if fit_own_words else [s for s in training_sets if s[0] != OWN_WORDS_DEV_SET]
     pairs = load_qa_set(qa_set)
     short = [json.loads(line) for line in calibration.read_text(encoding="utf-8").splitlines() if line.strip()]
     short_questions = [(r["question"], (), bool(r["answerable"])) for r in short]
@@ -160,7 +174,8 @@ def fit_answerability(qa_set: Path, calibration: Path, settings: Settings, squad
 
     refit = dataclasses.replace(draft, threshold=by_rule(confidences(draft, seed_e)))
     refit_conf, shipped_conf = confidences(refit, seed_e), confidences(ANSWERABILITY, seed_e)
-    checked = [*sets, ("qa_pairs.jsonl", qa_e, qa_y), *users_wording(fit_sets)]
+    checked = [*sets, ("qa_pairs.jsonl", qa_e, qa_y), *users_wording(fit_sets),
+               *(s for s in dev_sets if s not in sets)]
     return {
         "fit_sets": {name: {"questions": len(labels), "answerable": int(labels.sum()),
                             "no_span": sum(e is None for e in found)} for name, found, labels in sets},

@@ -13,6 +13,7 @@ from qa.answerability import (
 )
 from qa.config import Settings
 from qa.errors import SettingsError
+from qa.evaluation.own_words_dev import OWN_WORDS_DEV, DevSetError
 from qa.fitting.answerability import fit_answerability
 from qa.fitting.common import ROOT
 from qa.fitting.confidence import fit_confidence
@@ -37,6 +38,13 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="inverse L2 strength of the confidence fit (default 30)")
     parser.add_argument("--without", type=lambda v: [x.strip() for x in v.split(",") if x.strip()], default=[],
                         help="answerability: features to leave out, comma-separated (e.g. coverage,lexical)")
+    parser.add_argument("--own-words-dev", type=Path, default=OWN_WORDS_DEV,
+                        help="answerability: development questions in users' own words about the SQuAD training "
+                        "articles, checked (default: eval/squad_own_words_dev.jsonl)")
+    parser.add_argument("--without-own-words-dev", action="store_true",
+                        help="answerability: leave the development questions in users' own words out")
+    parser.add_argument("--fit-own-words-dev", action="store_true",
+                        help="answerability: fit on those development questions too, not only check them")
     parser.add_argument("--config", type=Path, help="a TOML file of settings to fit under (e.g. other sentence "
                         "vectors); --corpus wins over its corpus")
     args = parser.parse_args(argv)
@@ -60,8 +68,18 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"python -m qa.fitting: unknown feature(s) {', '.join(sorted(unknown))}; the features are "
                   f"{', '.join(f.name for f in fields(Evidence))}.", file=sys.stderr)
             return 2
-        r = fit_answerability(args.set, args.calibration, settings, args.squad or 1000, args.data, args.c,
-                              without=args.without)
+        own_words = None if args.without_own_words_dev else args.own_words_dev
+        if own_words is not None and not own_words.is_file():
+            print(f"python -m qa.fitting: {own_words} is not a file; pass --own-words-dev PATH, or "
+                  "--without-own-words-dev to fit without those questions.", file=sys.stderr)
+            return 2
+        try:
+            r = fit_answerability(args.set, args.calibration, settings, args.squad or 1000, args.data, args.c,
+                                  without=args.without, own_words=own_words,
+                                  fit_own_words=args.fit_own_words_dev)
+        except DevSetError as exc:
+            print(f"python -m qa.fitting: {exc}", file=sys.stderr)
+            return 2
         for name, info in r["fit_sets"].items():
             print(f"fitted on {name}: {info['questions']} questions ({info['answerable']} answerable; the reader "
                   f"found no span for {info['no_span']})")
