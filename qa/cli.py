@@ -179,6 +179,15 @@ def _train_reader_command(sub: argparse._SubParsersAction[_Parser]) -> None:
                    help="share of answerable questions asked in other words each epoch: WordNet synonyms for "
                         "the words shared with the paragraph, a filler word dropped (default: 0; needs "
                         "Debian's wordnet-base)")
+    p.add_argument("--own-words-train", type=Path, dest="own_words_train",
+                   help="also train on these questions in users' own words (JSON lines naming SQuAD v1.1 "
+                        "paragraphs of the training articles, as training-data/squad_own_words_train.jsonl does)")
+    p.add_argument("--own-words-repeat", type=int, default=2, dest="own_words_repeat",
+                   help="how many times an epoch the --own-words-train questions are seen (default: 2)")
+    p.add_argument("--own-words-dev", type=Path, dest="own_words_dev",
+                   help="development questions in users' own words whose SQuAD 2.0 F1 joins the choice of "
+                        "epoch (JSON lines naming SQuAD v2.0 paragraphs of the training and validation "
+                        "articles, as eval/squad_own_words_dev.jsonl does)")
     p.add_argument("--patience", type=int, default=0,
                    help="stop when validation has not improved for this many epochs (default: 0, never)")
     p.add_argument("--resume", action="store_true",
@@ -415,6 +424,12 @@ def _cmd_train_reader(args: argparse.Namespace, settings: Settings) -> int:
         if not 0 <= getattr(args, name) <= 1:
             raise SettingsError(f"Invalid --{name.replace('_', '-')} value: {getattr(args, name)}. "
                                 "It must lie in 0..1.")
+    if args.own_words_repeat < 1:
+        raise SettingsError(f"Invalid --own-words-repeat value: {args.own_words_repeat}. It must be 1 or more.")
+    for flag, path in (("--own-words-train", args.own_words_train), ("--own-words-dev", args.own_words_dev)):
+        if path is not None and not path.is_file():
+            raise SettingsError(f"{flag} {path}: no such file. Give a JSON-lines file of questions "
+                                "(training-data/squad_own_words_train.jsonl, eval/squad_own_words_dev.jsonl).")
     if args.patience < 0:
         raise SettingsError(f"Invalid --patience value: {args.patience}. It must be 0 (never stop early) or more.")
     if args.finish and not args.resume:
@@ -430,7 +445,9 @@ def _cmd_train_reader(args: argparse.Namespace, settings: Settings) -> int:
                          swap_prob=args.swap_prob, other_paragraph_prob=args.other_paragraph_prob,
                          paraphrase_prob=args.paraphrase_prob, patience=args.patience, resume=args.resume,
                          finish=args.finish, threads=settings.threads, device=device, limit=args.limit,
-                         init=str(args.init) if args.init else "")
+                         init=str(args.init) if args.init else "",
+                         own_words_train=str(args.own_words_train or ""), own_words_repeat=args.own_words_repeat,
+                         own_words_dev=str(args.own_words_dev or ""))
     squad_folders(args.data)   # missing data: one clear error before torch loads
     # torch and the training modules load only once the settings and the data are known to be good.
     from qa.training.train import train_reader

@@ -256,15 +256,35 @@ def test_train_reader_runs_end_to_end_on_a_tiny_slice(tmp_path: Path, capsys: py
     (damaged / FP32_FILE).write_bytes((out / FP32_FILE).read_bytes()[:5000])
     with pytest.raises(ReaderError, match="onnx cannot read it"):
         load_onnx_weights(network, damaged / FP32_FILE)
+    # The continuation also trains on questions in users' own words about a training article
+    # (Avalon_0; v1.1 paragraphs) and chooses the epoch on development ones too (Avalon_4, v2.0).
+    own_train, own_dev = tmp_path / "own-train.jsonl", tmp_path / "own-dev.jsonl"
+    own_train.write_text(
+        json.dumps({"pid": "Avalon_0#0", "question": "Which woman set up the town of Avalon?",
+                    "answerable": True, "answer": "Mary Stone", "kind": "paraphrase", "note": ""}) + "\n"
+        + json.dumps({"pid": "Avalon_0#0", "question": "Who was mayor of Avalon in 1820?", "answerable": False,
+                      "answer": "", "kind": "near_miss", "note": "another role"}) + "\n", encoding="utf-8")
+    own_dev.write_text(own_train.read_text(encoding="utf-8").replace("Avalon_0#0", "Avalon_4#0"), encoding="utf-8")
     again = tmp_path / "again"
-    code, stdout, stderr = qa_cli("--out", str(again), "--init", str(out), "--epochs", "1", "--seed", "14")
+    code, stdout, stderr = qa_cli("--out", str(again), "--init", str(out), "--epochs", "1", "--seed", "14",
+                                  "--own-words-train", str(own_train), "--own-words-dev", str(own_dev))
     assert code == 0, stderr[-2000:]
     assert f"continuing from {out / FP32_FILE}" in stdout
+    assert "; 2 questions in users' own words, 2 times an epoch; 2 development questions" in stdout
+    assert "own words (dev) F1" in stdout
     continued = json.loads((again / "training.json").read_text(encoding="utf-8"))
     assert continued["config"]["init"] == str(out) and len(continued["earlier"]) == 1
     assert continued["earlier"][0]["config"]["seed"] == 13
+    assert continued["examples"]["own_words_train"] == 2 and continued["examples"]["own_words_dev"] == 2
+    assert continued["epochs"][0]["own_words_dev"]["questions"] == 2
     # The weights continued compete with the new epochs on validation (epoch 0 if none beats them).
-    assert "start: validation v1.1" in stdout and set(continued["start_valid"]) == {"v1", "v2"}
+    assert "start: validation v1.1" in stdout and set(continued["start_valid"]) == {"v1", "v2", "own_words_dev"}
+    # Questions about a held-out article (Brill_1) cannot be trained on: one clear error.
+    held = tmp_path / "held.jsonl"
+    held.write_text(own_train.read_text(encoding="utf-8").replace("Avalon_0#0", "Brill_1#0"), encoding="utf-8")
+    code, stdout, stderr = qa_cli("--out", str(tmp_path / "refused"), "--own-words-train", str(held))
+    assert code == 2 and "names paragraph 'Brill_1#0', which is not among the training articles'" in stderr
+    assert "Traceback" not in stderr and not (tmp_path / "refused").exists()
     assert continued["best_epoch"] in (0, 1)
     assert "These weights continue earlier `qa train-reader` runs" in (again / "MODEL_CARD.md").read_text(
         encoding="utf-8")

@@ -15,6 +15,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from qa.errors import QAError
+
 OWN_WORDS_DEV = Path(__file__).resolve().parents[2] / "eval" / "squad_own_words_dev.jsonl"
 OWN_WORDS_DEV_SET = "squad-v2.0 training articles, users' own words (development)"
 
@@ -22,12 +24,14 @@ OWN_WORDS_DEV_SET = "squad-v2.0 training articles, users' own words (development
 REQUIRED = frozenset({"pid", "question", "answerable", "answer"})
 
 
-class DevSetError(ValueError):
-    """The development questions do not match the SQuAD data they were written for."""
+class DevSetError(QAError, ValueError):
+    """Questions in users' own words do not match the SQuAD data they were written for (the
+    command line prints the message alone)."""
 
 
 @dataclass(frozen=True)
 class DevQuestion:
+    pid: str               # the SQuAD paragraph it was written from
     question: str
     answer: str | None     # None: unanswerable (a near miss)
     kind: str              # "paraphrase", "distractor" or "near_miss" ("" where a file does not say)
@@ -53,5 +57,5 @@ def load_own_words_dev(path: Path, paragraphs: Sequence[dict[str, object]]) -> l
         if context is None or (row["answerable"] and row["answer"] not in context):
             raise DevSetError(f"{path}: {row['question']!r} names paragraph {row['pid']!r}, which is not among the "
                               "training articles' or does not hold its answer")
-    return [DevQuestion(str(r["question"]), str(r["answer"]) if r["answerable"] else None, str(r.get("kind", "")))
-            for r in rows]
+    return [DevQuestion(str(r["pid"]), str(r["question"]), str(r["answer"]) if r["answerable"] else None,
+                        str(r.get("kind", ""))) for r in rows]

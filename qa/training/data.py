@@ -73,13 +73,14 @@ def make_split(v1_paragraphs: Sequence[dict[str, object]],
 
 @dataclass(frozen=True)
 class SquadData:
-    """Both SQuAD dev sets, read once, with the split (and v2.0's paragraphs, which number
-    their ids anew: 160 of 1,204 name a different paragraph in v1.1)."""
+    """Both SQuAD dev sets, read once, with the split and each version's paragraphs (v2.0
+    numbers their ids anew: 160 of 1,204 name a different paragraph in v1.1)."""
 
     split: Split
     v1: tuple[QAItem, ...]
     v2: tuple[QAItem, ...]
     v2_paragraphs: tuple[dict[str, object], ...]
+    v1_paragraphs: tuple[dict[str, object], ...] = ()
 
     def part(self, version: int, titles: frozenset[str]) -> list[QAItem]:
         return [q for q in (self.v1 if version == 1 else self.v2) if q.title in titles]
@@ -121,4 +122,4 @@ def load_squad(data: Path | None = None) -> SquadData:
             for q in _read(folder / "questions.jsonl")
         )
     return SquadData(split=make_split(paragraphs[1], paragraphs[2]), v1=out[1], v2=out[2],
-                     v2_paragraphs=tuple(paragraphs[2]))
+                     v2_paragraphs=tuple(paragraphs[2]), v1_paragraphs=tuple(paragraphs[1]))

@@ -36,6 +36,13 @@ class TrainConfig:
     # Share of answerable questions asked in other words each epoch (`reworded_question`): the
     # words shared with the paragraph given WordNet synonyms it lacks, a filler word dropped.
     paraphrase_prob: float = 0.0
+    # Questions in users' own words to train on as well (`qa.training.own_words`; a path, "" =
+    # none), each `own_words_repeat` times an epoch.
+    own_words_train: str = ""
+    own_words_repeat: int = 2
+    # Development questions in users' own words (a path, "" = none): their SQuAD 2.0 F1, gold
+    # paragraph given, joins the key each epoch is chosen by.
+    own_words_dev: str = ""
     # Stop when validation has not improved for this many epochs (0: run every epoch).
     patience: int = 0
     # Continue the run whose checkpoint (CHECKPOINT_FILE, written after every epoch) is in the

@@ -37,7 +37,7 @@ import shutil
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -70,6 +70,7 @@ from qa.training.export import (
     quantize_int8,
 )
 from qa.training.network import batch_tensors, onnx_logits, torch_logits, torch_model
+from qa.training.own_words import own_words_items
 from qa.training.recipe import (
     BASE_LICENCE,
     BASE_MODEL,
@@ -81,7 +82,15 @@ from qa.training.recipe import (
     init_file,
     missing_init,
 )
-from qa.training.validation import Scores, best_threshold, read_gold, reworded_score, score, validate
+from qa.training.validation import (
+    Scores,
+    best_threshold,
+    own_words_score,
+    read_gold,
+    reworded_score,
+    score,
+    validate,
+)
 
 # The training pieces live in modules of their own (recipe, examples, network, validation,
 # export, card); they stay importable from here, where the CLI and the tests have found them.
@@ -106,6 +115,15 @@ class _Parts:
     valid_v2: list[QAItem]
     held_v1: list[QAItem]
     held_v2: list[QAItem]
+    # Questions in users' own words (`qa.training.own_words`): trained on, and chosen on.
+    own_train: list[QAItem] = field(default_factory=list)
+    own_dev: list[QAItem] = field(default_factory=list)
+
+    @property
+    def training(self) -> list[QAItem]:
+        """The questions each epoch trains on: SQuAD's, then those in users' own words
+        `own_words_repeat` times (set by `_parts`)."""
+        return self.train + self.own_train
 
 
 def train_reader(data: Path | None = None, out: Path = WEIGHTS_DIR,
@@ -128,7 +146,11 @@ def train_reader(data: Path | None = None, out: Path = WEIGHTS_DIR,
     split = parts.squad.split
     log(f"training on {len(parts.train)} questions of {len(split.train)} articles "
         f"({report.examples['train_unanswerable']} unanswerable); model selection on "
-        f"{len(split.valid)} other training articles; {len(split.held_out)} articles held out")
+        f"{len(split.valid)} other training articles; {len(split.held_out)} articles held out"
+        + (f"; {report.examples['own_words_train']} questions in users' own words, {config.own_words_repeat} times "
+           "an epoch" if parts.own_train else "")
+        + (f"; {len(parts.own_dev)} development questions in users' own words join the choice"
+           if parts.own_dev else ""))
 
     model = _base_model(config, report, log)
     params = [p for p in model.parameters() if p.requires_grad]
@@ -140,7 +162,7 @@ def train_reader(data: Path | None = None, out: Path = WEIGHTS_DIR,
     # run cannot win by fitting SQuAD's borrowed wording alone.
     valid_reworded = ([QAItem(q.qid, q.title, reword(q.question, q.context), q.context, q.answers)
                        for q in parts.valid_v1] if reword is not None else [])
-    epoch_features = [maker.features(parts.train, random.Random(config.seed + e))
+    epoch_features = [maker.features(parts.training, random.Random(config.seed + e))
                       for e in range(config.epochs)]
     total = sum(math.ceil(len(f) / config.batch) for f in epoch_features)
     scheduler = _scheduler(optimizer, config, total)
@@ -183,7 +205,13 @@ def _parts(data: Path | None, config: TrainConfig, rng: random.Random) -> _Parts
     """The SQuAD questions of each part, `config.limit` of each drawn for a quick run."""
     squad: SquadData = load_squad(data)
     split = squad.split
+    own_train = (own_words_items(Path(config.own_words_train), squad, 1, split.train, "own-train")
+                 if config.own_words_train else [])
+    own_dev = (own_words_items(Path(config.own_words_dev), squad, 2, split.train | split.valid, "own-dev")
+               if config.own_words_dev else [])
     return _Parts(squad=squad,
+                  own_train=_limit(own_train, config.limit, rng) * config.own_words_repeat,
+                  own_dev=_limit(own_dev, config.limit, rng),
                   train=_limit(squad.training(split.train), config.limit, rng),
                   valid_v1=_limit(squad.part(1, split.valid), config.limit, rng),
                   valid_v2=_limit(squad.part(2, split.valid), config.limit, rng),
@@ -199,7 +227,9 @@ def _new_report(config: TrainConfig, parts: _Parts) -> TrainReport:
         "train_articles": len(split.train), "valid_articles": len(split.valid),
         "held_out_articles": len(split.held_out),
         "valid_v1": len(parts.valid_v1), "valid_v2": len(parts.valid_v2),
-        "held_out_v1": len(parts.held_v1), "held_out_v2": len(parts.held_v2)},
+        "held_out_v1": len(parts.held_v1), "held_out_v2": len(parts.held_v2),
+        "own_words_train": len(parts.own_train) // max(1, config.own_words_repeat),
+        "own_words_dev": len(parts.own_dev)},
         hardware=_hardware(config.threads, config.device))
 
 
@@ -256,9 +286,11 @@ def _starting_point(checkpoint: Path, config: TrainConfig, model: Any, optimizer
         # The weights continued are a candidate too: no epoch that scores worse on validation ships.
         v1, v2, _ = validate(parts.valid_v1, parts.valid_v2, torch_logits(model), config.max_len)
         reworded = reworded_score(valid_reworded, torch_logits(model), config.max_len)
+        own = own_words_score(parts.own_dev, torch_logits(model), config.max_len)
         report.start_valid = {"v1": asdict(v1), "v2": asdict(v2),
-                              **({"v1_reworded": asdict(reworded)} if reworded else {})}
-        best = (v1.f1 + v2.f1 + (reworded.f1 if reworded else 0.0), snapshot(model))
+                              **({"v1_reworded": asdict(reworded)} if reworded else {}),
+                              **({"own_words_dev": asdict(own)} if own else {})}
+        best = (v1.f1 + v2.f1 + (reworded.f1 if reworded else 0.0) + (own.f1 if own else 0.0), snapshot(model))
         log(f"start: validation v1.1 EM/F1 {v1.em}/{v1.f1}; v2.0 F1 {v2.f1}, AUC {v2.auc}")
         return best, 0
     return None, 0
@@ -301,18 +333,22 @@ def _train_epoch(model: Any, features: list[Feature], params: list[Any], optimiz
 def _validate_epoch(model: Any, epoch: int, losses: list[float], parts: _Parts, valid_reworded: list[QAItem],
                     config: TrainConfig, report: TrainReport, started: float, log: Callable[[str], None]) -> float:
     """Score the epoch's weights on validation, add its row to `report`; returns the key the
-    best epoch is chosen by (v1.1 F1 + v2.0 F1, + reworded v1.1 F1 when there are such questions)."""
+    best epoch is chosen by (v1.1 F1 + v2.0 F1, + reworded v1.1 F1 when there are such questions,
+    + the SQuAD 2.0 F1 of the development questions in users' own words when there are those)."""
     v1, v2, t2 = validate(parts.valid_v1, parts.valid_v2, torch_logits(model), config.max_len)
     reworded = reworded_score(valid_reworded, torch_logits(model), config.max_len)
+    own = own_words_score(parts.own_dev, torch_logits(model), config.max_len)
     row = {"epoch": epoch + 1, "loss": round(float(np.mean(losses)), 4),
            "valid_v1": asdict(v1), "valid_v2": asdict(v2),
            **({"valid_v1_reworded": asdict(reworded)} if reworded else {}),
+           **({"own_words_dev": asdict(own)} if own else {}),
            "seconds": round(time.perf_counter() - started, 1)}
     report.epochs.append(row)
     log(f"epoch {epoch + 1}: loss {row['loss']}; validation v1.1 EM/F1 {v1.em}/{v1.f1}; "
         f"v2.0 F1 {v2.f1} at margin {t2:.2f}, AUC {v2.auc}"
-        + (f"; v1.1 reworded F1 {reworded.f1}" if reworded else ""))
-    return v1.f1 + v2.f1 + (reworded.f1 if reworded else 0.0)
+        + (f"; v1.1 reworded F1 {reworded.f1}" if reworded else "")
+        + (f"; own words (dev) F1 {own.f1} at margin {own.threshold:.2f}, AUC {own.auc}" if own else ""))
+    return v1.f1 + v2.f1 + (reworded.f1 if reworded else 0.0) + (own.f1 if own else 0.0)
 
 
 def _restore_best(model: Any, best: Best, report: TrainReport) -> None:

@@ -89,3 +89,12 @@ def validate(v1_items: Sequence[QAItem], v2_items: Sequence[QAItem], logits: Log
 def reworded_score(items: Sequence[QAItem], logits: Logits, max_len: int) -> Scores | None:
     """v1.1 scores on the reworded validation questions, or None without any."""
     return score(items, read_gold(items, logits, max_len)) if items else None
+
+
+def own_words_score(items: Sequence[QAItem], logits: Logits, max_len: int) -> Scores | None:
+    """SQuAD 2.0 scores of questions in users' own words at the margin best on them (answerable
+    and near misses: `qa.training.own_words`), or None without any."""
+    if not items:
+        return None
+    readings = read_gold(items, logits, max_len)
+    return score(items, readings, best_threshold(items, readings))
