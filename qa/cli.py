@@ -1,6 +1,6 @@
 """The `qa` command: a thin shell over the library calls (index, search, ask, eval, bench, serve)."""
 
-# About 440 lines, kept in one module on purpose: each command's options (one small function per
+# About 470 lines, kept in one module on purpose: each command's options (one small function per
 # command) sit beside its handler (`_cmd_*`), and `qa --help` is read from one place.
 #
 # Each handler imports what its command needs inside it, on purpose: `qa --help`, `qa ask` or

@@ -23,7 +23,14 @@ Recipe (chosen on the validation articles, never on the held-out ones):
 (`load_onnx_weights`, which checks the logits agree), a fresh warm-up and decay run over the new epochs,
 and the model card lists the runs continued. A folder with only the int8 `reader.onnx` (the
 shipped qa/reader/weights) is continued from its dequantized weights (`init_file`).
+
+`--own-words-train` adds questions in users' own words (`qa.training.own_words`) to every epoch;
+`--own-words-dev` adds development ones to the choice of epoch.
 """
+
+# About 440 lines in one module: the run reads top to bottom as the recipe (data, network,
+# epochs with their checkpoints, the choice, export, held-out figures); the parts that stand alone
+# (examples, checkpoints, export, validation, the card) are modules of their own.
 
 
 from __future__ import annotations
