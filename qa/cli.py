@@ -188,6 +188,9 @@ def _train_reader_command(sub: argparse._SubParsersAction[_Parser]) -> None:
                    help="development questions in users' own words whose SQuAD 2.0 F1 joins the choice of "
                         "epoch (JSON lines naming SQuAD v2.0 paragraphs of the training and validation "
                         "articles, as eval/squad_own_words_dev.jsonl does)")
+    p.add_argument("--quantization", choices=("auto", "per-channel", "per-channel-7bit", "per-tensor"), default="auto",
+                   help="the int8 form to ship: auto (the best on validation; default) or one by name, such as "
+                        "per-channel-7bit, which computes the same on every x86 CPU; each form is scored either way")
     p.add_argument("--patience", type=int, default=0,
                    help="stop when validation has not improved for this many epochs (default: 0, never)")
     p.add_argument("--resume", action="store_true",
@@ -447,7 +450,8 @@ def _cmd_train_reader(args: argparse.Namespace, settings: Settings) -> int:
                          finish=args.finish, threads=settings.threads, device=device, limit=args.limit,
                          init=str(args.init) if args.init else "",
                          own_words_train=str(args.own_words_train or ""), own_words_repeat=args.own_words_repeat,
-                         own_words_dev=str(args.own_words_dev or ""))
+                         own_words_dev=str(args.own_words_dev or ""),
+                         quantization="" if args.quantization == "auto" else args.quantization)
     squad_folders(args.data)   # missing data: one clear error before torch loads
     # torch and the training modules load only once the settings and the data are known to be good.
     from qa.training.train import train_reader

@@ -87,6 +87,12 @@ def test_the_abstention_threshold_balances_the_two_error_rates() -> None:
     labels = np.array([True, True, False])
     assert fitting.balanced_threshold(two, labels, [0.2, 0.7]) == 0.7   # 0 + 1/1 against 2/2 + 0: tie, nearer 0.5
     assert fitting.balanced_threshold(two, labels, [0.2, 0.7], 0, 1, polar_answerable=0, polar_total=9) == 0.2
+    # Another set (questions in users' own words) adds its own balanced error, weighing as much as
+    # the seed questions together: its answerable questions score low, so the threshold comes down.
+    own = (np.array([0.25] * 8 + [0.6] * 2 + [0.1] * 10), np.array([True] * 10 + [False] * 10))
+    assert fitting.balanced_threshold(conf, answerable, [0.1, 0.2, 0.35, 0.5]) == 0.5
+    # 0.5: 0.1 + 0.4 + 0.8 + 0; 0.2: 0 + 1.0 + 0 + 0; 0.35: 0.1 + 1.0 + 0.8 + 0.
+    assert fitting.balanced_threshold(conf, answerable, [0.1, 0.2, 0.35, 0.5], also=[own]) == 0.2
 
 
 def _squad_fixture(root: Path) -> Path:

@@ -291,10 +291,14 @@ def test_train_reader_runs_end_to_end_on_a_tiny_slice(tmp_path: Path, capsys: py
     # --epochs 0 with --init trains nothing: the weights are exported again, every int8 form scored anew,
     # and the card describes the run that trained them.
     exported = tmp_path / "exported"
-    code, stdout, stderr = qa_cli("--out", str(exported), "--init", str(again), "--epochs", "0")
+    # --quantization ships the form named (every form is still scored).
+    code, stdout, stderr = qa_cli("--out", str(exported), "--init", str(again), "--epochs", "0",
+                                  "--quantization", "per-tensor")
     assert code == 0, stderr[-2000:]
     assert "no training (--epochs 0)" in stdout and "int8 per-channel-7bit: validation" in stdout
+    assert f"exported {exported / WEIGHTS_FILE} (" in stdout and "MB, int8 per-tensor)" in stdout
     report = json.loads((exported / "training.json").read_text(encoding="utf-8"))
+    assert report["quantization"] == "per-tensor" and len(report["quantizations"]) == 3
     assert report["best_epoch"] == 0 and report["epochs"] == [] and len(report["earlier"]) == 2
     assert report["earlier"][1]["examples"]["train_questions"] == 12
     card = (exported / "MODEL_CARD.md").read_text(encoding="utf-8")

@@ -113,13 +113,16 @@ def _squad_training_sets(settings: Settings, sample: int, data: Path | None, wor
 def fit_answerability(qa_set: Path, calibration: Path, settings: Settings, squad_sample: int = 1000,
                       data: Path | None = None, c: float = 30.0,
                       wordnet: Path | None = None, without: Sequence[str] = (), index: Any = None,
-                      own_words: Path | None = OWN_WORDS_DEV, fit_own_words: bool = False) -> dict[str, Any]:
+                      own_words: Path | None = OWN_WORDS_DEV, fit_own_words: bool = False,
+                      threshold_own_words: bool = True) -> dict[str, Any]:
     """Fit `AnswerabilityModel` (see the module docstring), leaving the features `without` out
     (their coefficients 0); returns the refit and shipped models, their ROC AUCs on each set and
     the threshold trade-off on the seed sets. `index`: an index of `settings.corpus` already
     built (default: one built in a temporary folder). `own_words`: the development questions in
     users' own words about the training articles (None: left out), checked, and fitted on too
-    with `fit_own_words`."""
+    with `fit_own_words`. The threshold minimises the class-balanced error on the seed sets plus,
+    with `threshold_own_words` and those questions given, theirs: the articles' wording and the
+    users' weigh the same."""
 
     training_sets = _squad_training_sets(settings, squad_sample, data, wordnet or DEBIAN_WORDNET, own_words)
     dev_sets = [s for s in training_sets if s[0] == OWN_WORDS_DEV_SET]
@@ -168,12 +171,17 @@ def fit_answerability(qa_set: Path, calibration: Path, settings: Settings, squad
     def errors(conf: np.ndarray, t: float) -> tuple[int, int]:
         return (int(((conf < t) & seed_y).sum()) + polar_refused, int(((conf >= t) & ~seed_y).sum()) + polar_wrong)
 
-    def by_rule(conf: np.ndarray) -> float:
-        return balanced_threshold(conf, seed_y, THRESHOLD_GRID, polar_refused, polar_wrong,
-                                  polar_answerable=sum(a for *_, a in polar), polar_total=len(polar))
+    rule_sets = dev_sets if threshold_own_words else []
 
-    refit = dataclasses.replace(draft, threshold=by_rule(confidences(draft, seed_e)))
+    def by_rule(model: AnswerabilityModel) -> float:
+        return balanced_threshold(confidences(model, seed_e), seed_y, THRESHOLD_GRID, polar_refused, polar_wrong,
+                                  polar_answerable=sum(a for *_, a in polar), polar_total=len(polar),
+                                  also=[(confidences(model, found), labels) for _, found, labels in rule_sets])
+
+    refit = dataclasses.replace(draft, threshold=by_rule(draft))
     refit_conf, shipped_conf = confidences(refit, seed_e), confidences(ANSWERABILITY, seed_e)
+    dev_trade_off = [(name, confidences(refit, found), confidences(ANSWERABILITY, found), labels)
+                     for name, found, labels in dev_sets]
     checked = [*sets, ("qa_pairs.jsonl", qa_e, qa_y), *users_wording(fit_sets),
                *(s for s in dev_sets if s not in sets)]
     return {
@@ -185,10 +193,15 @@ def fit_answerability(qa_set: Path, calibration: Path, settings: Settings, squad
         "auc": {name: {"refit": roc_auc(confidences(refit, found), labels),
                        "shipped": roc_auc(confidences(ANSWERABILITY, found), labels)}
                 for name, found, labels in checked},
-        "shipped_threshold_by_rule": by_rule(shipped_conf),
+        "shipped_threshold_by_rule": by_rule(ANSWERABILITY),
+        "threshold_sets": ["qa_pairs.jsonl", "calibration.jsonl", *(name for name, *_ in rule_sets)],
         "trade_off": [{"threshold": t, "seed_refused_answerable": errors(refit_conf, t)[0],
                        "seed_answered_unanswerable": errors(refit_conf, t)[1],
-                       "shipped_seed_errors": errors(shipped_conf, t)} for t in THRESHOLD_GRID],
+                       "shipped_seed_errors": errors(shipped_conf, t),
+                       **{f"{name}: refused answerable / answered unanswerable": {
+                           "refit": (int(((r < t) & y).sum()), int(((r >= t) & ~y).sum())),
+                           "shipped": (int(((s < t) & y).sum()), int(((s >= t) & ~y).sum()))}
+                          for name, r, s, y in dev_trade_off}} for t in THRESHOLD_GRID],
     }
 
 

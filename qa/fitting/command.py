@@ -45,6 +45,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="answerability: leave the development questions in users' own words out")
     parser.add_argument("--fit-own-words-dev", action="store_true",
                         help="answerability: fit on those development questions too, not only check them")
+    parser.add_argument("--threshold-on-seeds-only", action="store_true",
+                        help="answerability: choose the threshold on the seed sets alone (by default the "
+                        "development questions in users' own words weigh as much as the seed sets together)")
     parser.add_argument("--config", type=Path, help="a TOML file of settings to fit under (e.g. other sentence "
                         "vectors); --corpus wins over its corpus")
     args = parser.parse_args(argv)
@@ -76,14 +79,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         try:
             r = fit_answerability(args.set, args.calibration, settings, args.squad or 1000, args.data, args.c,
                                   without=args.without, own_words=own_words,
-                                  fit_own_words=args.fit_own_words_dev)
+                                  fit_own_words=args.fit_own_words_dev,
+                                  threshold_own_words=not args.threshold_on_seeds_only)
         except DevSetError as exc:
             print(f"python -m qa.fitting: {exc}", file=sys.stderr)
             return 2
         for name, info in r["fit_sets"].items():
             print(f"fitted on {name}: {info['questions']} questions ({info['answerable']} answerable; the reader "
                   f"found no span for {info['no_span']})")
-        print(f"threshold on {r['seed_questions']} seed questions, {r['seed_polar']} of them yes/no (sentence "
+        others = "".join(f"{name} and " for name in r["threshold_sets"][2:])
+        print(f"threshold: the lowest sum of class-balanced errors on {others}{r['seed_questions']} seed "
+              f"questions (qa_pairs.jsonl, calibration.jsonl), {r['seed_polar']} of them yes/no (sentence "
               f"scorer: {r['seed_polar_refused']} refused answerable, {r['seed_polar_wrong']} answered "
               "unanswerable, counted at every threshold):")
         for label in ("refit", "shipped"):
@@ -93,11 +99,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"  ROC AUC on {name}: refit {aucs['refit']:.3f}, shipped {aucs['shipped']:.3f}")
         print(f"  the shipped coefficients' threshold by the same rule: {r['shipped_threshold_by_rule']:.3f} "
               f"(shipped: {r['shipped'].threshold:.3f})")
-        print("  threshold  refit, seeds: refused answerable / answered unanswerable   shipped, seeds: the same")
+        dev = [k for k in r["trade_off"][0] if k.endswith(": refused answerable / answered unanswerable")]
+        print("  threshold  refit, seeds: refused answerable / answered unanswerable   shipped, seeds: the same"
+              + "".join(f"   {k.split(':')[0]}, refit / shipped" for k in dev))
         for row in r["trade_off"]:
             shipped_refused, shipped_wrong = row["shipped_seed_errors"]
             print(f"  {row['threshold']:9.3f}  {row['seed_refused_answerable']:>21} / "
-                  f"{row['seed_answered_unanswerable']:<24}  {shipped_refused:>14} / {shipped_wrong}")
+                  f"{row['seed_answered_unanswerable']:<24}  {shipped_refused:>14} / {shipped_wrong:<4}"
+                  + "".join(f"   {row[k]['refit'][0]:>3} / {row[k]['refit'][1]:<3} | {row[k]['shipped'][0]:>3} / "
+                            f"{row[k]['shipped'][1]:<3}" for k in dev))
     else:
         r = fit_sentences(args.set, settings, 400 if args.squad is None else args.squad, args.data)
         print(f"{r['questions']} questions with an answer among their candidates ({r['seed_questions']} seed, "

@@ -60,18 +60,23 @@ THRESHOLD_GRID = [round(float(t), 3) for t in np.arange(0.05, 0.951, 0.025)]
 
 def balanced_threshold(conf: np.ndarray, answerable: np.ndarray, grid: Sequence[float] = THRESHOLD_GRID,
                        fixed_refused: int = 0, fixed_answered: int = 0, polar_answerable: int = 0,
-                       polar_total: int = 0) -> float:
+                       polar_total: int = 0,
+                       also: Sequence[tuple[np.ndarray, np.ndarray]] = ()) -> float:
     """The abstention threshold with the lowest class-balanced error on the seed questions: the
     share of answerable questions refused (confidence below it) plus the share of unanswerable
     ones answered; ties go to the value nearest 0.5. `fixed_*` are errors made at every threshold
-    (yes/no questions, decided by the sentence scorer: `polar_answerable` of `polar_total`)."""
+    (yes/no questions, decided by the sentence scorer: `polar_answerable` of `polar_total`).
+    `also`: other sets as (confidences, answerable), each adding its own class-balanced error, so
+    that it weighs as much as all the seed questions together."""
     n_answerable = int(answerable.sum()) + polar_answerable
     n_unanswerable = len(answerable) + polar_total - n_answerable
 
     def balanced_error(t: float) -> float:
         refused = int(((conf < t) & answerable).sum()) + fixed_refused
         answered = int(((conf >= t) & ~answerable).sum()) + fixed_answered
-        return round(refused / max(1, n_answerable) + answered / max(1, n_unanswerable), 9)
+        other = sum(float(((c < t) & y).sum()) / max(1, int(y.sum()))
+                    + float(((c >= t) & ~y).sum()) / max(1, int((~y).sum())) for c, y in also)
+        return round(refused / max(1, n_answerable) + answered / max(1, n_unanswerable) + other, 9)
 
     return min(grid, key=lambda t: (balanced_error(t), abs(t - 0.5)))
 

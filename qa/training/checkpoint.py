@@ -59,7 +59,8 @@ def save_checkpoint(checkpoint: Path, config: TrainConfig, model: Any, optimizer
 
 def _resumable(config: dict[str, Any]) -> dict[str, Any]:
     """The settings a checkpoint must share with the run resuming it (not how it is run)."""
-    return {k: v for k, v in config.items() if k not in ("resume", "finish", "threads", "device", "patience")}
+    return {k: v for k, v in config.items() if k not in ("resume", "finish", "threads", "device", "patience",
+                                                                  "quantization")}
 
 
 def _differences(a: dict[str, Any], b: dict[str, Any]) -> str:

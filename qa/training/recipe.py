@@ -43,6 +43,9 @@ class TrainConfig:
     # Development questions in users' own words (a path, "" = none): their SQuAD 2.0 F1, gold
     # paragraph given, joins the key each epoch is chosen by.
     own_words_dev: str = ""
+    # The int8 form to ship (a name in QUANTIZATIONS); "" = the best on validation. Every form is
+    # scored either way.
+    quantization: str = ""
     # Stop when validation has not improved for this many epochs (0: run every epoch).
     patience: int = 0
     # Continue the run whose checkpoint (CHECKPOINT_FILE, written after every epoch) is in the

@@ -386,7 +386,7 @@ def _export_int8(model: Any, out: Path, parts: _Parts, config: TrainConfig, repo
             report.quantizations[name] = {"v1": asdict(v1), "v2": asdict(v2)}
             tried[name] = (v1.f1 + v2.f1, path, report.quantizations[name], t2)
             log(f"int8 {name}: validation v1.1 F1 {v1.f1}; v2.0 F1 {v2.f1}, AUC {v2.auc}")
-        report.quantization = max(tried, key=lambda n: tried[n][0])
+        report.quantization = config.quantization or max(tried, key=lambda n: tried[n][0])
         _, chosen, report.valid_int8, threshold = tried[report.quantization]
         shutil.copyfile(chosen, weights)
     report.size_bytes = weights.stat().st_size
