@@ -76,8 +76,7 @@ class Evidence:
 FEATURES = tuple(f.name for f in fields(Evidence))
 # Answers below this confidence (but above the abstain threshold) say that they may not answer
 # the question directly: on the seed questions about half of them do not. The reader's fitted
-# threshold lies above it, so its answers are answered or abstained: on qa_pairs.jsonl 9 of its
-# 10 answers between 0.6 and 0.7 held the answer.
+# threshold (0.525) lies above it, so its answers are answered or abstained.
 TENTATIVE_BELOW = 0.5
 # The reader's margin is clipped to this range: beyond it the evidence says nothing more.
 MARGIN_CLIP = 10.0

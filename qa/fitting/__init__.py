@@ -4,7 +4,8 @@
     python -m qa.fitting sentences [--squad 400] # SentenceWeights, on the QA set (+ a seeded SQuAD v1.1 sample)
     python -m qa.fitting answerability [--without coverage,lexical]
                                                  # AnswerabilityModel, on SQuAD v2.0 training articles as asked
-                                                 # and paraphrased + eval/calibration.jsonl; threshold on both seed sets
+                                                 # and paraphrased + eval/calibration.jsonl; threshold on both seed
+                                                 # sets and the development questions in users' own words
     python -m qa.fitting ... --config F.toml     # any of them under other settings (e.g. pooled sentence vectors)
 
 Both fit on features computed by the shipped pipeline (`qa.scoring.score_sentences`,
@@ -26,8 +27,10 @@ written: to ship a refit, copy its values into `SentenceWeights` (qa/scoring.py)
   questions in the WordNet paraphrase `qa bench squad` uses, and the short seed questions of
   eval/calibration.jsonl, each set weighing the same and its two classes balanced; the
   abstention threshold is then the one with the lowest class-balanced error on
-  eval/qa_pairs.jsonl and eval/calibration.jsonl: the share of answerable questions refused plus
-  the share of unanswerable ones answered. Prints each set's ROC AUC and the trade-off. Yes/no
+  eval/qa_pairs.jsonl and eval/calibration.jsonl (the share of answerable questions refused plus
+  the share of unanswerable ones answered) plus that of the development questions in users' own
+  words (eval/squad_own_words_dev.jsonl), which weigh as much as the seed sets together
+  (`--threshold-on-seeds-only`: the seed sets alone). Prints each set's ROC AUC and the trade-off. Yes/no
   questions are left out of the fit: the sentence scorer decides them (`qa.questions.is_polar`),
   so on the seed sets their errors are the same at every threshold.
 - **Sentence weights**: a conditional logit over each question's candidate sentences (the

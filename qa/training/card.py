@@ -106,6 +106,19 @@ def _v2_rows(report: TrainReport) -> str:
                       _v2_row("SQuAD v2.0, never abstaining", h2n, False)])
 
 
+def _own_words(c: dict[str, Any], examples: dict[str, Any]) -> str:
+    """The card's lines on questions in users' own words trained on and chosen on, if any."""
+    lines = ""
+    if examples.get("own_words_train"):
+        lines += (f"\n- Plus {examples['own_words_train']} questions in users' own words (paraphrases, distractors "
+                  f"and near misses) about paragraphs of the training articles, `{c['own_words_train']}`, each seen "
+                  f"{c.get('own_words_repeat', 1)} times an epoch.")
+    if examples.get("own_words_dev"):
+        lines += (f"\n- The epoch was chosen on {examples['own_words_dev']} development questions in users' own "
+                  f"words too (`{c['own_words_dev']}`: their SQuAD 2.0 F1, gold paragraph given).")
+    return lines
+
+
 def model_card(report: TrainReport, squad: SquadData) -> str:
     """MODEL_CARD.md for the run `report` describes (or, for `--epochs 0`, the run it exported)."""
     recipe = _recipe(report)
@@ -140,7 +153,7 @@ start + end is the no-answer score (SQuAD 2.0 style). Made by `qa train-reader` 
 - **Training**: the other {report.examples['train_articles']} articles: {report.examples['train_questions']}
   questions ({report.examples['train_unanswerable']} of them v2.0's unanswerable ones), plus
   {examples.get('swapped_first_epoch', 0)} entity-swapped unanswerable copies of answerable ones in the
-  first epoch (drawn anew each epoch; see Hyperparameters).
+  first epoch (drawn anew each epoch; see Hyperparameters).{_own_words(c, examples)}
 - The seed QA sets in `eval/` are not trained on.
 
 ## Hyperparameters
