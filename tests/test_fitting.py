@@ -239,3 +239,33 @@ def test_the_development_questions_in_users_words_fit_the_training_articles() ->
     assert not {r["pid"].rsplit("#", 1)[0] for r in rows} & set(squad.split.held_out)
     written = load_own_words_dev(OWN_WORDS_DEV, [p for p in squad.v2_paragraphs if p["title"] in trained])
     assert len(written) == len(rows)
+
+
+@pytest.mark.parametrize("name", ["squad_own_words_train.jsonl", "squad_own_words_train_2.jsonl"])
+def test_the_training_questions_in_users_words_keep_out_of_every_held_out_and_development_article(name: str) -> None:
+    """training-data/: every question names a v1.1 paragraph of a training article that no
+    development question is about (never a held-out or validation one), its answer verbatim there;
+    the two files share no paragraph."""
+    from qa.evaluation.own_words_dev import OWN_WORDS_DEV
+    from qa.training.data import load_squad
+    from qa.training.own_words import OWN_WORDS_TRAIN, own_words_items
+
+    from .conftest import BENCHMARKS
+
+    path = OWN_WORDS_TRAIN.parent / name
+    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    assert len(rows) == 1200 and len({r["question"] for r in rows}) >= 1190
+    assert all(set(r) == {"pid", "question", "answerable", "answer", "kind", "note"} for r in rows)
+    assert all(r["answerable"] == (r["kind"] != "near_miss") and bool(r["answer"]) == r["answerable"] for r in rows)
+    other = "squad_own_words_train_2.jsonl" if name == "squad_own_words_train.jsonl" else "squad_own_words_train.jsonl"
+    other_pids = {json.loads(line)["pid"] for line in (path.parent / other).read_text(encoding="utf-8").splitlines()
+                  if line.strip()}
+    assert not {r["pid"] for r in rows} & other_pids
+    dev_titles = {json.loads(line)["pid"].rsplit("#", 1)[0]
+                  for line in OWN_WORDS_DEV.read_text(encoding="utf-8").splitlines() if line.strip()}
+    assert not {r["pid"].rsplit("#", 1)[0] for r in rows} & dev_titles
+    if not (BENCHMARKS / "squad-v1.1-dev").is_dir():
+        pytest.skip(f"SQuAD data not found at {BENCHMARKS} (it lies beside the repository in CI)")
+    squad = load_squad(BENCHMARKS)
+    items = own_words_items(path, squad, 1, squad.split.train, "t")   # raises on any other article
+    assert len(items) == 1200 and sum(q.answerable for q in items) == 720
