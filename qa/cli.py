@@ -188,9 +188,10 @@ def _train_reader_command(sub: argparse._SubParsersAction[_Parser]) -> None:
                    help="development questions in users' own words whose SQuAD 2.0 F1 joins the choice of "
                         "epoch (JSON lines naming SQuAD v2.0 paragraphs of the training and validation "
                         "articles, as eval/squad_own_words_dev.jsonl does)")
-    p.add_argument("--quantization", choices=("auto", "per-channel", "per-channel-7bit", "per-tensor"), default="auto",
-                   help="the int8 form to ship: auto (the best on validation; default) or one by name, such as "
-                        "per-channel-7bit, which computes the same on every x86 CPU; each form is scored either way")
+    p.add_argument("--quantization", default="auto",
+                   help="the int8 form to ship: auto (the best on validation; default) or one by name "
+                        "(per-channel, per-channel-7bit, per-tensor; per-channel-7bit computes the same on every "
+                        "x86 CPU); each form is scored either way")
     p.add_argument("--patience", type=int, default=0,
                    help="stop when validation has not improved for this many epochs (default: 0, never)")
     p.add_argument("--resume", action="store_true",
@@ -411,7 +412,7 @@ def _sizes(text: str) -> tuple[int, ...]:
 def _cmd_train_reader(args: argparse.Namespace, settings: Settings) -> int:
     from qa.encoder import resolve_device
     from qa.training.data import squad_folders
-    from qa.training.recipe import TrainConfig, init_file, missing_init
+    from qa.training.recipe import QUANTIZATIONS, TrainConfig, init_file, missing_init
 
     _at_least_1("--batch", args.batch)
     if args.epochs < 0 or (args.epochs == 0 and not args.init):
@@ -427,6 +428,9 @@ def _cmd_train_reader(args: argparse.Namespace, settings: Settings) -> int:
         if not 0 <= getattr(args, name) <= 1:
             raise SettingsError(f"Invalid --{name.replace('_', '-')} value: {getattr(args, name)}. "
                                 "It must lie in 0..1.")
+    if args.quantization != "auto" and args.quantization not in QUANTIZATIONS:
+        raise SettingsError(f"Invalid --quantization value: {args.quantization}. It must be auto or one of "
+                            f"{', '.join(QUANTIZATIONS)}.")
     if args.own_words_repeat < 1:
         raise SettingsError(f"Invalid --own-words-repeat value: {args.own_words_repeat}. It must be 1 or more.")
     for flag, path in (("--own-words-train", args.own_words_train), ("--own-words-dev", args.own_words_dev)):

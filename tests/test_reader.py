@@ -454,7 +454,10 @@ def test_training_questions_in_other_words_and_other_paragraphs() -> None:
     ("--max-len", "50", "Invalid --max-len value: 50. It must lie in 96..512 (the model reads 512)."),
     ("--lr", "2", "Invalid --lr value: 2.0. It must lie in (0, 1)."),
     ("--limit", "-1", "Invalid --limit value: -1. It must be 0 (all) or more."),
-    ("--swap-prob", "1.5", "Invalid --swap-prob value: 1.5. It must lie in 0..1.")])
+    ("--swap-prob", "1.5", "Invalid --swap-prob value: 1.5. It must lie in 0..1."),
+    ("--quantization", "fp16", "Invalid --quantization value: fp16. It must be auto or one of per-channel, "
+                               "per-channel-7bit, per-tensor."),
+    ("--own-words-repeat", "0", "Invalid --own-words-repeat value: 0. It must be 1 or more.")])
 def test_train_reader_refuses_bad_settings_in_one_line(tmp_path: Path, flag: str, value: str, says: str) -> None:
     run = subprocess.run([sys.executable, "-m", "qa.cli", "train-reader", "--data", str(tmp_path), flag, value],
                          capture_output=True, text=True, cwd=ROOT, timeout=300)

@@ -95,15 +95,6 @@ def export_fp32(model: Any, path: Path) -> None:
         opset_version=17, dynamo=False)
 
 
-# The int8 forms tried on every export, (per channel, 7-bit weights) each, and the one chosen by
-# validation F1. One scale per weight matrix ("per-tensor") is what the first shipped model used;
-# one per output column ("per-channel") keeps columns with small weights apart from the matrix's
-# largest ones. "per-channel-7bit" (onnxruntime's `reduce_range`) keeps weights in -64..64, so an
-# int8 kernel that adds pairs of 8-bit products in 16 bits (CPUs without VNNI) cannot saturate and
-# computes what a VNNI CPU does; on the validation articles the shipped reader's weights scored as
-# well in this form (docs/reader.md, "Quantization is chosen by measurement").
-QUANTIZATIONS = {"per-channel": (True, False), "per-channel-7bit": (True, True), "per-tensor": (False, False)}
-
 
 def quantize_int8(fp32: Path, path: Path, per_channel: bool, reduce_range: bool = False) -> None:
     """Dynamic int8 quantization of the weights (activations are quantized at run time)."""

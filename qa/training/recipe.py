@@ -15,6 +15,16 @@ FP32_FILE = "reader-fp32.onnx"
 CHECKPOINT_FILE = "checkpoint/last-epoch.pt"   # weights, optimizer and schedule after the last epoch
 
 
+# The int8 forms tried on every export, (per channel, 7-bit weights) each, and the one chosen by
+# validation F1 unless `TrainConfig.quantization` names one. One scale per weight matrix
+# ("per-tensor") is what the first shipped model used; one per output column ("per-channel") keeps
+# columns with small weights apart from the matrix's largest ones. "per-channel-7bit"
+# (onnxruntime's `reduce_range`) keeps weights in -64..64, so an int8 kernel that adds pairs of
+# 8-bit products in 16 bits (CPUs without VNNI) cannot saturate and computes what a VNNI CPU does;
+# the shipped reader is in this form (docs/reader.md, "Quantization is chosen by measurement").
+QUANTIZATIONS = {"per-channel": (True, False), "per-channel-7bit": (True, True), "per-tensor": (False, False)}
+
+
 @dataclass(frozen=True)
 class TrainConfig:
     epochs: int = 4

@@ -71,7 +71,6 @@ from qa.training.examples import (
 )
 from qa.training.export import (
     INIT_LOGIT_GAP,
-    QUANTIZATIONS,
     export_fp32,
     load_onnx_weights,
     quantize_int8,
@@ -84,6 +83,7 @@ from qa.training.recipe import (
     CARD_FILE,
     CHECKPOINT_FILE,
     FP32_FILE,
+    QUANTIZATIONS,
     TrainConfig,
     TrainReport,
     init_file,
@@ -126,12 +126,6 @@ class _Parts:
     own_train: list[QAItem] = field(default_factory=list)
     own_dev: list[QAItem] = field(default_factory=list)
 
-    @property
-    def training(self) -> list[QAItem]:
-        """The questions each epoch trains on: SQuAD's, then those in users' own words
-        `own_words_repeat` times (set by `_parts`)."""
-        return self.train + self.own_train
-
 
 def train_reader(data: Path | None = None, out: Path = WEIGHTS_DIR,
                  config: TrainConfig = TrainConfig(),
@@ -169,7 +163,9 @@ def train_reader(data: Path | None = None, out: Path = WEIGHTS_DIR,
     # run cannot win by fitting SQuAD's borrowed wording alone.
     valid_reworded = ([QAItem(q.qid, q.title, reword(q.question, q.context), q.context, q.answers)
                        for q in parts.valid_v1] if reword is not None else [])
-    epoch_features = [maker.features(parts.training, random.Random(config.seed + e))
+    # Each epoch trains on SQuAD's questions, then on those in users' own words `own_words_repeat` times.
+    training = parts.train + parts.own_train * config.own_words_repeat
+    epoch_features = [maker.features(training, random.Random(config.seed + e))
                       for e in range(config.epochs)]
     total = sum(math.ceil(len(f) / config.batch) for f in epoch_features)
     scheduler = _scheduler(optimizer, config, total)
@@ -217,7 +213,7 @@ def _parts(data: Path | None, config: TrainConfig, rng: random.Random) -> _Parts
     own_dev = (own_words_items(Path(config.own_words_dev), squad, 2, split.train | split.valid, "own-dev")
                if config.own_words_dev else [])
     return _Parts(squad=squad,
-                  own_train=_limit(own_train, config.limit, rng) * config.own_words_repeat,
+                  own_train=_limit(own_train, config.limit, rng),
                   own_dev=_limit(own_dev, config.limit, rng),
                   train=_limit(squad.training(split.train), config.limit, rng),
                   valid_v1=_limit(squad.part(1, split.valid), config.limit, rng),
@@ -235,7 +231,7 @@ def _new_report(config: TrainConfig, parts: _Parts) -> TrainReport:
         "held_out_articles": len(split.held_out),
         "valid_v1": len(parts.valid_v1), "valid_v2": len(parts.valid_v2),
         "held_out_v1": len(parts.held_v1), "held_out_v2": len(parts.held_v2),
-        "own_words_train": len(parts.own_train) // max(1, config.own_words_repeat),
+        "own_words_train": len(parts.own_train),
         "own_words_dev": len(parts.own_dev)},
         hardware=_hardware(config.threads, config.device))
 
