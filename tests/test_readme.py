@@ -80,11 +80,19 @@ def _commands(block: str) -> Iterator[tuple[str, str]]:
         yield command, shown
 
 
-CONSOLE = [(command, shown) for block in blocks("console") for command, shown in _commands(block)]
+# One test per console block: a block's commands run in order in one sandbox (the second
+# `qa index` finds the first one's index up to date, and `qa search` reads it), which separate
+# tests could not promise under pytest-xdist, where they may land on different workers.
+CONSOLE = [list(_commands(block)) for block in blocks("console")]
 
 
-@pytest.mark.parametrize("command, shown", CONSOLE, ids=[c for c, _ in CONSOLE])
-def test_console_example(sandbox: Path, command: str, shown: str) -> None:
+@pytest.mark.parametrize("commands", CONSOLE, ids=[" && ".join(c for c, _ in block) for block in CONSOLE])
+def test_console_example(sandbox: Path, commands: list[tuple[str, str]]) -> None:
+    for command, shown in commands:
+        _check_console(sandbox, command, shown)
+
+
+def _check_console(sandbox: Path, command: str, shown: str) -> None:
     result = subprocess.run(["bash", "-c", command], capture_output=True, text=True, cwd=sandbox,
                             env=_env(sandbox), timeout=300, stdin=subprocess.DEVNULL)
     errors = [line for line in shown.splitlines() if line.startswith("qa: error:")]
