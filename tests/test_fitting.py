@@ -161,6 +161,11 @@ def test_answerability_fit_reads_every_set_and_leaves_out_what_it_is_told(
                                      settings, squad_sample=50, data=data, index=load_index(seeds_index),
                                      own_words=own_words)
     assert dev in checked_only["auc"] and dev not in checked_only["fit_sets"]
+    # The seeds' own development questions in users' own words are checked and weigh in the
+    # threshold, never fitted on.
+    seeds_dev = "seeds, users' own words (development)"
+    assert seeds_dev in checked_only["auc"] and seeds_dev not in checked_only["fit_sets"]
+    assert seeds_dev in checked_only["threshold_sets"] and dev in checked_only["threshold_sets"]
     r = fit_answerability(ROOT / "eval" / "qa_pairs.jsonl", ROOT / "eval" / "calibration.jsonl", settings,
                           squad_sample=50, data=data, without=("coverage", "lexical"),
                           index=load_index(seeds_index), own_words=own_words, fit_own_words=True)

@@ -90,15 +90,33 @@ def test_dialogues_and_multi_document_questions_are_what_they_say(rows):
     assert any(not r["answerable"] and r.get("history") for r in rows), "an unanswerable follow-up"
 
 
-def test_the_own_words_test_set_is_well_formed_and_held_out(sources):
-    # eval/own_words.jsonl: questions in users' own words, written from the articles alone; a
-    # TEST set (nothing is fitted on it). Its evidence is verbatim and holds a gold answer.
-    path = ROOT / "eval" / "own_words.jsonl"
+@pytest.mark.parametrize("name", ["own_words.jsonl", "seeds_own_words_dev.jsonl"])
+def test_the_own_words_sets_are_well_formed(sources, name):
+    # eval/own_words.jsonl (a TEST set: nothing is fitted on it) and eval/seeds_own_words_dev.jsonl
+    # (its development counterpart): questions in users' own words, written from the articles
+    # alone. Their evidence is verbatim, inside the article body, and holds a gold answer.
+    path = ROOT / "eval" / name
     pairs = load_qa_set(path)
     raw = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
     assert len(pairs) >= 40 and all(r["style"] == "own_words" and r["note"] for r in raw)
     assert sum(not p.answerable for p in pairs) >= 12
+    documents = {d.doc_id: d for d in load_corpus(SEEDS)[0]}
     for p in pairs:
         assert bool(p.answers) == p.answerable == bool(p.evidence), p.id
         spans = [sources[e.doc_id][e.start:e.end].lower() for e in p.evidence]
         assert all(spans) and (not p.answerable or any(a.lower() in s for a in p.answers for s in spans)), p.id
+        for e in p.evidence:
+            assert any(s <= e.start and e.end <= end for s, end in documents[e.doc_id].segments), p.id
+
+
+def test_the_development_questions_are_not_the_test_questions():
+    # The threshold is chosen with eval/seeds_own_words_dev.jsonl in the rule, so none of its
+    # questions may be a test question, however it is spelled.
+    def words(q: str) -> frozenset[str]:
+        return frozenset(w for w in "".join(c.lower() if c.isalnum() else " " for c in q).split() if len(w) > 3)
+
+    test = [words(p.question) for p in load_qa_set(ROOT / "eval" / "own_words.jsonl")]
+    for p in load_qa_set(ROOT / "eval" / "seeds_own_words_dev.jsonl"):
+        mine = words(p.question)
+        closest = max(len(mine & t) / len(mine | t) for t in test)
+        assert closest < 0.5, f"{p.id} is nearly a test question (word overlap {closest:.2f})"

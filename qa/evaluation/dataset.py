@@ -27,6 +27,7 @@ SET_ROLES = {
     "qa_pairs.jsonl": "seed set: constants are fitted or chosen on it (confidence, abstain thresholds)",
     "calibration.jsonl": "calibration set: the confidence models are fitted on it",
     "own_words.jsonl": "TEST set (users' own words): nothing is fitted or chosen on it",
+    "seeds_own_words_dev.jsonl": "development set (users' own words): thresholds are chosen on it",
 }
 
 

@@ -19,6 +19,10 @@ from qa.errors import QAError
 
 OWN_WORDS_DEV = Path(__file__).resolve().parents[2] / "eval" / "squad_own_words_dev.jsonl"
 OWN_WORDS_DEV_SET = "squad-v2.0 training articles, users' own words (development)"
+# Development questions in users' own words about seeds/ (a qa set, eval/README.md): written by
+# helpers from the five articles alone; the abstention threshold is chosen with them in the rule.
+SEEDS_OWN_WORDS_DEV = OWN_WORDS_DEV.with_name("seeds_own_words_dev.jsonl")
+SEEDS_OWN_WORDS_DEV_SET = "seeds, users' own words (development)"
 
 
 REQUIRED = frozenset({"pid", "question", "answerable", "answer"})

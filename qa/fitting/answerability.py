@@ -27,7 +27,13 @@ from qa.bench.wordnet import DEBIAN_WORDNET, WordNet
 from qa.config import Settings
 from qa.evaluation import load_qa_set
 from qa.evaluation.metrics import roc_auc
-from qa.evaluation.own_words_dev import OWN_WORDS_DEV, OWN_WORDS_DEV_SET, load_own_words_dev
+from qa.evaluation.own_words_dev import (
+    OWN_WORDS_DEV,
+    OWN_WORDS_DEV_SET,
+    SEEDS_OWN_WORDS_DEV,
+    SEEDS_OWN_WORDS_DEV_SET,
+    load_own_words_dev,
+)
 from qa.fitting.common import THRESHOLD_GRID, answer_evidence, balanced_threshold, index_for, scorer_answers
 from qa.questions import is_polar
 from qa.training.data import load_squad
@@ -114,7 +120,8 @@ def fit_answerability(qa_set: Path, calibration: Path, settings: Settings, squad
                       data: Path | None = None, c: float = 30.0,
                       wordnet: Path | None = None, without: Sequence[str] = (), index: Any = None,
                       own_words: Path | None = OWN_WORDS_DEV, fit_own_words: bool = False,
-                      threshold_own_words: bool = True) -> dict[str, Any]:
+                      threshold_own_words: bool = True,
+                      seeds_own_words: Path | None = SEEDS_OWN_WORDS_DEV) -> dict[str, Any]:
     """Fit `AnswerabilityModel` (see the module docstring), leaving the features `without` out
     (their coefficients 0); returns the refit and shipped models, their ROC AUCs on each set and
     the threshold trade-off on the seed sets. `index`: an index of `settings.corpus` already
@@ -122,7 +129,9 @@ def fit_answerability(qa_set: Path, calibration: Path, settings: Settings, squad
     users' own words about the training articles (None: left out), checked, and fitted on too
     with `fit_own_words`. The threshold minimises the class-balanced error on the seed sets plus,
     with `threshold_own_words` and those questions given, theirs: the articles' wording and the
-    users' weigh the same."""
+    users' weigh the same. `seeds_own_words`: development questions in users' own words about
+    `settings.corpus` (eval/seeds_own_words_dev.jsonl is about seeds/; None: left out), checked and,
+    like `own_words`, weighed in the threshold."""
 
     training_sets = _squad_training_sets(settings, squad_sample, data, wordnet or DEBIAN_WORDNET, own_words)
     dev_sets = [s for s in training_sets if s[0] == OWN_WORDS_DEV_SET]
@@ -139,6 +148,11 @@ def fit_answerability(qa_set: Path, calibration: Path, settings: Settings, squad
         cal_e = [answer_evidence(q, history, seeds, settings) for q, history, _ in cal]
         qa_e = [answer_evidence(q, history, seeds, settings) for q, history, _ in qa]
         polar_answered = [scorer_answers(q, history, seeds, settings) for q, history, _ in polar]
+        if seeds_own_words is not None:
+            written = [p for p in load_qa_set(seeds_own_words) if not is_polar(p.question)]
+            dev_sets.append((SEEDS_OWN_WORDS_DEV_SET,
+                             [answer_evidence(p.question, p.history, seeds, settings) for p in written],
+                             np.array([p.answerable for p in written])))
     cal_y = np.array([a for *_, a in cal])
     qa_y = np.array([a for *_, a in qa])
     polar_refused = sum(a and not did for (_, _, a), did in zip(polar, polar_answered, strict=True))

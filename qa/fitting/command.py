@@ -13,7 +13,8 @@ from qa.answerability import (
 )
 from qa.config import Settings
 from qa.errors import SettingsError
-from qa.evaluation.own_words_dev import OWN_WORDS_DEV, DevSetError
+from qa.evaluation import QASetError
+from qa.evaluation.own_words_dev import OWN_WORDS_DEV, SEEDS_OWN_WORDS_DEV, DevSetError
 from qa.fitting.answerability import fit_answerability
 from qa.fitting.common import ROOT
 from qa.fitting.confidence import fit_confidence
@@ -45,6 +46,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="answerability: leave the development questions in users' own words out")
     parser.add_argument("--fit-own-words-dev", action="store_true",
                         help="answerability: fit on those development questions too, not only check them")
+    parser.add_argument("--seeds-own-words-dev", type=Path, default=SEEDS_OWN_WORDS_DEV,
+                        help="answerability: development questions in users' own words about --corpus, checked "
+                        "and weighed in the threshold (default: eval/seeds_own_words_dev.jsonl, about seeds/; "
+                        "left out for another corpus)")
     parser.add_argument("--threshold-on-seeds-only", action="store_true",
                         help="answerability: choose the threshold on the seed sets alone (by default the "
                         "development questions in users' own words weigh as much as the seed sets together)")
@@ -76,12 +81,16 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"python -m qa.fitting: {own_words} is not a file; pass --own-words-dev PATH, or "
                   "--without-own-words-dev to fit without those questions.", file=sys.stderr)
             return 2
+        seeds_own_words = args.seeds_own_words_dev
+        if seeds_own_words == SEEDS_OWN_WORDS_DEV and args.corpus.resolve() != (ROOT / "seeds").resolve():
+            seeds_own_words = None   # the default set is about seeds/, not this corpus
         try:
             r = fit_answerability(args.set, args.calibration, settings, args.squad or 1000, args.data, args.c,
                                   without=args.without, own_words=own_words,
                                   fit_own_words=args.fit_own_words_dev,
-                                  threshold_own_words=not args.threshold_on_seeds_only)
-        except DevSetError as exc:
+                                  threshold_own_words=not args.threshold_on_seeds_only,
+                                  seeds_own_words=seeds_own_words)
+        except (DevSetError, QASetError) as exc:
             print(f"python -m qa.fitting: {exc}", file=sys.stderr)
             return 2
         for name, info in r["fit_sets"].items():
