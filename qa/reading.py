@@ -21,6 +21,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
+from qa.abbreviations import long_forms, spelled_out
 from qa.config import Settings
 from qa.encoder import resolve_device
 from qa.index import Index
@@ -178,14 +179,30 @@ def read_answer(question: str, scored: Sequence[ScoredSentence], index: Index,
     """Run the reader over the whole of the first retrieved passages (`passage_windows`, with
     `settings.reader_passages` and a ranking) or else around the sentence scorer's best
     sentences (`reader_windows`); the sentence(s) holding its best span, or None when no
-    window has one."""
+    window has one.
+
+    A question with an abbreviation the documents spell out ("CISA") is read a second time with
+    it spelled out (`qa.abbreviations`), and the reading with the larger margin stands."""
     windows = (passage_windows(ranking, index, settings.reader_passages, budget=settings.reader_tokens)
                if settings.reader_passages and ranking is not None else reader_windows(scored, index))
     if not windows:
         return None
+    stop = settings.reader_stop_margin if settings.reader_passages and ranking is not None else 0.0
+    pick = _read(question, windows, index, settings, stop)
+    if ranking is not None:
+        forms = long_forms(question, index, ranking.rows[:max(1, settings.top_k)])
+        if forms:
+            other = _read(spelled_out(question, forms), windows, index, settings, stop)
+            if other is not None and (pick is None or other.margin > pick.margin):
+                pick = other
+    return pick
+
+
+def _read(question: str, windows: list[Window], index: Index, settings: Settings, stop: float) -> ReaderPick | None:
+    """Read `windows` in order, two at a time, until one's span beats its no-answer score by
+    `stop` (0: read them all); the sentence(s) holding the best span, or None."""
     reader = load_reader(settings.reader_model or WEIGHTS_DIR, threads=settings.threads,
                          device=resolve_device(settings.device))
-    stop = settings.reader_stop_margin if settings.reader_passages and ranking is not None else 0.0
     step = READ_BATCH if stop else len(windows)
     readings: list[Reading] = []
     for at in range(0, len(windows), step):

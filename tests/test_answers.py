@@ -339,3 +339,35 @@ def test_the_reader_can_read_whole_passages(seeds_index: Path) -> None:
                    for r, o in zip(w.rows, w.offsets, strict=True))
     with pytest.raises(SettingsError, match="reader_passages"):
         Settings(reader_passages=21)
+
+
+def test_abbreviations_are_spelled_out_as_the_documents_spell_them() -> None:
+    from qa.abbreviations import long_forms_in, spelled_out
+
+    texts = ["Officials of the Department of Homeland Security's Cybersecurity and Infrastructure Security "
+             "Agency spoke.", "CISA said so. The Cybersecurity and Infrastructure Security Agency agreed."]
+    assert long_forms_in("CISA", texts).most_common(1) == [("Cybersecurity and Infrastructure Security Agency", 2)]
+    assert not long_forms_in("CISA", ["Critical Infrastructure matters."])   # initials fall short
+    assert not long_forms_in("TSA", ["the security administration said"])    # long forms are capitalised
+    forms = {"CISA": "Cybersecurity and Infrastructure Security Agency"}
+    assert spelled_out("Which department does CISA belong to?", forms) == (
+        "Which department does the Cybersecurity and Infrastructure Security Agency belong to?")
+    assert spelled_out("Who runs the CISA office?", forms) == (
+        "Who runs the Cybersecurity and Infrastructure Security Agency office?")
+    assert spelled_out("Who runs CISAX?", forms) == "Who runs CISAX?"    # whole words only
+
+
+def test_a_question_asked_with_an_abbreviation_the_article_never_defines(seeds_index: Path) -> None:
+    # The first article names "the Department of Homeland Security's Cybersecurity and
+    # Infrastructure Security Agency" once and says "CISA" after, never the two side by side.
+    from qa.abbreviations import long_forms
+
+    index = load_index(seeds_index)
+    ranking = rank("Which department does CISA belong to?", index, settings=Settings())
+    assert long_forms("Which department does CISA belong to?", index, ranking.rows[:5]) == {
+        "CISA": "Cybersecurity and Infrastructure Security Agency"}
+    assert long_forms("WHICH DEPARTMENT DOES CISA BELONG TO?", index, ranking.rows[:5]) == {}  # typed in capitals
+    reply = answer("Which department does CISA belong to?", index=index)
+    assert reply.status == "answered", reply.text
+    assert "Department of Homeland Security" in reply.citations[0].quote
+    check_verbatim(reply)
