@@ -286,8 +286,11 @@ def test_train_reader_runs_end_to_end_on_a_tiny_slice(tmp_path: Path, capsys: py
     assert code == 2 and "names paragraph 'Brill_1#0', which is not among the training articles'" in stderr
     assert "Traceback" not in stderr and not (tmp_path / "refused").exists()
     assert continued["best_epoch"] in (0, 1)
-    assert "These weights continue earlier `qa train-reader` runs" in (again / "MODEL_CARD.md").read_text(
-        encoding="utf-8")
+    again_card = (again / "MODEL_CARD.md").read_text(encoding="utf-8")
+    assert "These weights continue earlier `qa train-reader` runs" in again_card
+    # Each run's augmentation is named, in the list of runs and in the hyperparameters.
+    assert "paraphrase p=" in again_card and "other paragraph p=" in again_card
+    assert "the question paraphrased (WordNet synonyms" in again_card
     # --epochs 0 with --init trains nothing: the weights are exported again, every int8 form scored anew,
     # and the card describes the run that trained them.
     exported = tmp_path / "exported"

@@ -24,6 +24,13 @@ def _recipe(report: TrainReport) -> dict[str, Any]:
             "epochs": trained.get("epochs") or [], "best_epoch": trained.get("best_epoch"), "this_run": False}
 
 
+def _own_words_run(c: dict[str, Any]) -> str:
+    """An earlier run's questions in users' own words, if it had any."""
+    if not c.get("own_words_train"):
+        return ""
+    return f", questions in users' own words `{c['own_words_train']}` x{c.get('own_words_repeat', 2)}"
+
+
 def _continued(report: TrainReport) -> str:
     """The card's account of the runs these weights continue (`--init`), oldest first."""
     if not report.earlier:
@@ -39,7 +46,9 @@ def _continued(report: TrainReport) -> str:
                    f"v2.0 F1 {_pct(valid['valid_v2']['f1'])}, AUC {valid['valid_v2']['auc']}" if valid else "")
         start = f"continuing `{c['init']}`" if c.get("init") else "from all-MiniLM-L6-v2"
         lines.append(f"{n}. {start}: epochs {c.get('epochs')}, learning rate {c.get('lr')}, seed {c.get('seed')}, "
-                     f"swap p={c.get('swap_prob', 0.0)}; {(run.get('seconds') or 0) / 60:.1f} min{figures}.")
+                     f"swap p={c.get('swap_prob', 0.0)}, paraphrase p={c.get('paraphrase_prob', 0.0)}, "
+                     f"other paragraph p={c.get('other_paragraph_prob', 0.0)}"
+                     f"{_own_words_run(c)}; {(run.get('seconds') or 0) / 60:.1f} min{figures}.")
     sv = report.start_valid
     before = (f" ({'the weights in fp32' if exported else 'before its first epoch'}: validation v1.1 F1 "
               f"{_pct(sv['v1']['f1'])}, v2.0 F1 {_pct(sv['v2']['f1'])}, AUC {sv['v2']['auc']})" if sv else "")
@@ -163,7 +172,9 @@ per window (question at most 64), seed {c['seed']}; windows: whole paragraph or 
 a run of 1-4 sentences around the answer; a no-answer run of sentences added with p={c['negative_prob']};
 an entity-swapped unanswerable copy of an answerable question (a name or number it shares with
 its paragraph replaced by one from the same article that the paragraph lacks) added with
-p={c.get('swap_prob', 0.0)}, new each epoch.
+p={c.get('swap_prob', 0.0)}, new each epoch; the question paraphrased (WordNet synonyms for the words it
+shares with its paragraph, a filler word dropped) with p={c.get('paraphrase_prob', 0.0)}; an answerable
+question paired with another paragraph of its article as unanswerable with p={c.get('other_paragraph_prob', 0.0)}.
 {chosen}
 {_continued(report)}
 | epoch | loss | valid v1.1 F1 | valid v2.0 F1 | valid v2.0 AUC | valid v1.1 reworded F1 | seconds |
