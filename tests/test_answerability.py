@@ -13,7 +13,7 @@ from qa.config import Settings
 from qa.errors import SettingsError
 from qa.index import load_index
 from qa.questions import answer_type
-from qa.reading import WINDOW_TOKENS, passage_windows, word_pieces
+from qa.reading import WINDOW_TOKENS, passage_windows, reading_order, word_pieces
 from qa.retrieval import rank
 
 
@@ -69,8 +69,9 @@ def test_whole_passages_are_packed_into_windows_that_fit_the_reader(seeds_index:
         assert list(w.rows) == list(range(w.rows[0], w.rows[-1] + 1))   # a run of one document
         assert len({index.sentences[r].doc_id for r in w.rows}) == 1
         assert len(w.rows) == 1 or word_pieces(w.text) <= WINDOW_TOKENS + len(w.rows)
-    # Every sentence of the first five passages is read.
-    wanted = {r for row in ranking.rows[:5] for r in range(*(int(v) for v in index.chunk_sentences[int(row)]))}
+    # Every sentence of the first five passages in reading order is read.
+    order = reading_order(ranking, index)
+    wanted = {r for row in order[:5] for r in range(*(int(v) for v in index.chunk_sentences[row]))}
     assert wanted == set(rows)
     # A budget keeps the first passage whole and drops what does not fit.
     small = passage_windows(ranking, index, 5, budget=1)
@@ -84,3 +85,19 @@ def test_the_reading_settings_are_checked(seeds_index: Path) -> None:
     reply = answer("Where is TikTok's US user data stored?", index=seeds_index,
                    settings=Settings(reader_passages=5, reader_tokens=600))
     assert not reply.abstained and "Virginia" in reply.text
+
+
+def test_the_sentence_closest_in_meaning_is_read_though_its_passage_ranked_low(seeds_index: Path) -> None:
+    # Asked in other words, the passage with "stored in Virginia with a back-up in Singapore"
+    # ranks sixth, past the reading budget, though its sentence is the closest to the question.
+    index = load_index(seeds_index)
+    question = "Where is the backup copy of American users' information on the video app kept?"
+    ranking = rank(question, index, settings=Settings())
+    holding = [i for i, row in enumerate(ranking.rows) if "Singapore" in index.chunks[int(row)].text]
+    assert holding[0] > 1
+    order = reading_order(ranking, index)
+    assert sorted(order) == sorted(int(r) for r in ranking.rows)      # the same chunks, reordered
+    assert order[0] == int(ranking.rows[0]) and "Singapore" in index.chunks[order[1]].text
+    assert reading_order(ranking, index, depth=0) == [int(r) for r in ranking.rows]
+    reply = answer(question, index=index, settings=Settings(abstain_threshold=0.0))
+    assert "Singapore" in reply.citations[0].quote
