@@ -93,6 +93,14 @@ def test_the_abstention_threshold_balances_the_two_error_rates() -> None:
     assert fitting.balanced_threshold(conf, answerable, [0.1, 0.2, 0.35, 0.5]) == 0.5
     # 0.5: 0.1 + 0.4 + 0.8 + 0; 0.2: 0 + 1.0 + 0 + 0; 0.35: 0.1 + 1.0 + 0.8 + 0.
     assert fitting.balanced_threshold(conf, answerable, [0.1, 0.2, 0.35, 0.5], also=[own]) == 0.2
+    # Smoothed, a dip at one grid point loses to a broad valley. Errors (refused answerable +
+    # answered unanswerable, of 5 each) over the grid: 5, 3, 3, 3, 5, 2, 5. Alone 0.7 is best;
+    # with its neighbours it averages 4, and 0.4 averages 3.
+    dip = np.array([0.55, 0.55, 0.75, 0.75, 0.75, 0.2, 0.2, 0.65, 0.65, 0.65])
+    truth = np.array([True] * 5 + [False] * 5)
+    grid = [0.1, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8]
+    assert fitting.balanced_threshold(dip, truth, grid) == 0.7
+    assert fitting.balanced_threshold(dip, truth, grid, smooth=1) == 0.4
 
 
 def _squad_fixture(root: Path) -> Path:

@@ -61,13 +61,15 @@ THRESHOLD_GRID = [round(float(t), 3) for t in np.arange(0.05, 0.951, 0.025)]
 def balanced_threshold(conf: np.ndarray, answerable: np.ndarray, grid: Sequence[float] = THRESHOLD_GRID,
                        fixed_refused: int = 0, fixed_answered: int = 0, polar_answerable: int = 0,
                        polar_total: int = 0,
-                       also: Sequence[tuple[np.ndarray, np.ndarray]] = ()) -> float:
+                       also: Sequence[tuple[np.ndarray, np.ndarray]] = (), smooth: int = 0) -> float:
     """The abstention threshold with the lowest class-balanced error on the seed questions: the
     share of answerable questions refused (confidence below it) plus the share of unanswerable
     ones answered; ties go to the value nearest 0.5. `fixed_*` are errors made at every threshold
     (yes/no questions, decided by the sentence scorer: `polar_answerable` of `polar_total`).
     `also`: other sets as (confidences, answerable), each adding its own class-balanced error, so
-    that it weighs as much as all the seed questions together."""
+    that it weighs as much as all the seed questions together. `smooth`: each threshold's error is
+    the mean over it and this many grid neighbours each side, so that a dip at one grid point (one
+    question of a small set crossing it) does not decide against a broad valley."""
     n_answerable = int(answerable.sum()) + polar_answerable
     n_unanswerable = len(answerable) + polar_total - n_answerable
 
@@ -78,7 +80,14 @@ def balanced_threshold(conf: np.ndarray, answerable: np.ndarray, grid: Sequence[
                     + float(((c >= t) & ~y).sum()) / max(1, int((~y).sum())) for c, y in also)
         return round(refused / max(1, n_answerable) + answered / max(1, n_unanswerable) + other, 9)
 
-    return min(grid, key=lambda t: (balanced_error(t), abs(t - 0.5)))
+    errors = [balanced_error(t) for t in grid]
+
+    def smoothed(k: int) -> float:
+        near = errors[max(0, k - smooth):k + smooth + 1]
+        return round(sum(near) / len(near), 9)
+
+    best = min(range(len(grid)), key=lambda k: (smoothed(k), abs(grid[k] - 0.5)))
+    return grid[best]
 
 
 # The direction each piece of evidence must push the confidence, if at all: a fit may set a
