@@ -143,16 +143,13 @@ def reading_order(ranking: Ranking, index: Index, depth: int = SENTENCE_DEPTH) -
     own words can leave the one sentence that answers it in a chunk ranked sixth, where the
     reading budget never reaches (docs/reading.md)."""
     rows = [int(r) for r in ranking.rows]
-    best_row, best = -1, -np.inf
-    for row in rows[:depth]:
-        lo, hi = (int(v) for v in index.chunk_sentences[row])
-        if hi <= lo:
-            continue
-        closest = float(np.max(stored_vectors(index, "sentence", np.arange(lo, hi, dtype=np.int64))
-                               @ ranking.query_vector))
-        if closest > best:
-            best_row, best = row, closest
-    if best_row >= 0 and rows.index(best_row) > 1:
+    owners = [(row, r) for row in rows[:depth] for r in range(*(int(v) for v in index.chunk_sentences[row]))]
+    if not owners:
+        return rows
+    sentences = np.asarray([r for _, r in owners], dtype=np.int64)
+    cosines = stored_vectors(index, "sentence", sentences) @ ranking.query_vector
+    best_row = owners[int(np.argmax(cosines))][0]   # one read of the vectors; ties: the higher-ranked chunk
+    if rows.index(best_row) > 1:
         rows.remove(best_row)
         rows.insert(1, best_row)
     return rows
