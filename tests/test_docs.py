@@ -88,6 +88,13 @@ def _env(home: Path) -> dict[str, str]:
 PYTHON = [example for example in _examples("python") if SERVER not in example[1]]
 
 
+# The examples of a page run in order in one sandbox (an index built by one is asked by the next),
+# so they all go to one xdist worker (`--dist loadgroup`, pyproject.toml): under plain `load` a
+# later example could land on the other worker, whose sandbox lacks what the earlier one made.
+DOCS_SANDBOX = pytest.mark.xdist_group("docs-sandbox")
+
+
+@DOCS_SANDBOX
 @pytest.mark.parametrize("page, code, shown", PYTHON, ids=[f"{p}-{i}" for i, (p, _, _) in enumerate(PYTHON)])
 def test_python_example_runs(sandbox: Path, page: str, code: str, shown: str) -> None:
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=sandbox,
@@ -101,6 +108,7 @@ CONSOLE = [(page, command, output) for page, block, _ in _examples("console")
            for command, output in (part.partition("\n")[::2] for part in re.split(r"^\$ ", block, flags=re.M)[1:])]
 
 
+@DOCS_SANDBOX
 @pytest.mark.parametrize("page, command, shown", CONSOLE, ids=[f"{p}: {c}" for p, c, _ in CONSOLE])
 def test_console_example_runs(sandbox: Path, page: str, command: str, shown: str) -> None:
     result = subprocess.run(["bash", "-c", command], capture_output=True, text=True, cwd=sandbox,
