@@ -127,10 +127,11 @@ def test_sentence_scorer_marks_only_numbers_and_dates_it_is_sure_of(seeds_index:
     assert all(c.answer_start is None for c in reply.citations)  # no "where" span guessed
 
 
-# The reader trained on 2,400 questions in users' own words (2026-12-03) answers the founder
-# question from "it is owned by Beijing-based company Bytedance" (confidence 0.568): a near miss it
-# has not learned to refuse, kept here as a known failure (docs/reading.md) until a reader does.
-FOUNDER_MISS = pytest.mark.xfail(strict=True, reason="the shipped reader answers this near miss (0.568)")
+# The readers trained on questions in users' own words (2026-12-03) answer the founder question
+# from "it is owned by Beijing-based company Bytedance" (the third: confidence 0.597, threshold
+# 0.35): a near miss they have not learned to refuse, kept here as a known failure
+# (docs/reading.md) until a reader does.
+FOUNDER_MISS = pytest.mark.xfail(strict=True, reason="the shipped reader answers this near miss (0.597)")
 
 
 @pytest.mark.parametrize(("question", "reader"), [
@@ -203,9 +204,9 @@ DIALOGUES = [
     # (turns, what the last answer must contain, or None when it must abstain)
     (["Where is TikTok's US user data stored?", "And where is the backup kept?"], "Singapore"),
     # A known failure since the reader of 2026-12-03 (second run): it quotes TikTok's storage
-    # sentence for Facebook at 0.577 (docs/reading.md).
+    # sentence for Facebook (the third reader: 0.474, a tentative answer; docs/reading.md).
     pytest.param(["Where is TikTok's US user data stored?", "And where is the backup kept?", "What about Facebook?"],
-                 None, marks=pytest.mark.xfail(strict=True, reason="the shipped reader answers it (0.577)")),
+                 None, marks=pytest.mark.xfail(strict=True, reason="answered, tentatively (0.474)")),
     (["Which FCC commissioner wanted TikTok removed from app stores?", "Who did he write to?"], "Tim Cook"),
 ]
 
