@@ -1,12 +1,12 @@
 """Every example in the docs site's pages (docs/*.md) runs here, as README.md's do
 (tests/test_readme.py), so the docs cannot drift from the code.
 
-- Every fenced block is an example and names its language. ```python blocks run in a fresh
-  interpreter in a folder holding a copy of seeds/ and its index (as a clone has them after
-  `make index`), `mail/`, two saved e-mails (tests/test_eml.py writes them), and
+- Every fenced block is an example and names its language. A page's examples run in page order,
+  as one test, in a folder of its own holding a copy of seeds/ and its index (as a clone has them
+  after `make index`), `mail/`, two saved e-mails (tests/test_eml.py writes them), and
   `research/leaks/`, another copy of the seeds (HOME points at the folder, so `~/research/leaks`
-  is that copy); where the page follows the block with "prints" and an indented block, that is
-  its exact output.
+  is that copy). ```python blocks run in a fresh interpreter there; where the page follows the
+  block with "prints" and an indented block, that is its exact output.
 - Blocks that address the chat at http://127.0.0.1:7860 (```python with `gradio_client` or the
   `openai` client, ```sh with curl) run against a real server over the seeds, and what they print
   is checked.
@@ -68,9 +68,7 @@ def test_every_fenced_block_in_the_docs_is_an_example_these_tests_run() -> None:
         [_served("gradio_client"), _served("from openai import OpenAI"), _served("curl")])
 
 
-@pytest.fixture(scope="module")
-def sandbox(tmp_path_factory: pytest.TempPathFactory, seeds_index: Path) -> Path:
-    root = tmp_path_factory.mktemp("docs")
+def _sandbox(root: Path, seeds_index: Path) -> Path:
     shutil.copytree(SEEDS, root / "seeds")
     shutil.copytree(seeds_index, root / "index")
     (root / "mail").mkdir()
@@ -85,47 +83,60 @@ def _env(home: Path) -> dict[str, str]:
             "PYTHONUNBUFFERED": "1"}
 
 
-PYTHON = [example for example in _examples("python") if SERVER not in example[1]]
+def _steps(page: Path) -> list[tuple[str, str, str]]:
+    """(language, code or one `$` command, its shown output) of a page's examples, in page order;
+    the examples that address the chat's server are left to the served tests below."""
+    steps = []
+    for lang, body, shown in FENCE.findall(page.read_text(encoding="utf-8")):
+        if lang == "python" and SERVER not in body:
+            steps.append(("python", body, textwrap.dedent(shown or "").strip()))
+        elif lang == "console":
+            for part in re.split(r"^\$ ", body, flags=re.M)[1:]:
+                command, _, output = part.partition("\n")
+                steps.append(("console", command, output))
+    return steps
 
 
-# The examples of a page run in order in one sandbox (an index built by one is asked by the next),
-# so they all go to one xdist worker (`--dist loadgroup`, pyproject.toml): under plain `load` a
-# later example could land on the other worker, whose sandbox lacks what the earlier one made.
-DOCS_SANDBOX = pytest.mark.xdist_group("docs-sandbox")
+# A page's examples run in order in one sandbox of their own (an index one builds, the next asks),
+# so they are one test: a test per example relied on them running in order on one xdist worker,
+# which --dist loadgroup no longer ensures with pytest 9.2 (pytest-dev/pytest-xdist#1386).
+STEPPED = [page for page in PAGES if _steps(page)]
 
 
-@DOCS_SANDBOX
-@pytest.mark.parametrize("page, code, shown", PYTHON, ids=[f"{p}-{i}" for i, (p, _, _) in enumerate(PYTHON)])
-def test_python_example_runs(sandbox: Path, page: str, code: str, shown: str) -> None:
+@pytest.mark.parametrize("page", STEPPED, ids=[page.name for page in STEPPED])
+def test_page_examples_run_in_order(page: Path, seeds_index: Path, tmp_path: Path) -> None:
+    sandbox = _sandbox(tmp_path, seeds_index)
+    for language, code, shown in _steps(page):
+        if language == "python":
+            _check_python(sandbox, code, shown)
+        else:
+            _check_console(sandbox, code, shown)
+
+
+def _check_python(sandbox: Path, code: str, shown: str) -> None:
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=sandbox,
                             env=_env(sandbox), timeout=300)
-    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.returncode == 0, (code, result.stderr[-3000:])
     if shown:
-        assert [line.rstrip() for line in result.stdout.strip().splitlines()] == shown.splitlines()
+        assert [line.rstrip() for line in result.stdout.strip().splitlines()] == shown.splitlines(), code
 
 
-CONSOLE = [(page, command, output) for page, block, _ in _examples("console")
-           for command, output in (part.partition("\n")[::2] for part in re.split(r"^\$ ", block, flags=re.M)[1:])]
-
-
-@DOCS_SANDBOX
-@pytest.mark.parametrize("page, command, shown", CONSOLE, ids=[f"{p}: {c}" for p, c, _ in CONSOLE])
-def test_console_example_runs(sandbox: Path, page: str, command: str, shown: str) -> None:
+def _check_console(sandbox: Path, command: str, shown: str) -> None:
     result = subprocess.run(["bash", "-c", command], capture_output=True, text=True, cwd=sandbox,
                             env=_env(sandbox), timeout=300, stdin=subprocess.DEVNULL)
     errors = [line for line in shown.splitlines() if line.startswith("qa: error:")]
     if errors:   # bad input: one line on stderr, exit status 2, never a traceback
-        assert result.returncode == 2, result.stdout + result.stderr
-        assert result.stderr.splitlines() == errors and "Traceback" not in result.stderr
+        assert result.returncode == 2, (command, result.stdout + result.stderr)
+        assert result.stderr.splitlines() == errors and "Traceback" not in result.stderr, command
         return
-    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.returncode == 0, (command, result.stderr[-3000:])
     out = result.stdout + result.stderr
     lines = {line.strip() for line in out.splitlines()}
     for name in _FILE.findall(shown):
-        assert name in out, (name, out)
+        assert name in out, (command, name, out)
     for line in shown.splitlines():
         if _NOTE.match(line) or line.strip().startswith("answer: "):
-            assert line.strip() in lines, (line, out)
+            assert line.strip() in lines, (command, line, out)
 
 
 SYNOPSES = [(page.name, line.strip()) for page in PAGES
