@@ -179,9 +179,10 @@ def _train_reader_command(sub: argparse._SubParsersAction[_Parser]) -> None:
                    help="share of answerable questions asked in other words each epoch: WordNet synonyms for "
                         "the words shared with the paragraph, a filler word dropped (default: 0; needs "
                         "Debian's wordnet-base)")
-    p.add_argument("--own-words-train", type=Path, dest="own_words_train",
+    p.add_argument("--own-words-train", type=Path, action="append", dest="own_words_train",
                    help="also train on these questions in users' own words (JSON lines naming SQuAD v1.1 "
-                        "paragraphs of the training articles, as training-data/squad_own_words_train.jsonl does)")
+                        "paragraphs of the training articles, as training-data/squad_own_words_train.jsonl does); "
+                        "give it once per file, in order (a file given twice is seen twice as often)")
     p.add_argument("--own-words-repeat", type=int, default=2, dest="own_words_repeat",
                    help="how many times an epoch the --own-words-train questions are seen (default: 2)")
     p.add_argument("--own-words-dev", type=Path, dest="own_words_dev",
@@ -433,7 +434,9 @@ def _cmd_train_reader(args: argparse.Namespace, settings: Settings) -> int:
                             f"{', '.join(QUANTIZATIONS)}.")
     if args.own_words_repeat < 1:
         raise SettingsError(f"Invalid --own-words-repeat value: {args.own_words_repeat}. It must be 1 or more.")
-    for flag, path in (("--own-words-train", args.own_words_train), ("--own-words-dev", args.own_words_dev)):
+    named = [("--own-words-train", path) for path in args.own_words_train or ()]
+    named.append(("--own-words-dev", args.own_words_dev))
+    for flag, path in named:
         if path is not None and not path.is_file():
             raise SettingsError(f"{flag} {path}: no such file. Give a JSON-lines file of questions "
                                 "(training-data/squad_own_words_train.jsonl, eval/squad_own_words_dev.jsonl).")
@@ -453,7 +456,8 @@ def _cmd_train_reader(args: argparse.Namespace, settings: Settings) -> int:
                          paraphrase_prob=args.paraphrase_prob, patience=args.patience, resume=args.resume,
                          finish=args.finish, threads=settings.threads, device=device, limit=args.limit,
                          init=str(args.init) if args.init else "",
-                         own_words_train=str(args.own_words_train or ""), own_words_repeat=args.own_words_repeat,
+                         own_words_train=tuple(str(path) for path in args.own_words_train or ()),
+                         own_words_repeat=args.own_words_repeat,
                          own_words_dev=str(args.own_words_dev or ""),
                          quantization="" if args.quantization == "auto" else args.quantization)
     squad_folders(args.data)   # missing data: one clear error before torch loads

@@ -265,17 +265,22 @@ def test_train_reader_runs_end_to_end_on_a_tiny_slice(tmp_path: Path, capsys: py
         + json.dumps({"pid": "Avalon_0#0", "question": "Who was mayor of Avalon in 1820?", "answerable": False,
                       "answer": "", "kind": "near_miss", "note": "another role"}) + "\n", encoding="utf-8")
     own_dev.write_text(own_train.read_text(encoding="utf-8").replace("Avalon_0#0", "Avalon_4#0"), encoding="utf-8")
+    # --own-words-train is given once per file, in order; the card names each file.
+    own_more = tmp_path / "own-train-more.jsonl"
+    own_more.write_text(own_train.read_text(encoding="utf-8").splitlines()[0] + "\n", encoding="utf-8")
     again = tmp_path / "again"
     code, stdout, stderr = qa_cli("--out", str(again), "--init", str(out), "--epochs", "1", "--seed", "14",
-                                  "--own-words-train", str(own_train), "--own-words-dev", str(own_dev))
+                                  "--own-words-train", str(own_train), "--own-words-train", str(own_more),
+                                  "--own-words-dev", str(own_dev))
     assert code == 0, stderr[-2000:]
     assert f"continuing from {out / FP32_FILE}" in stdout
-    assert "; 2 questions in users' own words, 2 times an epoch; 2 development questions" in stdout
+    assert "; 3 questions in users' own words, 2 times an epoch; 2 development questions" in stdout
     assert "own words (dev) F1" in stdout
     continued = json.loads((again / "training.json").read_text(encoding="utf-8"))
     assert continued["config"]["init"] == str(out) and len(continued["earlier"]) == 1
     assert continued["earlier"][0]["config"]["seed"] == 13
-    assert continued["examples"]["own_words_train"] == 2 and continued["examples"]["own_words_dev"] == 2
+    assert continued["examples"]["own_words_train"] == 3 and continued["examples"]["own_words_dev"] == 2
+    assert continued["config"]["own_words_train"] == [str(own_train), str(own_more)]
     assert continued["epochs"][0]["own_words_dev"]["questions"] == 2
     # The weights continued compete with the new epochs on validation (epoch 0 if none beats them).
     assert "start: validation v1.1" in stdout and set(continued["start_valid"]) == {"v1", "v2", "own_words_dev"}
@@ -288,6 +293,7 @@ def test_train_reader_runs_end_to_end_on_a_tiny_slice(tmp_path: Path, capsys: py
     assert continued["best_epoch"] in (0, 1)
     again_card = (again / "MODEL_CARD.md").read_text(encoding="utf-8")
     assert "These weights continue earlier `qa train-reader` runs" in again_card
+    assert f"training articles, `{own_train}` + `{own_more}`, each seen 2 times an epoch" in again_card
     # Each run's augmentation is named, in the list of runs and in the hyperparameters.
     assert "paraphrase p=" in again_card and "other paragraph p=" in again_card
     assert "the question paraphrased (WordNet synonyms" in again_card

@@ -28,7 +28,13 @@ def _own_words_run(c: dict[str, Any]) -> str:
     """An earlier run's questions in users' own words, if it had any."""
     if not c.get("own_words_train"):
         return ""
-    return f", questions in users' own words `{c['own_words_train']}` x{c.get('own_words_repeat', 2)}"
+    return f", questions in users' own words {_files(c['own_words_train'])} x{c.get('own_words_repeat', 2)}"
+
+
+def _files(named: str | list[str] | tuple[str, ...]) -> str:
+    """The --own-words-train files of a run, as given (runs before 2026-12-03 name one path)."""
+    files = [named] if isinstance(named, str) else list(named)
+    return " + ".join(f"`{name}`" for name in files)
 
 
 def _continued(report: TrainReport) -> str:
@@ -120,8 +126,8 @@ def _own_words(c: dict[str, Any], examples: dict[str, Any]) -> str:
     lines = ""
     if examples.get("own_words_train"):
         lines += (f"\n- Plus {examples['own_words_train']} questions in users' own words (paraphrases, distractors "
-                  f"and near misses) about paragraphs of the training articles, `{c['own_words_train']}`, each seen "
-                  f"{c.get('own_words_repeat', 1)} times an epoch.")
+                  f"and near misses) about paragraphs of the training articles, {_files(c['own_words_train'])}, "
+                  f"each seen {c.get('own_words_repeat', 1)} times an epoch.")
     if examples.get("own_words_dev"):
         lines += (f"\n- The epoch was chosen on {examples['own_words_dev']} development questions in users' own "
                   f"words too (`{c['own_words_dev']}`: their SQuAD 2.0 F1, gold paragraph given).")

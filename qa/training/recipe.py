@@ -46,9 +46,10 @@ class TrainConfig:
     # Share of answerable questions asked in other words each epoch (`reworded_question`): the
     # words shared with the paragraph given WordNet synonyms it lacks, a filler word dropped.
     paraphrase_prob: float = 0.0
-    # Questions in users' own words to train on as well (`qa.training.own_words`; a path, "" =
-    # none), each `own_words_repeat` times an epoch.
-    own_words_train: str = ""
+    # Questions in users' own words to train on as well (`qa.training.own_words`): the files, in
+    # order (one named twice is seen twice as often), each question `own_words_repeat` times an
+    # epoch. Runs before 2026-12-03 wrote one path here ("" = none).
+    own_words_train: tuple[str, ...] = ()
     own_words_repeat: int = 2
     # Development questions in users' own words (a path, "" = none): their SQuAD 2.0 F1, gold
     # paragraph given, joins the key each epoch is chosen by.

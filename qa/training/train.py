@@ -208,8 +208,8 @@ def _parts(data: Path | None, config: TrainConfig, rng: random.Random) -> _Parts
     """The SQuAD questions of each part, `config.limit` of each drawn for a quick run."""
     squad: SquadData = load_squad(data)
     split = squad.split
-    own_train = (own_words_items(Path(config.own_words_train), squad, 1, split.train, "own-train")
-                 if config.own_words_train else [])
+    own_train = [item for n, path in enumerate(config.own_words_train, 1)
+                 for item in own_words_items(Path(path), squad, 1, split.train, f"own-train{n}")]
     own_dev = (own_words_items(Path(config.own_words_dev), squad, 2, split.train | split.valid, "own-dev")
                if config.own_words_dev else [])
     return _Parts(squad=squad,
