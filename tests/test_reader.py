@@ -233,6 +233,13 @@ def test_train_reader_runs_end_to_end_on_a_tiny_slice(tmp_path: Path, capsys: py
     assert code == 0, stderr[-2000:]
     assert f"resuming from {out / CHECKPOINT_FILE} after epoch 1" in stdout
     assert json.loads((out / "training.json").read_text(encoding="utf-8"))["epochs"] == report["epochs"]
+    # A checkpoint written before --own-words-train took several files (one path, "" for none) resumes.
+    import torch
+
+    state = torch.load(out / CHECKPOINT_FILE, weights_only=False)
+    assert state["config"]["own_words_train"] == ()
+    state["config"]["own_words_train"] = ""
+    torch.save(state, out / CHECKPOINT_FILE)
     # --finish exports what a run cut short has done (the epochs asked for no longer matter).
     code, stdout, stderr = qa_cli(*base, "--epochs", "3", "--finish")
     assert code == 0, stderr[-2000:]

@@ -29,6 +29,8 @@ def resume_checkpoint(checkpoint: Path, config: TrainConfig, model: Any, optimiz
     # --finish trains nothing more, so the number of epochs asked for does not matter.
     ignored = ("epochs",) if config.finish else ()
     then = {k: v for k, v in state["config"].items() if k not in ignored}
+    if isinstance(then.get("own_words_train"), str):   # a checkpoint from before 2026-12-03: one path or ""
+        then["own_words_train"] = (then["own_words_train"],) if then["own_words_train"] else ()
     now = {k: v for k, v in _resumable(asdict(config)).items() if k not in ignored}
     if then != now:
         raise ReaderError(f"{checkpoint} was written by a run with other settings "
