@@ -50,11 +50,15 @@ _NOTE = re.compile(r"^[\w.-]+\.\w+: ")
 SERVER = "http://127.0.0.1:7860/"   # where the examples find the chat; the test server's port differs
 
 
+def _blocks(page: Path) -> list[tuple[str, str, str]]:
+    """(language, block, its shown output or '') of every fenced block of `page`, in page order."""
+    return [(lang, body, textwrap.dedent(shown or "").strip())
+            for lang, body, shown in FENCE.findall(page.read_text(encoding="utf-8"))]
+
+
 def _examples(language: str) -> list[tuple[str, str, str]]:
     """(page, block, its shown output or '') of every fenced block in `language`."""
-    return [(page.name, body, textwrap.dedent(shown or "").strip())
-            for page in PAGES for lang, body, shown in FENCE.findall(page.read_text(encoding="utf-8"))
-            if lang == language]
+    return [(page.name, body, shown) for page in PAGES for lang, body, shown in _blocks(page) if lang == language]
 
 
 def test_every_fenced_block_in_the_docs_is_an_example_these_tests_run() -> None:
@@ -87,9 +91,9 @@ def _steps(page: Path) -> list[tuple[str, str, str]]:
     """(language, code or one `$` command, its shown output) of a page's examples, in page order;
     the examples that address the chat's server are left to the served tests below."""
     steps = []
-    for lang, body, shown in FENCE.findall(page.read_text(encoding="utf-8")):
+    for lang, body, shown in _blocks(page):
         if lang == "python" and SERVER not in body:
-            steps.append(("python", body, textwrap.dedent(shown or "").strip()))
+            steps.append(("python", body, shown))
         elif lang == "console":
             for part in re.split(r"^\$ ", body, flags=re.M)[1:]:
                 command, _, output = part.partition("\n")

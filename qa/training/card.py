@@ -6,7 +6,7 @@ import math
 from typing import Any
 
 from qa.training.data import SquadData
-from qa.training.recipe import BASE_LICENCE, BASE_MODEL, TrainReport
+from qa.training.recipe import BASE_LICENCE, BASE_MODEL, TrainReport, own_words_files
 
 
 def _pct(x: Any) -> str:
@@ -31,10 +31,9 @@ def _own_words_run(c: dict[str, Any]) -> str:
     return f", questions in users' own words {_files(c['own_words_train'])} x{c.get('own_words_repeat', 2)}"
 
 
-def _files(named: str | list[str] | tuple[str, ...]) -> str:
-    """The --own-words-train files of a run, as given (runs before 2026-12-03 name one path)."""
-    files = [named] if isinstance(named, str) else list(named)
-    return " + ".join(f"`{name}`" for name in files)
+def _files(named: str | list[str]) -> str:
+    """The --own-words-train files of a run, as given."""
+    return " + ".join(f"`{name}`" for name in own_words_files(named))
 
 
 def _continued(report: TrainReport) -> str:

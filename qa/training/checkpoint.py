@@ -12,7 +12,7 @@ from typing import Any
 import torch
 
 from qa.reader.model import ReaderError
-from qa.training.recipe import TrainConfig, TrainReport
+from qa.training.recipe import TrainConfig, TrainReport, own_words_files
 
 # The best weights so far: (validation key, a copy of the weights).
 Best = tuple[float, dict[str, Any]]
@@ -29,8 +29,8 @@ def resume_checkpoint(checkpoint: Path, config: TrainConfig, model: Any, optimiz
     # --finish trains nothing more, so the number of epochs asked for does not matter.
     ignored = ("epochs",) if config.finish else ()
     then = {k: v for k, v in state["config"].items() if k not in ignored}
-    if isinstance(then.get("own_words_train"), str):   # a checkpoint from before 2026-12-03: one path or ""
-        then["own_words_train"] = (then["own_words_train"],) if then["own_words_train"] else ()
+    if "own_words_train" in then:
+        then["own_words_train"] = own_words_files(then["own_words_train"])
     now = {k: v for k, v in _resumable(asdict(config)).items() if k not in ignored}
     if then != now:
         raise ReaderError(f"{checkpoint} was written by a run with other settings "

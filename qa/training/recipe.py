@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -120,3 +121,11 @@ def init_file(folder: Path) -> Path:
     is there (so that `load_onnx_weights` names what is missing)."""
     fp32 = folder / FP32_FILE
     return fp32 if fp32.is_file() or not (folder / WEIGHTS_FILE).is_file() else folder / WEIGHTS_FILE
+
+
+def own_words_files(named: str | Sequence[str]) -> tuple[str, ...]:
+    """A run's `own_words_train` as a tuple of files: runs before 2026-12-03 wrote one path, or ""
+    for none (their training.json and checkpoints still say so)."""
+    if isinstance(named, str):
+        return (named,) if named else ()
+    return tuple(named)
