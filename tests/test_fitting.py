@@ -290,3 +290,38 @@ def test_the_training_questions_in_users_words_keep_out_of_every_held_out_and_de
     squad = load_squad(BENCHMARKS)
     items = own_words_items(path, squad, 1, squad.split.train, "t")   # raises on any other article
     assert len(items) == size and sum(q.answerable for q in items) == answerable
+
+
+def test_the_news_written_for_training_stands_alone_and_keeps_clear_of_the_seeds() -> None:
+    """training-data/news_own_words_train.jsonl: 24 news articles helpers wrote, 8 paragraphs
+    each, every paragraph carried on its questions' lines with two paraphrases, a distractor and
+    two near misses; answers verbatim; read without SQuAD. None of it is about what seeds/ reports:
+    no article shares a run of eight words with a seed article, or names the seeds' subjects."""
+    import re
+    from collections import Counter
+
+    from qa.training.own_words import NEWS_OWN_WORDS_TRAIN, own_words_items
+
+    rows = [json.loads(line) for line in NEWS_OWN_WORDS_TRAIN.read_text(encoding="utf-8").splitlines() if line.strip()]
+    assert len(rows) == len({r["question"] for r in rows}) == 960
+    assert all(set(r) == {"pid", "title", "date", "context", "question", "answerable", "answer", "kind", "note"}
+               for r in rows)
+    assert all(r["answerable"] == (r["kind"] != "near_miss") and bool(r["answer"]) == r["answerable"] for r in rows)
+    assert all(r["answer"] in r["context"] and bool(r["note"]) != r["answerable"] for r in rows)
+    by_paragraph: dict[str, Counter[str]] = {}
+    for r in rows:
+        by_paragraph.setdefault(r["pid"], Counter())[r["kind"]] += 1
+    assert len(by_paragraph) == 192 and len({r["title"] for r in rows}) == 24
+    assert all(kinds == {"paraphrase": 2, "distractor": 1, "near_miss": 2} for kinds in by_paragraph.values())
+    items = own_words_items(NEWS_OWN_WORDS_TRAIN, None, 1, frozenset(), "news")
+    assert len(items) == 960 and sum(q.answerable for q in items) == 576
+    assert {q.context for q in items} == {r["context"] for r in rows}
+
+    def shingles(text: str) -> set[tuple[str, ...]]:
+        words = re.findall(r"\w+", text.lower())
+        return {tuple(words[k:k + 8]) for k in range(len(words) - 7)}
+
+    seeds = set().union(*(shingles(p.read_text(encoding="utf-8")) for p in (ROOT / "seeds").iterdir() if p.is_file()))
+    news = " ".join({r["title"] + " " + r["context"] for r in rows})
+    assert not shingles(news) & seeds
+    assert not re.search(r"tiktok|bytedance|musical\.ly|douyin|disinformation", news, re.IGNORECASE)

@@ -272,9 +272,13 @@ def test_train_reader_runs_end_to_end_on_a_tiny_slice(tmp_path: Path, capsys: py
         + json.dumps({"pid": "Avalon_0#0", "question": "Who was mayor of Avalon in 1820?", "answerable": False,
                       "answer": "", "kind": "near_miss", "note": "another role"}) + "\n", encoding="utf-8")
     own_dev.write_text(own_train.read_text(encoding="utf-8").replace("Avalon_0#0", "Avalon_4#0"), encoding="utf-8")
-    # --own-words-train is given once per file, in order; the card names each file.
+    # --own-words-train is given once per file, in order; the card names each file. A file whose
+    # lines carry their own paragraph (title, context: news written for training) needs no SQuAD pid.
     own_more = tmp_path / "own-train-more.jsonl"
-    own_more.write_text(own_train.read_text(encoding="utf-8").splitlines()[0] + "\n", encoding="utf-8")
+    harbour = {"title": "Dockworkers end strike at Port Alder", "context": "Dockworkers at Port Alder returned to "
+               "work on Monday after an 11-day strike, the union's leader, Ines Vidal, said. Cranes resumed at 6 a.m."}
+    own_more.write_text(json.dumps({**harbour, "question": "Who heads the dockers' union?", "answerable": True,
+                                    "answer": "Ines Vidal", "kind": "paraphrase", "note": ""}) + "\n", encoding="utf-8")
     again = tmp_path / "again"
     code, stdout, stderr = qa_cli("--out", str(again), "--init", str(out), "--epochs", "1", "--seed", "14",
                                   "--own-words-train", str(own_train), "--own-words-train", str(own_more),
@@ -296,6 +300,14 @@ def test_train_reader_runs_end_to_end_on_a_tiny_slice(tmp_path: Path, capsys: py
     held.write_text(own_train.read_text(encoding="utf-8").replace("Avalon_0#0", "Brill_1#0"), encoding="utf-8")
     code, stdout, stderr = qa_cli("--out", str(tmp_path / "refused"), "--own-words-train", str(held))
     assert code == 2 and "names paragraph 'Brill_1#0', which is not among the training articles'" in stderr
+    assert "Traceback" not in stderr and not (tmp_path / "refused").exists()
+    # A line carrying its paragraph must hold its answer there.
+    wrong = tmp_path / "wrong.jsonl"
+    wrong.write_text(own_more.read_text(encoding="utf-8").replace('"answer": "Ines Vidal"', '"answer": "Ana Ruiz"'),
+                     encoding="utf-8")
+    code, stdout, stderr = qa_cli("--out", str(tmp_path / "refused"), "--own-words-train", str(wrong))
+    assert code == 2
+    assert "question 1 (\"Who heads the dockers' union?\") has an answer its paragraph does not hold" in stderr
     assert "Traceback" not in stderr and not (tmp_path / "refused").exists()
     assert continued["best_epoch"] in (0, 1)
     again_card = (again / "MODEL_CARD.md").read_text(encoding="utf-8")

@@ -125,7 +125,8 @@ def _own_words(c: dict[str, Any], examples: dict[str, Any]) -> str:
     lines = ""
     if examples.get("own_words_train"):
         lines += (f"\n- Plus {examples['own_words_train']} questions in users' own words (paraphrases, distractors "
-                  f"and near misses) about paragraphs of the training articles, {_files(c['own_words_train'])}, "
+                  f"and near misses) about paragraphs of the training articles or texts the files carry, "
+                  f"{_files(c['own_words_train'])}, "
                   f"each seen {c.get('own_words_repeat', 1)} times an epoch.")
     if examples.get("own_words_dev"):
         lines += (f"\n- The epoch was chosen on {examples['own_words_dev']} development questions in users' own "
