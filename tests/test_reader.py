@@ -312,7 +312,7 @@ def test_train_reader_runs_end_to_end_on_a_tiny_slice(tmp_path: Path, capsys: py
     assert continued["best_epoch"] in (0, 1)
     again_card = (again / "MODEL_CARD.md").read_text(encoding="utf-8")
     assert "These weights continue earlier `qa train-reader` runs" in again_card
-    assert f"training articles, `{own_train}` + `{own_more}`, each seen 2 times an epoch" in again_card
+    assert f"texts the files carry, `{own_train}` + `{own_more}`, each seen 2 times an epoch" in again_card
     # Each run's augmentation is named, in the list of runs and in the hyperparameters.
     assert "paraphrase p=" in again_card and "other paragraph p=" in again_card
     assert "the question paraphrased (WordNet synonyms" in again_card
